@@ -1,0 +1,33 @@
+"""``/api/api-keys``: list, create (the key is in this answer only) and revoke API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from agentflow_app.api.deps import CurrentUser
+from agentflow_app.services import api_keys
+from agentflow_app.services.api_keys import ApiKeyView, CreatedApiKey
+
+router = APIRouter(prefix="/api-keys", tags=["api keys"])
+
+
+class NewApiKey(BaseModel):
+    name: str = Field(max_length=1000, description="what the key is for, e.g. 'CI deploy'")
+
+
+@router.get("", response_model=list[ApiKeyView])
+def list_keys(actor: CurrentUser) -> list[ApiKeyView]:
+    return api_keys.list_keys(actor)
+
+
+@router.post("", status_code=201, response_model=CreatedApiKey)
+def create_key(actor: CurrentUser, body: NewApiKey) -> CreatedApiKey:
+    """Make a key; ``key`` is shown in this answer and never again."""
+    return api_keys.create_key(actor, body.name)
+
+
+@router.delete("/{key_id:int}", status_code=204, response_class=Response)
+def revoke_key(actor: CurrentUser, key_id: int) -> Response:
+    api_keys.revoke_key(actor, key_id)
+    return Response(status_code=204)

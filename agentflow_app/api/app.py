@@ -1,0 +1,35 @@
+"""The REST API (SPEC §9): a FastAPI app serving ``/api/*`` on the Reflex backend's port.
+
+Reflex mounts its own routes underneath this app (``api_transformer``), so requests under
+``/api`` are answered here and everything else falls through to the UI.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from agentflow_app.api import api_keys, auth, errors, health, users, workflows
+from agentflow_app.api import credentials as credentials_api
+from agentflow_app.api import executions as executions_api
+from agentflow_app.api import hooks as hooks_api
+from agentflow_app.routes import API_PREFIX
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="AgentFlow API",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    errors.install(api)
+    for router in ROUTERS:
+        api.include_router(router, prefix=API_PREFIX)
+    return api
+
+
+ROUTERS = [health.router]
+ROUTERS += [auth.router, users.router, workflows.router, api_keys.router]
+ROUTERS += [credentials_api.router]
+ROUTERS += [executions_api.router, hooks_api.router]

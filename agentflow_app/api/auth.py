@@ -1,0 +1,131 @@
+"""``/api/auth``: register, get a token (OAuth2 password form or JSON), sign out (SPEC §9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, ValidationError
+
+from agentflow_app.api.deps import BearerToken
+from agentflow_app.auth import api_keys as keys
+from agentflow_app.auth.throttle import Throttled
+from agentflow_app.auth.tokens import InvalidToken
+from agentflow_app.errors import InvalidInput
+from agentflow_app.services import users
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class RegisterRequest(BaseModel):
+    email: str = Field(max_length=1000)
+    password: str = Field(max_length=1000)
+    name: str | None = Field(default=None, max_length=1000)
+
+
+class UserAnswer(BaseModel):
+    id: int
+    email: str
+    name: str
+
+
+class TokenRequest(BaseModel):
+    email: str = Field(max_length=1000)
+    password: str = Field(max_length=1000)
+
+
+class TokenAnswer(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+@router.post("/register", status_code=201, response_model=UserAnswer)
+def register(body: RegisterRequest) -> UserAnswer:
+    """Create an account; 409 when the email is taken, 403 when signup is closed."""
+    actor = users.register(body.email, body.password, body.name or "")
+    return UserAnswer(id=actor.id, email=actor.email, name=actor.name)
+
+
+_TOKEN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {
+                        "username": {"type": "string", "description": "the account's email"},
+                        "password": {"type": "string", "format": "password"},
+                    },
+                }
+            },
+            "application/json": {"schema": TokenRequest.model_json_schema()},
+        },
+    }
+}
+
+
+async def _credentials(request: Request) -> TokenRequest:
+    """Email and password from an OAuth2 password form or a JSON body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if content_type == "application/json":
+            return TokenRequest.model_validate(await request.json())
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.form()
+            return TokenRequest(
+                email=str(form.get("username") or form.get("email") or ""),
+                password=str(form.get("password") or ""),
+            )
+    except ValueError as exc:  # bad JSON and pydantic's ValidationError alike
+        detail = exc.errors() if isinstance(exc, ValidationError) else "the body is not valid JSON"
+        raise HTTPException(status_code=422, detail=detail) from None
+    raise HTTPException(
+        status_code=415,
+        detail="send the OAuth2 form (username, password) or JSON {email, password}",
+    )
+
+
+@router.post(
+    "/token",
+    response_model=TokenAnswer,
+    openapi_extra=_TOKEN_BODY,
+    responses={401: {"description": "wrong email or password"}, 429: {"description": "throttled"}},
+)
+async def token(request: Request) -> Any:
+    """Exchange email and password for an access token; 429 with Retry-After when throttled."""
+    body = await _credentials(request)
+    address = request.client.host if request.client else "unknown"
+    try:
+        issued = await run_in_threadpool(users.login, body.email, body.password, address)
+    except Throttled as exc:
+        raise HTTPException(
+            status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from None
+    except users.InvalidCredentials as exc:
+        raise HTTPException(
+            status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+    return TokenAnswer(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+def logout(token: BearerToken) -> Response:
+    """Revoke the token this request was made with."""
+    if keys.looks_like_key(token):
+        raise InvalidInput(
+            "an API key cannot sign out: revoke it in Settings or with DELETE /api/api-keys/{id}"
+        )
+    try:
+        users.authenticate_token(token)
+        users.logout(token)
+    except InvalidToken as exc:
+        raise HTTPException(
+            status_code=401,
+            detail=str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+    return Response(status_code=204)

@@ -1,0 +1,168 @@
+"""Executions over REST (SPEC §9): execute, list, read, stream events, cancel, retry, re-run.
+
+Thin: parse, call ``services.executions`` (which checks ownership), serialize.
+``…/events`` is Server-Sent Events: each event is ``id: <seq>``, ``event: <type>`` and
+``data: <the event JSON>``; the stream replays stored events, goes on live and ends after
+the terminal event. A client that reconnects with ``Last-Event-ID`` (or ``?after_seq=``)
+gets what it missed, without gaps or duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from agentflow_app.api.deps import CurrentUser
+from agentflow_app.engine.events import Event
+from agentflow_app.engine.status import ExecutionStatus
+from agentflow_app.errors import InvalidInput
+from agentflow_app.services import executions
+from agentflow_app.services.execution_store import event_json
+from agentflow_app.services.executions import ExecutionSummary
+from agentflow_app.services.users import Actor
+
+router = APIRouter(prefix="/workflows", tags=["executions"])
+
+#: A comment line sent when the stream is quiet, so proxies keep the connection open.
+KEEPALIVE_S = 15.0
+
+
+class ExecuteBody(BaseModel):
+    inputs: dict[str, Any] = Field(default_factory=dict, description="The trigger's inputs")
+
+
+class Queued(BaseModel):
+    execution_id: int
+    status: ExecutionStatus = ExecutionStatus.QUEUED
+
+
+class Accepted(BaseModel):
+    execution_id: int
+    status: ExecutionStatus
+
+
+@router.post("/{workflow_id:int}/execute", status_code=202, response_model=Queued)
+def execute(
+    actor: CurrentUser, workflow_id: int, body: Annotated[ExecuteBody | None, Body()] = None
+) -> Queued:
+    """Queue a run of the newest version; 422 names each input that does not fit."""
+    inputs = body.inputs if body is not None else {}
+    return Queued(execution_id=executions.start(actor, workflow_id, inputs))
+
+
+@router.get("/{workflow_id:int}/executions", response_model=list[ExecutionSummary])
+def list_for_workflow(
+    actor: CurrentUser,
+    workflow_id: int,
+    status: ExecutionStatus | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=executions.MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ExecutionSummary]:
+    """Executions of the workflow, newest first (``limit``/``offset`` paginate)."""
+    page = executions.list_executions(
+        actor,
+        workflow_id=workflow_id,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return page.items
+
+
+@router.get("/executions/{execution_id:int}")
+def get_execution(actor: CurrentUser, execution_id: int) -> dict[str, Any]:
+    """The execution with its steps (outputs, errors, usage)."""
+    return executions.get(actor, execution_id)
+
+
+def _last_event_id(header: str | None, after_seq: int | None) -> int:
+    if after_seq is not None:
+        return after_seq
+    if header is None or not header.strip():
+        return 0
+    try:
+        value = int(header.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"Last-Event-ID must be an event seq (a number), got {header!r}"
+        ) from None
+    if value < 0:
+        raise InvalidInput(f"Last-Event-ID must be 0 or more, got {value}")
+    return value
+
+
+def _sse(event: Event) -> str:
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {event_json(event)}\n\n"
+
+
+async def _stream(actor: Actor, execution_id: int, after_seq: int) -> AsyncIterator[str]:
+    events = executions.follow(actor, execution_id, after_seq).__aiter__()
+    next_event = asyncio.ensure_future(events.__anext__())
+    try:
+        while True:
+            done, _ = await asyncio.wait({next_event}, timeout=KEEPALIVE_S)
+            if not done:
+                yield ": keep-alive\n\n"
+                continue
+            try:
+                event = next_event.result()
+            except StopAsyncIteration:
+                return
+            yield _sse(event)
+            next_event = asyncio.ensure_future(events.__anext__())
+    finally:
+        if not next_event.done():
+            next_event.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await next_event
+        await events.aclose()
+
+
+@router.get(
+    "/executions/{execution_id:int}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    actor: CurrentUser,
+    execution_id: int,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: stored events, then live ones; ends after the terminal event."""
+    start = _last_event_id(last_event_id, after_seq)
+    await asyncio.to_thread(executions.check_owner, actor, execution_id)  # 404 before 200
+    return StreamingResponse(
+        _stream(actor, execution_id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/executions/{execution_id:int}/cancel", status_code=202, response_model=Accepted)
+def cancel(actor: CurrentUser, execution_id: int) -> Accepted:
+    """Stop the run; ``status`` is ``cancelled`` at once, or ``running`` until it stops."""
+    return Accepted(execution_id=execution_id, status=executions.cancel(actor, execution_id))
+
+
+@router.post("/executions/{execution_id:int}/retry", status_code=202, response_model=Queued)
+def retry(actor: CurrentUser, execution_id: int) -> Queued:
+    """Resume a failed or cancelled run from its failed steps (same execution)."""
+    return Queued(execution_id=executions.retry(actor, execution_id))
+
+
+@router.post("/executions/{execution_id:int}/rerun", status_code=202, response_model=Queued)
+def rerun(actor: CurrentUser, execution_id: int) -> Queued:
+    """Start a new execution with the same inputs on the workflow's newest version."""
+    return Queued(execution_id=executions.rerun(actor, execution_id))

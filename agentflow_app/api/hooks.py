@@ -1,0 +1,75 @@
+"""``POST /api/hooks/{hook_token}``: start a webhook-triggered workflow (SPEC §9).
+
+No sign-in: the secret token in the URL is the credential, and the run acts as the
+workflow's owner. The body is read up to 1 MiB (413 past that, before parsing), must be a
+JSON object, and is checked against the webhook trigger's inputs (422 naming each problem).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from agentflow_app.services import executions
+
+router = APIRouter(prefix="/hooks", tags=["webhooks"])
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class HookAccepted(BaseModel):
+    execution_id: int
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"the webhook body is over {MAX_BODY_BYTES // 1024} KiB; send less"},
+        status_code=413,
+    )
+
+
+def _unprocessable(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": [{"node_id": None, "field": "body", "message": message}]}, status_code=422
+    )
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None as soon as it passes the cap (the rest is never buffered)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/{hook_token}",
+    status_code=202,
+    response_model=HookAccepted,
+    responses={404: {}, 413: {}, 422: {}},
+)
+async def receive(hook_token: str, request: Request) -> Any:
+    """Queue a run with the posted JSON as its inputs."""
+    # Unknown tokens answer 404 before the body is read: nothing is buffered for them.
+    await run_in_threadpool(executions.hook_workflow, hook_token)
+    raw = await _read_capped(request)
+    if raw is None:
+        return _too_large()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _unprocessable(f"the webhook body is not valid JSON: {exc}")
+    execution_id = await run_in_threadpool(executions.start_from_hook, hook_token, body)
+    return HookAccepted(execution_id=execution_id)

@@ -1,0 +1,117 @@
+"""``/api/workflows``: the SPEC §9 workflow rows (execution rows live with executions).
+
+Thin: parse, call ``services.workflows`` (which checks ownership), serialize. A workflow
+answer is its document plus ``id``, ``version``, timestamps and, when the document has a
+webhook trigger, the absolute ``webhook_url``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+from pydantic import BaseModel
+
+from agentflow_app.api.deps import CurrentUser
+from agentflow_app.services import workflows
+from agentflow_app.services.workflows import VersionSummary, WorkflowDetail, WorkflowSummary
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+_EXAMPLE = {
+    "schema_version": 1,
+    "name": "Lead research",
+    "description": "",
+    "nodes": [
+        {
+            "id": "start",
+            "type": "trigger.manual",
+            "position": {"x": 0, "y": 0},
+            "data": {"label": "Start", "config": {"inputs": []}},
+        }
+    ],
+    "edges": [],
+}
+Document = Annotated[Any, Body(description="A workflow document (SPEC §5).", examples=[_EXAMPLE])]
+
+
+class WorkflowListItem(BaseModel):
+    id: int
+    name: str
+    description: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    webhook_url: str | None = None
+
+
+def _webhook_url(request: Request, summary: WorkflowSummary) -> str | None:
+    if summary.webhook_path is None:
+        return None
+    return str(request.base_url).rstrip("/") + summary.webhook_path
+
+
+def _item(request: Request, summary: WorkflowSummary) -> WorkflowListItem:
+    return WorkflowListItem(
+        **summary.model_dump(exclude={"webhook_path"}), webhook_url=_webhook_url(request, summary)
+    )
+
+
+def _answer(request: Request, detail: WorkflowDetail) -> dict[str, Any]:
+    """The document with the server's fields on top (they win over same-named keys)."""
+    return {
+        **detail.document,
+        **_item(request, detail).model_dump(mode="json"),
+    }
+
+
+@router.get("", response_model=list[WorkflowListItem])
+def list_workflows(actor: CurrentUser, request: Request) -> list[WorkflowListItem]:
+    """Your workflows, most recently changed first."""
+    return [_item(request, row) for row in workflows.list_workflows(actor)]
+
+
+@router.post("", status_code=201)
+def create_workflow(actor: CurrentUser, request: Request, document: Document) -> dict[str, Any]:
+    """Store a document; 422 ``{detail: [{node_id, field, message}]}`` when it is not valid."""
+    return _answer(request, workflows.create(actor, document))
+
+
+@router.get("/{workflow_id:int}")
+def get_workflow(actor: CurrentUser, request: Request, workflow_id: int) -> dict[str, Any]:
+    return _answer(request, workflows.get(actor, workflow_id))
+
+
+@router.put("/{workflow_id:int}")
+def update_workflow(
+    actor: CurrentUser, request: Request, workflow_id: int, document: Document
+) -> dict[str, Any]:
+    """Save the document as the next version."""
+    return _answer(request, workflows.update(actor, workflow_id, document))
+
+
+@router.delete("/{workflow_id:int}", status_code=204, response_class=Response)
+def delete_workflow(actor: CurrentUser, workflow_id: int) -> Response:
+    workflows.delete(actor, workflow_id)
+    return Response(status_code=204)
+
+
+@router.get("/{workflow_id:int}/versions", response_model=list[VersionSummary])
+def list_versions(actor: CurrentUser, workflow_id: int) -> list[VersionSummary]:
+    """Saved versions, newest first."""
+    return workflows.versions(actor, workflow_id)
+
+
+@router.get("/{workflow_id:int}/versions/{version:int}")
+def get_version(actor: CurrentUser, workflow_id: int, version: int) -> dict[str, Any]:
+    """The document as it was saved at ``version``."""
+    return workflows.get_version(actor, workflow_id, version)
+
+
+@router.post("/{workflow_id:int}/versions/{version:int}/restore")
+def restore_version(
+    actor: CurrentUser, request: Request, workflow_id: int, version: int
+) -> dict[str, Any]:
+    """Save the document of ``version`` as a new newest version."""
+    return _answer(request, workflows.restore(actor, workflow_id, version))

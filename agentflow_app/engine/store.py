@@ -1,0 +1,62 @@
+"""Where the runner keeps what it has done: the one sink interface (store + publish).
+
+The runner never touches a database or Redis; it talks to an :class:`ExecutionStore`.
+``MemoryStore`` serves tests and benchmarks; the durable store over the database (and the
+Redis publisher) lives in ``services/`` and implements the same protocol.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from agentflow_app.engine.events import Event, EventType, StepRecord
+
+
+class ExecutionStore(Protocol):
+    async def load_steps(self) -> dict[str, StepRecord]:
+        """Steps recorded so far (empty for a new run); a resumed run starts from them."""
+        ...
+
+    async def save_step(self, step: StepRecord) -> None:
+        """Persist a step's state; called when it starts, on each attempt and when it ends."""
+        ...
+
+    async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
+        """Allocate the next seq, store the event and publish it."""
+        ...
+
+    async def cancel_requested(self) -> bool:
+        """Whether someone asked to cancel; polled by the runner while it works."""
+        ...
+
+
+class MemoryStore:
+    """An in-process store: steps and events in lists, cancellation by a flag."""
+
+    def __init__(self, execution_id: int | str = 0) -> None:
+        self.execution_id = execution_id
+        self.steps: dict[str, StepRecord] = {}
+        self.events: list[Event] = []
+        self.cancel = False
+
+    async def load_steps(self) -> dict[str, StepRecord]:
+        return {k: v.model_copy() for k, v in self.steps.items()}
+
+    async def save_step(self, step: StepRecord) -> None:
+        self.steps[step.node_id] = step.model_copy()
+
+    async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
+        event = Event(
+            execution_id=self.execution_id,
+            seq=len(self.events) + 1,
+            ts=datetime.now(UTC),
+            type=type,
+            node_id=node_id,
+            data=data,
+        )
+        self.events.append(event)
+        return event
+
+    async def cancel_requested(self) -> bool:
+        return self.cancel

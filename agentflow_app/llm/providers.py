@@ -1,0 +1,207 @@
+"""The chat model factory: a LangChain chat model per node, keyed by provider and model.
+
+Keys come from the node's named credential, else the environment (SPEC §4); the base URLs
+in the settings are honoured on every call so a self-hosted gateway or a test server sees
+all traffic. The SDKs' own retries are off: the runner retries transient failures with
+backoff and counts each attempt once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+import anthropic
+import boto3
+import openai
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError
+from langchain_anthropic import ChatAnthropic
+from langchain_aws import ChatBedrockConverse
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+from pydantic import Field
+
+from agentflow_app.engine.errors import EngineError, NodeError
+from agentflow_app.engine.node import CredentialProvider
+from agentflow_app.errors import AgentFlowError
+from agentflow_app.settings import Settings
+
+Provider = Literal["anthropic", "openai", "bedrock"]
+
+#: The credential kind each provider accepts.
+CREDENTIAL_KINDS: dict[str, str] = {"anthropic": "anthropic", "openai": "openai", "bedrock": "aws"}
+_ENV_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+
+
+@dataclass(frozen=True)
+class ChatModel:
+    """A ready chat model and what error messages need to know about its key."""
+
+    model: BaseChatModel
+    provider: str
+    #: Where the key came from, for messages: ``credential 'prod'`` or ``ANTHROPIC_API_KEY``.
+    key_source: str
+    #: Secret values in play, so no message, log or output ever repeats them.
+    secrets: tuple[str, ...]
+    #: What holds connections open, closed by :meth:`aclose` when the run ends.
+    closers: tuple[Callable[[], Any], ...] = ()
+
+    async def aclose(self) -> None:
+        """Close the model's connections (a client must not outlive its event loop)."""
+        for close in self.closers:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
+
+class _ChatAnthropic(ChatAnthropic):
+    """ChatAnthropic over an HTTP client of our choosing.
+
+    The stock classes (ChatOpenAI too, unless given ``http_async_client``) share one cached
+    async HTTP client per base URL across event loops; a worker that runs each task in a
+    fresh loop then fails every call after the first with "Event loop is closed". A client
+    per run lives and dies with that run.
+    """
+
+    http_async_client: Any = Field(default=None, exclude=True)
+
+    @cached_property
+    def _async_client(self) -> anthropic.AsyncClient:
+        return anthropic.AsyncClient(**self._client_params, http_client=self.http_async_client)
+
+
+async def chat_model(
+    provider: str,
+    model: str,
+    *,
+    credential: str | None,
+    credentials: CredentialProvider,
+    settings: Settings,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout_s: float = 300,
+) -> ChatModel:
+    """Build the streaming chat model for one node run.
+
+    Args:
+        provider: ``anthropic``, ``openai`` or ``bedrock``.
+        model: the provider's model id.
+        credential: the name of the node's credential, or None for the environment.
+        credentials: the vault of the user running the workflow.
+        settings: base URLs and environment keys.
+        temperature: sampling temperature, None for the model's default.
+        max_tokens: cap on the answer's length, None for the model's default.
+        timeout_s: per-request timeout.
+
+    Raises:
+        NodeError: no key is configured, or the credential lacks a field.
+    """
+    kind = CREDENTIAL_KINDS.get(provider)
+    if kind is None:
+        raise NodeError(f"unknown provider {provider!r}: use one of {', '.join(CREDENTIAL_KINDS)}")
+    secret: dict[str, Any] = {}
+    if credential:
+        try:
+            secret = await credentials.get(credential, (kind,))
+        except EngineError:
+            raise
+        except AgentFlowError as exc:  # the vault's CredentialError: unknown, wrong kind
+            raise NodeError(str(exc)) from None
+    source = f"credential {credential!r}" if credential else _ENV_KEYS.get(provider, "")
+    common: dict[str, Any] = {"streaming": True}
+    if temperature is not None:
+        common["temperature"] = temperature
+    if max_tokens is not None:
+        common["max_tokens"] = max_tokens
+
+    if provider == "anthropic":
+        key = _field(secret, "api_key", credential) if credential else settings.anthropic_api_key
+        if not key:
+            raise NodeError(
+                "no Anthropic API key: name an anthropic credential on the node "
+                "or set ANTHROPIC_API_KEY"
+            )
+        http = anthropic.DefaultAsyncHttpxClient()
+        built: BaseChatModel = _ChatAnthropic(
+            model=model,
+            http_async_client=http,
+            api_key=key,
+            base_url=settings.anthropic_base_url or "https://api.anthropic.com",
+            max_retries=0,
+            timeout=timeout_s,
+            stream_usage=True,
+            **common,
+        )
+        return ChatModel(built, provider, source, (key,), (http.aclose,))
+
+    if provider == "openai":
+        key = _field(secret, "api_key", credential) if credential else settings.openai_api_key
+        if not key:
+            raise NodeError(
+                "no OpenAI API key: name an openai credential on the node or set OPENAI_API_KEY"
+            )
+        base_url = secret.get("base_url") or settings.openai_base_url
+        http = openai.DefaultAsyncHttpxClient()
+        built = ChatOpenAI(
+            model=model,
+            http_async_client=http,
+            api_key=key,
+            base_url=base_url or None,
+            max_retries=0,
+            timeout=timeout_s,
+            stream_usage=True,
+            use_responses_api=False,
+            **common,
+        )
+        return ChatModel(built, provider, source, (key,), (http.aclose,))
+
+    session_args: dict[str, Any] = {}
+    if credential:
+        session_args = {
+            "aws_access_key_id": _field(secret, "access_key_id", credential),
+            "aws_secret_access_key": _field(secret, "secret_access_key", credential),
+            "aws_session_token": secret.get("session_token") or None,
+            "region_name": _field(secret, "region", credential),
+        }
+    secrets = tuple(
+        v
+        for k, v in session_args.items()
+        if v and k in ("aws_secret_access_key", "aws_session_token")
+    )
+    source = f"credential {credential!r}" if credential else "the AWS default credential chain"
+    try:
+        session = boto3.Session(**session_args)
+        if session.region_name is None:
+            raise NodeError(
+                "no AWS region for Bedrock: give the aws credential a region "
+                "or set AWS_DEFAULT_REGION for the worker"
+            )
+        boto_config = BotoConfig(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=min(timeout_s, 30),
+            read_timeout=timeout_s,
+        )
+        endpoint = settings.aws_endpoint_url_bedrock_runtime or None
+        runtime = session.client("bedrock-runtime", endpoint_url=endpoint, config=boto_config)
+        control = session.client("bedrock", config=boto_config)
+    except BotoCoreError as exc:
+        raise NodeError(f"cannot set up Bedrock with {source}: {exc}") from None
+    built = ChatBedrockConverse(
+        model=model,
+        client=runtime,
+        bedrock_client=control,
+        region_name=session.region_name,
+        **common,
+    )
+    return ChatModel(built, provider, source, secrets, (runtime.close, control.close))
+
+
+def _field(secret: dict[str, Any], name: str, credential: str | None) -> str:
+    value = secret.get(name)
+    if not isinstance(value, str) or not value:
+        raise NodeError(f"credential {credential!r} has no {name!r}; edit it in Credentials")
+    return value

@@ -1,0 +1,18 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+
+from agentflow_app.models.credential import Credential
+from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
+from agentflow_app.models.user import ApiKey, RevokedToken, User
+from agentflow_app.models.workflow import Workflow, WorkflowVersion
+
+__all__ = [
+    "ApiKey",
+    "Credential",
+    "Execution",
+    "ExecutionEvent",
+    "RevokedToken",
+    "StepRun",
+    "User",
+    "Workflow",
+    "WorkflowVersion",
+]

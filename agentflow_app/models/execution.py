@@ -1,0 +1,91 @@
+"""Executions, their steps and their event log (SPEC §7–8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
+
+from agentflow_app.engine.status import ExecutionStatus, StepStatus
+from agentflow_app.models.base import JSONType, UTCDateTime, utcnow
+
+
+def _status_column(enum: type, *, index: bool = False) -> Column:
+    # Stored as plain strings (native_enum=False) so adding a status is not a DDL change.
+    return Column(
+        SAEnum(enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        nullable=False,
+        index=index,
+    )
+
+
+class Execution(SQLModel, table=True):
+    __tablename__ = "executions"
+    __table_args__ = (
+        Index("ix_executions_owner_created", "owner_id", "created_at"),
+        Index("ix_executions_workflow_created", "workflow_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: Null for `agentflow run FILE.json`, which has no stored workflow.
+    workflow_id: int | None = Field(default=None, foreign_key="workflows.id", ondelete="CASCADE")
+    workflow_version: int | None = None
+    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
+    #: The document pinned at queue time, so edits never change a run in flight.
+    document: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    status: ExecutionStatus = Field(
+        default=ExecutionStatus.QUEUED, sa_column=_status_column(ExecutionStatus, index=True)
+    )
+    trigger: str = Field(default="manual", max_length=16)
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    outputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    error: str | None = None
+    usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    #: The execution this one retries or re-runs, for the history page.
+    parent_id: int | None = Field(default=None, foreign_key="executions.id", ondelete="SET NULL")
+    cancel_requested: bool = False
+    #: Which worker holds the run and when it last said so; the reaper reads these.
+    worker: str | None = Field(default=None, max_length=200)
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    #: Highest event seq written, so the next event is allocated without a scan.
+    last_seq: int = 0
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class StepRun(SQLModel, table=True):
+    __tablename__ = "step_runs"
+    __table_args__ = (UniqueConstraint("execution_id", "node_id", name="uq_step_execution_node"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: int = Field(foreign_key="executions.id", index=True, ondelete="CASCADE")
+    node_id: str = Field(max_length=200)
+    type: str = Field(max_length=120)
+    status: StepStatus = Field(default=StepStatus.PENDING, sa_column=_status_column(StepStatus))
+    attempts: int = 0
+    output: Any | None = Field(default=None, sa_column=Column(JSONType))
+    #: True when the output passed 1 MiB and was cut (SPEC §7).
+    output_truncated: bool = False
+    error: str | None = None
+    usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class ExecutionEvent(SQLModel, table=True):
+    __tablename__ = "execution_events"
+    __table_args__ = (UniqueConstraint("execution_id", "seq", name="uq_event_execution_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: int = Field(foreign_key="executions.id", ondelete="CASCADE")
+    seq: int
+    ts: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    type: str = Field(max_length=40)
+    node_id: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))

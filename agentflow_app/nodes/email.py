@@ -1,0 +1,315 @@
+"""``email.send`` and the agent tool ``email_send``: SMTP (smtplib) or Amazon SES (boto3).
+
+Both libraries block, so they run in a worker thread. The SMTP host comes from a
+credential the user typed, so it goes through the same address guard as URLs and the
+socket is opened to the address that was checked; TLS still verifies the host name. The
+SES endpoint (only set for tests or private endpoints) is checked before boto3 connects to
+it by name. Sending twice sends two emails, so a step in flight when its worker died is not
+repeated (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from typing import Any, ClassVar, Literal
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from pydantic import BaseModel, Field
+
+from agentflow_app.engine.errors import NodeError, TransientError
+from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateStr, Tool
+from agentflow_app.net.guard import BlockedAddress, NetError, check_url, describe_block
+from agentflow_app.nodes.credentials import SesCredential, SmtpCredential, load_credential
+from agentflow_app.nodes.remote import as_text
+
+MAX_RECIPIENTS = 50
+EMAIL_KINDS = ("smtp", "ses")
+_SES_TRANSIENT = frozenset(
+    {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure", "RequestTimeout"}
+)
+
+
+def recipients(where: str, value: Any) -> list[str]:
+    """The addresses in ``to``: a list, or text separated by commas or semicolons."""
+    items = value if isinstance(value, list) else as_text(value).replace(";", ",").split(",")
+    found = [as_text(item).strip() for item in items if as_text(item).strip()]
+    if not found:
+        raise NodeError(f"{where}: there is no recipient (to is empty)")
+    if len(found) > MAX_RECIPIENTS:
+        raise NodeError(f"{where}: {len(found)} recipients; at most {MAX_RECIPIENTS} per email")
+    for item in found:
+        _, address = parseaddr(item)
+        if "@" not in address or any(ch in item for ch in "\r\n"):
+            raise NodeError(f"{where}: {item!r} is not an email address")
+    return found
+
+
+async def send_email(
+    ctx: RunContext,
+    where: str,
+    credential: str | None,
+    *,
+    to: Any,
+    subject: Any,
+    body: Any,
+    html: bool = False,
+    timeout_s: float = 60.0,
+) -> dict[str, str]:
+    """Send one email with an SMTP or SES credential; returns ``{message_id}``.
+
+    Raises:
+        NodeError: bad addresses, refused login or message, refused host.
+        TransientError: the server is unreachable, busy or rate limiting.
+    """
+    cred = await load_credential(ctx, where, credential, EMAIL_KINDS)
+    to_list = recipients(where, to)
+    subject_text = " ".join(as_text(subject).split())
+    body_text = as_text(body)
+    if isinstance(cred, SmtpCredential):
+        return await _send_smtp(ctx, where, cred, to_list, subject_text, body_text, html, timeout_s)
+    assert isinstance(cred, SesCredential)
+    return await _send_ses(ctx, where, cred, to_list, subject_text, body_text, html, timeout_s)
+
+
+# -- SMTP -----------------------------------------------------------------------------------
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """smtplib.SMTP that opens its socket to an address the guard approved."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        self.pinned_address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self.pinned_address, port), timeout, self.source_address)
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL to an approved address; the certificate is checked for ``host``."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        self.pinned_address = address
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        raw = socket.create_connection((self.pinned_address, port), timeout, self.source_address)
+        return self.context.wrap_socket(raw, server_hostname=host)
+
+
+def _deliver_smtp(
+    cred: SmtpCredential, addresses: list[str], message: EmailMessage, timeout: float
+) -> None:
+    factory = _PinnedSMTPSSL if cred.tls == "ssl" else _PinnedSMTP
+    for index, address in enumerate(addresses):
+        try:
+            smtp = factory(address, cred.host, cred.port, timeout)
+        except ConnectionError:
+            if index == len(addresses) - 1:
+                raise
+            continue  # the next address of the host (IPv4 after IPv6, say)
+        with smtp:
+            if cred.tls == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if cred.username:
+                smtp.login(cred.username, cred.password)
+            smtp.send_message(message)
+        return
+
+
+async def _send_smtp(
+    ctx: RunContext,
+    where: str,
+    cred: SmtpCredential,
+    to: list[str],
+    subject: str,
+    body: str,
+    html: bool,
+    timeout_s: float,
+) -> dict[str, str]:
+    try:
+        addresses = await ctx.http.guard.resolve(cred.host, cred.port)
+    except BlockedAddress as exc:
+        subject_line = f"the SMTP host {cred.host}"
+        raise NodeError(
+            f"{where}: {describe_block(subject_line, exc.address, exc.reason)}"
+        ) from None
+    except NetError as exc:
+        raise NodeError(f"{where}: {exc}") from None
+
+    message = EmailMessage()
+    message["From"] = cred.from_address
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    domain = parseaddr(cred.from_address)[1].rpartition("@")[2] or None
+    message["Message-ID"] = message_id = make_msgid(domain=domain)
+    message.set_content(body, subtype="html" if html else "plain")
+
+    server = f"SMTP server {cred.host}:{cred.port}"
+    try:
+        await asyncio.to_thread(
+            _deliver_smtp, cred, [str(a) for a in addresses], message, timeout_s
+        )
+    except smtplib.SMTPAuthenticationError as exc:
+        raise NodeError(
+            f"{where}: the {server} refused the login of {cred.username!r} ({_smtp_reply(exc)})"
+        ) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = ", ".join(sorted(exc.recipients))
+        raise NodeError(f"{where}: the {server} refused the recipients {refused}") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise NodeError(f"{where}: the {server} does not support this: {exc}") from None
+    except smtplib.SMTPResponseException as exc:
+        text = f"{where}: the {server} answered {_smtp_reply(exc)}"
+        if 400 <= exc.smtp_code < 500:
+            raise TransientError(text) from None
+        raise NodeError(text) from None
+    except ssl.SSLError as exc:
+        raise NodeError(f"{where}: TLS with the {server} failed: {exc.reason or exc}") from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransientError(f"{where}: could not talk to the {server}: {exc}") from None
+    return {"message_id": message_id}
+
+
+def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
+    return f"{exc.smtp_code} {text}".strip()
+
+
+# -- SES ------------------------------------------------------------------------------------
+
+
+def _deliver_ses(cred: SesCredential, request: dict[str, Any], timeout: float) -> str:
+    session = boto3.session.Session(
+        aws_access_key_id=cred.access_key_id,
+        aws_secret_access_key=cred.secret_access_key,
+        aws_session_token=cred.session_token,
+        region_name=cred.region,
+    )
+    client = session.client(
+        "ses",
+        endpoint_url=cred.endpoint_url,
+        config=botocore.config.Config(
+            connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
+        ),
+    )
+    return client.send_email(**request)["MessageId"]
+
+
+async def _send_ses(
+    ctx: RunContext,
+    where: str,
+    cred: SesCredential,
+    to: list[str],
+    subject: str,
+    body: str,
+    html: bool,
+    timeout_s: float,
+) -> dict[str, str]:
+    if cred.endpoint_url:
+        try:
+            endpoint = check_url(cred.endpoint_url)
+            await ctx.http.guard.resolve(endpoint.host, endpoint.port or 443)
+        except BlockedAddress as exc:
+            shown = f"the SES endpoint {cred.endpoint_url}"
+            raise NodeError(f"{where}: {describe_block(shown, exc.address, exc.reason)}") from None
+        except NetError as exc:
+            raise NodeError(f"{where}: SES endpoint: {exc}") from None
+    request = {
+        "Source": cred.from_address,
+        "Destination": {"ToAddresses": to},
+        "Message": {
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {("Html" if html else "Text"): {"Data": body, "Charset": "UTF-8"}},
+        },
+    }
+    try:
+        message_id = await asyncio.to_thread(_deliver_ses, cred, request, timeout_s)
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        text = f"{where}: SES refused the email: {code}: {error.get('Message', '')}".rstrip(": ")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+        if code in _SES_TRANSIENT or status >= 500:
+            raise TransientError(text) from None
+        raise NodeError(text) from None
+    except botocore.exceptions.NoCredentialsError:
+        raise NodeError(
+            f"{where}: no AWS credentials: add access keys to the SES credential or give the "
+            "worker an AWS role"
+        ) from None
+    except (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectTimeoutError,
+        botocore.exceptions.ReadTimeoutError,
+    ) as exc:
+        raise TransientError(f"{where}: could not reach SES: {exc}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise NodeError(f"{where}: SES: {exc}") from None
+    return {"message_id": message_id}
+
+
+# -- node and tool --------------------------------------------------------------------------
+
+
+class EmailSend(Node):
+    type = "email.send"
+    label = "Send email"
+    icon = "mail"
+    category = "Integrations"
+    description = "Sends an email through an SMTP server or Amazon SES."
+    side_effects = True
+    idempotent = False
+
+    class Config(NodeConfig):
+        credential: str = Field(
+            description="SMTP or SES credential",
+            json_schema_extra={"credential_kinds": list(EMAIL_KINDS)},
+        )
+        to: TemplateStr = Field(description="Recipients, separated by commas")
+        subject: TemplateStr = Field(description="Subject line; templates allowed")
+        body: TemplateStr = Field(
+            description="Message body; templates allowed", json_schema_extra={"widget": "textarea"}
+        )
+        format: Literal["text", "html"] = Field(default="text", description="Body format")
+
+    async def run(self, ctx: RunContext, config: Config) -> dict[str, str]:
+        return await send_email(
+            ctx,
+            self.type,
+            config.credential,
+            to=config.to,
+            subject=config.subject,
+            body=config.body,
+            html=config.format == "html",
+            timeout_s=config.timeout_s,
+        )
+
+
+class EmailSendTool(Tool):
+    """Sends an email with the credential the agent node names for this tool."""
+
+    id = "email_send"
+    label = "Send email"
+    description = "Send a plain-text email. Returns {message_id}."
+    side_effects = True
+    credential_kinds: ClassVar[tuple[str, ...]] = EMAIL_KINDS
+
+    class Args(BaseModel):
+        to: list[str] = Field(min_length=1, description="Recipient email addresses")
+        subject: str = Field(description="Subject line")
+        body: str = Field(description="Plain-text body")
+
+    async def run(self, ctx: RunContext, args: Args) -> dict[str, str]:
+        credential = ctx.services.get("tool_credentials", {}).get(self.id)
+        return await send_email(
+            ctx, self.id, credential, to=args.to, subject=args.subject, body=args.body
+        )

@@ -1,0 +1,35 @@
+"""Redis clients for the effective REDIS_URL (given, or the embedded server's)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+import redis.asyncio as aioredis
+
+from agentflow_app.errors import ConfigError
+from agentflow_app.settings import get_settings
+
+#: Key prefix of worker heartbeats: ``agentflow:worker:<hostname>`` with a short TTL.
+WORKER_KEY_PREFIX = "agentflow:worker:"
+
+
+def redis_url() -> str:
+    url = get_settings().effective_redis_url()
+    if url is None:
+        raise ConfigError("no Redis: set REDIS_URL, or run `agentflow serve` (embedded Redis)")
+    return url
+
+
+@lru_cache(maxsize=4)
+def _sync_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+
+
+def get_redis() -> redis.Redis:
+    return _sync_client(redis_url())
+
+
+def get_async_redis() -> aioredis.Redis:
+    """A new asyncio client: one per event loop (clients are bound to the loop)."""
+    return aioredis.Redis.from_url(redis_url(), socket_connect_timeout=1, socket_timeout=5)

@@ -1,0 +1,28 @@
+"""Page routes (SPEC §10) and URL builders: the only place paths are spelled."""
+
+from __future__ import annotations
+
+LOGIN = "/login"
+REGISTER = "/register"
+WORKFLOWS = "/workflows"
+EXECUTIONS = "/executions"
+CREDENTIALS = "/credentials"
+SETTINGS = "/settings"
+WORKFLOW_EDITOR = "/workflows/[workflow_id]"
+EXECUTION_VIEW = "/executions/[execution_id]"
+
+API_PREFIX = "/api"
+
+
+def workflow_url(workflow_id: int) -> str:
+    return f"{WORKFLOWS}/{workflow_id}"
+
+
+def execution_url(execution_id: int) -> str:
+    return f"{EXECUTIONS}/{execution_id}"
+
+
+def login_url(next_path: str | None = None) -> str:
+    from urllib.parse import quote
+
+    return f"{LOGIN}?next={quote(next_path, safe='/')}" if next_path else LOGIN

@@ -1,0 +1,346 @@
+"""Credential kinds: the fields each one holds, which of them are secret, how they validate.
+
+A credential's value is a small JSON object whose shape depends on its kind. The models
+here check it when it is saved (so a missing token is reported by field, at the form, not
+at run time) and say which fields are secret: those are masked in lists (the hint), never
+sent back, and redacted from outputs. Field names match what the nodes read
+(``agentflow_app.nodes.credentials``) and what the LLM providers read (``api_key``,
+``access_key_id``/``secret_access_key``/``session_token``/``region``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticUndefined
+
+from agentflow_app.errors import InvalidInput
+
+#: Lists show at most this many trailing characters of a secret, and only of a long one.
+HINT_TAIL = 4
+HINT_MIN_LENGTH = 12
+MASK = "••••"
+
+
+def _check_base_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+#: An optional http(s) base URL; empty means the service's default.
+BaseUrl = Annotated[str | None, AfterValidator(_check_base_url)]
+
+
+class CredentialKind(BaseModel):
+    """Base of every kind: unknown fields are refused, strings trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    #: Kind id, stored in ``credentials.kind``.
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    #: Fields whose values are secret, the first one giving the list hint.
+    secret_fields: ClassVar[tuple[str, ...]]
+
+    def secrets(self) -> dict[str, str]:
+        """The secret fields that are set, by field name."""
+        return {
+            name: value
+            for name in self.secret_fields
+            if isinstance(value := getattr(self, name, None), str) and value
+        }
+
+    def hint(self) -> str:
+        """The masked tail shown in lists: ``••••1234``, or ``••••`` for a short secret."""
+        for value in self.secrets().values():
+            if len(value) >= HINT_MIN_LENGTH:
+                return MASK + value[-HINT_TAIL:]
+            return MASK
+        return ""
+
+    def stored(self) -> dict[str, Any]:
+        """The value as stored and handed to nodes (unset optional fields left out)."""
+        return self.model_dump(exclude_none=True)
+
+
+class AnthropicKind(CredentialKind):
+    kind = "anthropic"
+    label = "Anthropic"
+    secret_fields = ("api_key",)
+
+    api_key: str = Field(min_length=1, description="API key, sk-ant-…")
+
+
+class OpenAIKind(CredentialKind):
+    kind = "openai"
+    label = "OpenAI"
+    secret_fields = ("api_key",)
+
+    api_key: str = Field(min_length=1, description="API key, sk-…")
+    base_url: BaseUrl = Field(
+        default=None, description="API base URL of a compatible gateway (optional)"
+    )
+
+
+class AwsKind(CredentialKind):
+    """Access keys, or the worker's default chain (instance role, environment)."""
+
+    kind = "aws"
+    label = "AWS"
+    secret_fields = ("secret_access_key", "session_token")
+
+    region: str = Field(min_length=1, max_length=40, description="AWS region, e.g. eu-west-1")
+    use_default_chain: bool = Field(
+        default=False, description="Use the worker's own AWS credentials instead of keys"
+    )
+    access_key_id: str | None = Field(default=None, description="Access key id, AKIA…")
+    secret_access_key: str | None = Field(default=None, description="Secret access key")
+    session_token: str | None = Field(default=None, description="Session token (optional)")
+
+    @model_validator(mode="after")
+    def _keys_or_chain(self) -> AwsKind:
+        given = [n for n in ("access_key_id", "secret_access_key") if getattr(self, n)]
+        if self.use_default_chain:
+            if given or self.session_token:
+                raise ValueError("give either access keys or use_default_chain, not both")
+        elif len(given) < 2:
+            raise ValueError(
+                "access_key_id and secret_access_key are required (or set use_default_chain)"
+            )
+        return self
+
+
+class SlackKind(CredentialKind):
+    kind = "slack"
+    label = "Slack"
+    secret_fields = ("token",)
+
+    token: str = Field(min_length=1, description="Bot token, xoxb-…")
+    base_url: BaseUrl = Field(default=None, description="Slack Web API base URL (optional)")
+
+
+class HubSpotKind(CredentialKind):
+    kind = "hubspot"
+    label = "HubSpot"
+    secret_fields = ("token",)
+
+    token: str = Field(min_length=1, description="Private app access token, pat-…")
+    base_url: BaseUrl = Field(default=None, description="HubSpot API base URL (optional)")
+
+
+class SmtpKind(CredentialKind):
+    kind = "smtp"
+    label = "SMTP"
+    secret_fields = ("password",)
+
+    host: str = Field(min_length=1, max_length=253, description="Server host name")
+    port: int = Field(default=587, ge=1, le=65535, description="Server port")
+    username: str | None = Field(default=None, description="Login user (optional)")
+    password: str | None = Field(default=None, description="Login password (optional)")
+    tls: Literal["none", "starttls", "ssl"] = Field(default="starttls", description="Encryption")
+    from_address: str = Field(min_length=3, max_length=320, description="Sender address")
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> SmtpKind:
+        if self.password and not self.username:
+            raise ValueError("a password needs a username")
+        if "@" not in self.from_address:
+            raise ValueError("from_address must be an email address")
+        return self
+
+
+class SesKind(CredentialKind):
+    """Amazon SES: a region and either an aws credential's name, inline keys, or neither
+    (the worker's default chain)."""
+
+    kind = "ses"
+    label = "Amazon SES"
+    secret_fields = ("secret_access_key", "session_token")
+
+    region: str = Field(min_length=1, max_length=40, description="AWS region, e.g. eu-west-1")
+    from_address: str = Field(min_length=3, max_length=320, description="Verified sender")
+    aws_credential: str | None = Field(
+        default=None, description="Name of an aws credential holding the keys (optional)"
+    )
+    access_key_id: str | None = Field(default=None, description="Access key id (optional)")
+    secret_access_key: str | None = Field(default=None, description="Secret access key")
+    session_token: str | None = Field(default=None, description="Session token (optional)")
+    endpoint_url: BaseUrl = Field(default=None, description="Custom SES endpoint (optional)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SesKind:
+        inline = [n for n in ("access_key_id", "secret_access_key") if getattr(self, n)]
+        if self.aws_credential and (inline or self.session_token):
+            raise ValueError("give either aws_credential or inline keys, not both")
+        if len(inline) == 1:
+            raise ValueError("inline keys need both access_key_id and secret_access_key")
+        if "@" not in self.from_address:
+            raise ValueError("from_address must be an email address")
+        return self
+
+
+_SCHEME_FIELDS: dict[str, tuple[str, ...]] = {
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "header": ("header_name", "header_value"),
+}
+
+
+class HttpKind(CredentialKind):
+    """Authentication for ``http.request``: bearer token, basic auth or one custom header."""
+
+    kind = "http"
+    label = "HTTP"
+    secret_fields = ("token", "password", "header_value")
+
+    scheme: Literal["bearer", "basic", "header"] = Field(
+        default="bearer", description="How the request is authenticated"
+    )
+    token: str | None = Field(default=None, description="Bearer token (scheme bearer)")
+    username: str | None = Field(default=None, description="User name (scheme basic)")
+    password: str | None = Field(default=None, description="Password (scheme basic)")
+    header_name: str | None = Field(default=None, description="Header name (scheme header)")
+    header_value: str | None = Field(default=None, description="Header value (scheme header)")
+
+    @model_validator(mode="after")
+    def _complete(self) -> HttpKind:
+        needed = _SCHEME_FIELDS[self.scheme]
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"scheme {self.scheme} needs {' and '.join(missing)}")
+        stray = [
+            name
+            for scheme, names in _SCHEME_FIELDS.items()
+            if scheme != self.scheme
+            for name in names
+            if getattr(self, name)
+        ]
+        if stray:
+            raise ValueError(f"scheme {self.scheme} does not use {', '.join(stray)}")
+        if self.header_name and not _is_token(self.header_name):
+            raise ValueError("header_name is not a valid HTTP header name")
+        return self
+
+
+def _is_token(name: str) -> bool:
+    return all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) and bool(name)
+
+
+#: Every kind by id, in the order the UI offers them.
+KINDS: dict[str, type[CredentialKind]] = {
+    model.kind: model
+    for model in (
+        AnthropicKind,
+        OpenAIKind,
+        AwsKind,
+        SlackKind,
+        HubSpotKind,
+        SmtpKind,
+        SesKind,
+        HttpKind,
+    )
+}
+
+
+def kind_model(kind: str) -> type[CredentialKind]:
+    """The model of ``kind``.
+
+    Raises:
+        InvalidInput: an unknown kind, listing the known ones.
+    """
+    model = KINDS.get(kind)
+    if model is None:
+        raise InvalidInput(
+            f"unknown credential kind {kind!r}; use one of {', '.join(KINDS)}",
+            [{"field": "kind", "message": f"unknown kind; use one of {', '.join(KINDS)}"}],
+        )
+    return model
+
+
+def parse_value(kind: str, data: Any) -> CredentialKind:
+    """Validate ``data`` as a value of ``kind``.
+
+    Messages name the field (``data.api_key``) and never echo the value typed.
+
+    Raises:
+        InvalidInput: with one ``{field, message}`` problem per mistake.
+    """
+    model = kind_model(kind)
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            "the credential value must be an object of fields",
+            [{"field": "data", "message": "must be an object of fields"}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            {
+                "field": ".".join(["data", *(str(p) for p in err["loc"])]),
+                "message": _message(err),
+            }
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise InvalidInput(
+            f"the {model.label} credential is not valid: {summary}", problems
+        ) from None
+
+
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "is not a field of this kind"
+    message = str(err["msg"])
+    return message.removeprefix("Value error, ")
+
+
+class FormField(BaseModel):
+    """How the credentials page draws one field of a kind's form."""
+
+    name: str
+    label: str
+    help: str
+    required: bool
+    secret: bool
+    #: ``text``, ``password``, ``number``, ``checkbox`` or ``select``.
+    widget: str
+    choices: list[str] = []
+    default: str = ""
+
+
+def form_fields(kind: str) -> list[FormField]:
+    """The fields of ``kind``'s form, in declaration order, described for the UI."""
+    model = kind_model(kind)
+    fields = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        choices = (
+            [str(c) for c in get_args(annotation)] if get_origin(annotation) is Literal else []
+        )
+        if choices:
+            widget = "select"
+        elif annotation is bool:
+            widget = "checkbox"
+        elif annotation is int:
+            widget = "number"
+        else:
+            widget = "password" if name in model.secret_fields else "text"
+        default = info.default if info.default not in (None, PydanticUndefined) else ""
+        fields.append(
+            FormField(
+                name=name,
+                label=name.replace("_", " ").capitalize(),
+                help=info.description or "",
+                required=info.is_required(),
+                secret=name in model.secret_fields,
+                widget=widget,
+                choices=choices,
+                default="" if isinstance(default, bool) else str(default),
+            )
+        )
+    return fields

@@ -1,0 +1,114 @@
+"""API keys: made in Settings, shown once, listed by prefix, revoked; they sign scripts in.
+
+Ownership is checked here like everywhere else: another user's key id answers NotFound.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from agentflow_app.auth import api_keys as keys
+from agentflow_app.auth.tokens import InvalidToken
+from agentflow_app.db import session_scope
+from agentflow_app.errors import InvalidInput, NotFound
+from agentflow_app.models import ApiKey, User
+from agentflow_app.services.users import Actor
+
+MAX_NAME_LENGTH = 200
+#: ``last_used_at`` is refreshed at most this often, so a busy script does not write per call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiKeyView(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class CreatedApiKey(ApiKeyView):
+    """The answer to a creation: the only time ``key`` itself is ever shown."""
+
+    key: str
+
+
+def _view(row: ApiKey) -> ApiKeyView:
+    return ApiKeyView(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def list_keys(actor: Actor) -> list[ApiKeyView]:
+    """The actor's keys that still work, newest first."""
+    with session_scope() as session:
+        rows = session.exec(
+            select(ApiKey)
+            .where(ApiKey.user_id == actor.id, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        ).all()
+        return [_view(row) for row in rows]
+
+
+def create_key(actor: Actor, name: str) -> CreatedApiKey:
+    """Make a key named ``name`` (what it is for, e.g. "CI deploy").
+
+    Raises:
+        InvalidInput: the name is empty or too long.
+    """
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        why = "give the key a name" if not name else f"use at most {MAX_NAME_LENGTH} characters"
+        raise InvalidInput(f"name: {why}", [{"field": "name", "message": why}])
+    made = keys.create()
+    with session_scope() as session:
+        row = ApiKey(user_id=actor.id, name=name, prefix=made.prefix, key_hash=made.key_hash)
+        session.add(row)
+        session.flush()
+        return CreatedApiKey(**_view(row).model_dump(), key=made.key)
+
+
+def revoke_key(actor: Actor, key_id: int) -> None:
+    """Stop a key working at once.
+
+    Raises:
+        NotFound: no such key of the actor's (or it is already revoked).
+    """
+    with session_scope() as session:
+        row = _owned(session, actor, key_id)
+        row.revoked_at = datetime.now(UTC)
+        session.add(row)
+
+
+def authenticate_key(key: str) -> Actor:
+    """The user a key belongs to.
+
+    Raises:
+        InvalidToken: unknown or revoked key.
+    """
+    with session_scope() as session:
+        row = session.exec(
+            select(ApiKey).where(ApiKey.key_hash == keys.digest(key), ApiKey.revoked_at.is_(None))
+        ).first()
+        user = session.get(User, row.user_id) if row is not None else None
+        if row is None or user is None:
+            raise InvalidToken("the API key is not valid or was revoked")
+        now = datetime.now(UTC)
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            row.last_used_at = now
+            session.add(row)
+        return Actor(id=user.id, email=user.email, name=user.name, is_admin=user.is_admin)
+
+
+def _owned(session: Session, actor: Actor, key_id: int) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.user_id != actor.id or row.revoked_at is not None:
+        raise NotFound(f"API key {key_id} not found")
+    return row

@@ -1,0 +1,369 @@
+"""Credentials use cases, shared by the REST API and the Reflex state (SPEC §9, §10, §11).
+
+Every function takes the acting user (an :class:`Actor`) and only ever sees their rows: another
+user's credential answers :class:`~agentflow_app.errors.NotFound`, like one that does not
+exist. Values go in and never come out: the views returned here hold the name, the kind,
+dates, the masked hint and the workflows that use it, never the value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from agentflow_app.db import session_scope
+from agentflow_app.errors import Conflict, InvalidInput, NotFound
+from agentflow_app.models.base import utcnow
+from agentflow_app.models.credential import Credential
+from agentflow_app.models.workflow import Workflow, WorkflowVersion
+from agentflow_app.nodes.credentials import CredentialError
+from agentflow_app.secrets.checks import CheckResult, check
+from agentflow_app.secrets.fernet import UndecryptableError, cipher
+from agentflow_app.secrets.kinds import parse_value
+from agentflow_app.secrets.storage import delete_external, write_value
+from agentflow_app.secrets.vault import Vault
+from agentflow_app.services.users import Actor
+
+MAX_NAME_LENGTH = 200
+
+
+class WorkflowRef(BaseModel):
+    """A workflow that names a credential."""
+
+    id: int
+    name: str
+
+
+class CredentialView(BaseModel):
+    """What anyone is ever shown of a credential."""
+
+    id: int
+    name: str
+    kind: str
+    #: ``••••1234``: enough to tell two keys apart, not enough to use one.
+    hint: str
+    backend: Literal["db", "aws"]
+    created_at: datetime
+    updated_at: datetime
+    last_used_at: datetime | None
+    used_by: list[WorkflowRef]
+
+
+def list_credentials(actor: Actor) -> list[CredentialView]:
+    """The user's credentials by name, each with the workflows that use it."""
+    with session_scope() as session:
+        rows = session.exec(
+            select(Credential).where(Credential.owner_id == actor.id).order_by(Credential.name)
+        ).all()
+        usage = _usage(session, actor.id)
+        return [_view(row, usage.get(row.name, [])) for row in rows]
+
+
+def get_credential(actor: Actor, credential_id: int) -> CredentialView:
+    """One credential of the user.
+
+    Raises:
+        NotFound: no such credential of this user.
+    """
+    with session_scope() as session:
+        row = _owned(session, actor.id, credential_id)
+        return _view(row, _usage(session, actor.id).get(row.name, []))
+
+
+def kinds_by_name(owner_id: int) -> dict[str, str]:
+    """``{name: kind}`` of one owner's credentials, for validating workflow documents."""
+    with session_scope() as session:
+        rows = session.exec(
+            select(Credential.name, Credential.kind).where(Credential.owner_id == owner_id)
+        ).all()
+    return dict(rows)
+
+
+def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
+    """Nodes of ``document`` naming a credential its owner lacks, or one of the wrong kind.
+
+    Takes the owner's id rather than an actor because webhook and schedule runs act for the
+    workflow's owner without a signed-in user.
+
+    For the workflow service to add to its validation (SPEC §7 problem shape). The kinds a
+    node accepts come from its config's ``credential`` field (``credential_kinds`` in the
+    field's schema extras), the LLM provider's kind for LLM nodes, and each tool's
+    ``credential_kinds`` for an agent's ``tool_credentials``.
+
+    Returns:
+        ``[{node_id, field, message}]``, empty when every name resolves.
+    """
+    from agentflow_app.engine.registry import default_registry
+    from agentflow_app.llm.providers import CREDENTIAL_KINDS as PROVIDER_KINDS
+
+    registry = default_registry()
+    owned = kinds_by_name(owner_id)
+    problems: list[dict[str, str]] = []
+
+    def check(node_id: str, field: str, name: Any, kinds: tuple[str, ...]) -> None:
+        if not isinstance(name, str) or not name:
+            return
+        kind = owned.get(name)
+        if kind is None:
+            message = f"there is no credential named {name!r}; add it under Credentials"
+        elif kinds and kind not in kinds:
+            message = f"credential {name!r} is a {kind} credential; this needs {' or '.join(kinds)}"
+        else:
+            return
+        problems.append({"node_id": node_id, "field": field, "message": message})
+
+    nodes = document.get("nodes") if isinstance(document, dict) else None
+    for node in nodes if isinstance(nodes, list) else []:
+        if not isinstance(node, dict) or not registry.has_node(str(node.get("type"))):
+            continue
+        node_id = str(node.get("id", ""))
+        config = (node.get("data") or {}).get("config") or {}
+        if not isinstance(config, dict):
+            continue
+        field_info = registry.node(node["type"]).Config.model_fields.get("credential")
+        extra = field_info.json_schema_extra if field_info is not None else None
+        kinds = tuple(extra.get("credential_kinds", ())) if isinstance(extra, dict) else ()
+        if "provider" in config and not kinds:
+            kinds = (PROVIDER_KINDS.get(str(config["provider"]), ""),)
+        check(node_id, "config.credential", config.get("credential"), tuple(k for k in kinds if k))
+        tools = config.get("tool_credentials")
+        for tool_id, name in tools.items() if isinstance(tools, dict) else ():
+            tool_kinds: tuple[str, ...] = ()
+            if tool_id in registry.tools():
+                tool_kinds = tuple(getattr(registry.tool(tool_id), "credential_kinds", ()))
+            check(node_id, f"config.tool_credentials.{tool_id}", name, tool_kinds)
+    return problems
+
+
+def create_credential(actor: Actor, name: str, kind: str, data: Any) -> CredentialView:
+    """Validate and store a new credential.
+
+    Raises:
+        InvalidInput: a bad name, unknown kind or invalid fields (each named).
+        Conflict: the user already has a credential of that name.
+    """
+    name = _check_name(name)
+    value = parse_value(kind, data)
+    with session_scope() as session:
+        _check_references(session, actor.id, value.stored())
+        if _by_name(session, actor.id, name) is not None:
+            raise _taken(name)
+        now = utcnow()
+        row = Credential(
+            owner_id=actor.id,
+            name=name,
+            kind=kind,
+            hint=value.hint(),
+            created_at=now,
+            updated_at=now,
+        )
+        write_value(row, value.stored())
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:  # created concurrently under the same name
+            session.rollback()
+            delete_external(row.external_ref, name)
+            raise _taken(name) from None
+        return _view(row, _usage(session, actor.id).get(name, []))
+
+
+def replace_credential(actor: Actor, credential_id: int, data: Any) -> CredentialView:
+    """Replace a credential's value (same name, same kind).
+
+    Raises:
+        NotFound: no such credential of this user.
+        InvalidInput: invalid fields for its kind.
+    """
+    with session_scope() as session:
+        row = _owned(session, actor.id, credential_id)
+        value = parse_value(row.kind, data)
+        _check_references(session, actor.id, value.stored())
+        stale = write_value(row, value.stored())
+        row.hint = value.hint()
+        row.updated_at = utcnow()
+        session.add(row)
+        session.flush()
+        view = _view(row, _usage(session, actor.id).get(row.name, []))
+    delete_external(stale, view.name)
+    return view
+
+
+def delete_credential(actor: Actor, credential_id: int) -> CredentialView:
+    """Delete a credential (and its AWS secret); returns what was deleted.
+
+    Raises:
+        NotFound: no such credential of this user.
+    """
+    with session_scope() as session:
+        row = _owned(session, actor.id, credential_id)
+        view = _view(row, _usage(session, actor.id).get(row.name, []))
+        arn = row.external_ref
+        session.delete(row)
+    delete_external(arn, view.name)
+    return view
+
+
+async def check_credential(actor: Actor, credential_id: int) -> CheckResult:
+    """Make the cheapest authenticated call for the credential's kind (the Test button).
+
+    The answer says whether the service accepted it; any part of the value the service
+    echoed into its answer is redacted.
+
+    Raises:
+        NotFound: no such credential of this user.
+    """
+    view = await asyncio.to_thread(get_credential, actor, credential_id)
+    vault = Vault(actor.id)
+    try:
+        value = await vault.get(view.name, (view.kind,))
+    except CredentialError as exc:
+        return CheckResult(ok=False, message=str(exc))
+    result = await check(view.kind, value)
+    return CheckResult(ok=result.ok, message=vault.redactor.text(result.message))
+
+
+def rotate_keys() -> int:
+    """Re-encrypt every database-held value under the first encryption key.
+
+    All or nothing: when some value opens with none of the configured keys, nothing is
+    changed and the error names every such credential (with its owner's id).
+
+    Returns:
+        How many values were re-encrypted.
+
+    Raises:
+        UndecryptableError: naming the credentials no configured key opens.
+    """
+    current = cipher()
+    with session_scope() as session:
+        rows = session.exec(select(Credential).where(Credential.ciphertext.is_not(None))).all()
+        lost: list[str] = []
+        for row in rows:
+            try:
+                row.ciphertext = current.rotate(row.ciphertext, row.name)
+            except UndecryptableError:
+                lost.append(f"{row.name!r} (user {row.owner_id})")
+                continue
+            session.add(row)
+        if lost:
+            session.rollback()
+            raise UndecryptableError(
+                f"nothing was re-encrypted: {len(lost)} credential(s) open with none of the "
+                f"configured AGENTFLOW_ENCRYPTION_KEYS: {', '.join(lost)}; put the old key "
+                "back after the first one and run rotate-keys again"
+            )
+        return len(rows)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(
+            "give the credential a name", [{"field": "name", "message": "is required"}]
+        )
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            f"the credential name is longer than {MAX_NAME_LENGTH} characters",
+            [{"field": "name", "message": f"at most {MAX_NAME_LENGTH} characters"}],
+        )
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise InvalidInput(
+            "the credential name holds control characters",
+            [{"field": "name", "message": "no control characters"}],
+        )
+    return name
+
+
+def _check_references(session: Session, owner_id: int, value: dict[str, Any]) -> None:
+    """An ses credential naming an aws credential: that one must exist and be aws."""
+    referenced = value.get("aws_credential")
+    if not referenced:
+        return
+    row = _by_name(session, owner_id, referenced)
+    if row is None or row.kind != "aws":
+        problem = "no such credential" if row is None else f"is a {row.kind} credential"
+        raise InvalidInput(
+            f"aws_credential {referenced!r}: {problem}; name one of your aws credentials",
+            [{"field": "data.aws_credential", "message": f"{problem}; name an aws credential"}],
+        )
+
+
+def _taken(name: str) -> Conflict:
+    return Conflict(f"you already have a credential named {name!r}; choose another name")
+
+
+def _by_name(session: Session, owner_id: int, name: str) -> Credential | None:
+    return session.exec(
+        select(Credential).where(Credential.owner_id == owner_id, Credential.name == name)
+    ).first()
+
+
+def _owned(session: Session, owner_id: int, credential_id: int) -> Credential:
+    row = session.get(Credential, credential_id)
+    if row is None or row.owner_id != owner_id:
+        raise NotFound(f"credential {credential_id} not found")
+    return row
+
+
+def _view(row: Credential, used_by: list[WorkflowRef]) -> CredentialView:
+    return CredentialView(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        hint=row.hint,
+        backend="aws" if row.external_ref else "db",
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_used_at=row.last_used_at,
+        used_by=used_by,
+    )
+
+
+def _usage(session: Session, owner_id: int) -> dict[str, list[WorkflowRef]]:
+    """Credential name → the user's workflows whose newest version names it."""
+    rows = session.exec(
+        select(Workflow.id, Workflow.name, WorkflowVersion.document)
+        .join(
+            WorkflowVersion,
+            (WorkflowVersion.workflow_id == Workflow.id)
+            & (WorkflowVersion.version == Workflow.version),
+        )
+        .where(Workflow.owner_id == owner_id)
+        .order_by(Workflow.name)
+    ).all()
+    usage: dict[str, list[WorkflowRef]] = {}
+    for workflow_id, workflow_name, document in rows:
+        for name in sorted(credential_names(document)):
+            usage.setdefault(name, []).append(WorkflowRef(id=workflow_id, name=workflow_name))
+    return usage
+
+
+def credential_names(document: Any) -> set[str]:
+    """The credential names a workflow document's nodes refer to.
+
+    A node's ``credential`` config value, and the values of an agent's
+    ``tool_credentials`` map.
+    """
+    names: set[str] = set()
+    nodes = document.get("nodes") if isinstance(document, dict) else None
+    for node in nodes if isinstance(nodes, list) else []:
+        data = node.get("data") if isinstance(node, dict) else None
+        config = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(config, dict):
+            continue
+        if isinstance(config.get("credential"), str) and config["credential"]:
+            names.add(config["credential"])
+        tools = config.get("tool_credentials")
+        if isinstance(tools, dict):
+            names |= {v for v in tools.values() if isinstance(v, str) and v}
+    return names

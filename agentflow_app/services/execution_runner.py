@@ -1,0 +1,125 @@
+"""Run a stored execution to its end, or resume one a dead process left behind.
+
+The worker task and ``agentflow run`` both call :func:`run_execution`: it loads the pinned
+document and inputs from the ``executions`` row, marks it running, drives the engine's
+runner over a :class:`DbExecutionStore` and records how it ended. Running it again on an
+execution that was interrupted (a SIGKILLed CLI, a worker that died) resumes it: the runner
+finds the finished steps in the store and does not run them again (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agentflow_app.engine.errors import InvalidWorkflow
+from agentflow_app.engine.events import Event, EventType
+from agentflow_app.engine.node import CredentialProvider
+from agentflow_app.engine.registry import Registry, default_registry
+from agentflow_app.engine.runner import RunResult, run
+from agentflow_app.engine.status import ExecutionStatus
+from agentflow_app.errors import Conflict
+from agentflow_app.services.execution_store import (
+    DbExecutionStore,
+    Redactor,
+    load_execution,
+    mark_finished,
+    mark_started,
+    no_redaction,
+)
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger(__name__)
+
+
+async def run_execution(
+    execution_id: int,
+    *,
+    http: Any,
+    credentials: CredentialProvider | None,
+    registry: Registry | None = None,
+    services: dict[str, Any] | None = None,
+    redis: Redis | None = None,
+    redact: Redactor = no_redaction,
+    on_event: Callable[[Event], None] | None = None,
+    worker: str | None = None,
+) -> RunResult:
+    """Run (or resume) execution ``execution_id`` and record its end on the row.
+
+    Args:
+        http: the guarded HTTP client nodes use.
+        credentials: the acting user's credential provider.
+        registry: node types (the process default when omitted).
+        services: extras for nodes (``ctx.services``); the registry is added for agents.
+        redis: where events are published (None: stored only).
+        redact: the vault's redaction of the owner's secrets (see ``no_redaction``).
+        on_event: called with each stored event (live progress).
+        worker: recorded on the row while the run holds it.
+
+    Raises:
+        NotFound: no such execution.
+        Conflict: the execution already ended (re-run it instead).
+        InvalidWorkflow: the pinned document no longer validates (the row is marked
+            failed with the problems, so it does not stay queued).
+    """
+    execution = await asyncio.to_thread(load_execution, execution_id)
+    status = ExecutionStatus(execution.status)
+    if status.finished:
+        raise Conflict(f"execution {execution_id} has already {status}; re-run it instead")
+    registry = registry or default_registry()
+    await asyncio.to_thread(mark_started, execution_id, worker=worker)
+    store = DbExecutionStore(execution_id, redis=redis, redact=redact, on_event=on_event)
+    try:
+        result = await run(
+            execution.document,
+            execution.inputs,
+            store,
+            registry=registry,
+            http=http,
+            credentials=credentials,
+            services={"registry": registry, **(services or {})},
+            execution_id=execution_id,
+        )
+    except InvalidWorkflow as exc:
+        await _fail(store, redact(f"{exc}"))
+        raise
+    except Exception as exc:
+        # A bug or a database outage, not a node failure (those end up in RunResult):
+        # say so on the row, keep the details in the log.
+        log.exception("execution %s: the run stopped on an internal error", execution_id)
+        await _fail(
+            store,
+            f"internal error ({type(exc).__name__}); see the worker log for execution "
+            f"{execution_id}",
+        )
+        raise
+    finally:
+        await store.aclose()
+    # The row is written here, not through the store, so it is redacted here too.
+    await asyncio.to_thread(
+        mark_finished,
+        execution_id,
+        status=result.status,
+        outputs=redact(result.outputs),
+        error=redact(result.error),
+        usage=result.usage,
+    )
+    return result
+
+
+async def _fail(store: DbExecutionStore, error: str) -> None:
+    """Best effort: the row and the live view learn the run failed."""
+    try:
+        await store.emit(EventType.EXECUTION_FAILED, error=error)
+    except Exception as exc:
+        log.warning("execution %s: recording the failure event failed: %s", store.execution_id, exc)
+    try:
+        await asyncio.to_thread(
+            mark_finished, store.execution_id, status=ExecutionStatus.FAILED, error=error
+        )
+    except Exception as exc:
+        log.warning("execution %s: marking it failed failed: %s", store.execution_id, exc)

@@ -1,0 +1,242 @@
+"""Accounts and sessions: register, sign in, who a token belongs to, sign out, passwords.
+
+The REST API, the Reflex states and the CLI all come here, so the rules (normalised
+emails, 8+ character passwords, the first account is an admin, closed signup, throttled
+sign-in, revocation) hold whichever door a request comes through. Services take the
+acting user as an :class:`Actor`: a plain view of the account, never an ORM row.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from agentflow_app.auth import passwords, throttle, tokens
+from agentflow_app.auth.tokens import InvalidToken, IssuedToken
+from agentflow_app.db import session_scope
+from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
+from agentflow_app.models import RevokedToken, User
+from agentflow_app.settings import get_settings
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+MAX_EMAIL_LENGTH = 320
+MAX_NAME_LENGTH = 200
+
+
+class Actor(BaseModel):
+    """The signed-in user a request acts for; every service call that touches data takes one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    email: str
+    name: str
+    is_admin: bool
+
+
+class InvalidCredentials(AgentFlowError):
+    """Wrong email or password (which one is not said, so accounts cannot be probed)."""
+
+
+def _actor(user: User) -> Actor:
+    return Actor(id=user.id, email=user.email, name=user.name, is_admin=user.is_admin)
+
+
+def normalise_email(raw: str) -> str:
+    """``raw`` stripped and lower-cased.
+
+    Raises:
+        InvalidInput: when it is not an email address.
+    """
+    email = (raw or "").strip().lower()
+    if not email:
+        raise InvalidInput("enter your email", [{"field": "email", "message": "enter your email"}])
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+        message = f"{email[:60]!r} is not an email address"
+        raise InvalidInput(message, [{"field": "email", "message": message}])
+    return email
+
+
+def _checked_password(password: str, field: str = "password") -> str:
+    if why := passwords.check_strength(password or ""):
+        raise InvalidInput(f"{field.replace('_', ' ')}: {why}", [{"field": field, "message": why}])
+    return password
+
+
+def _checked_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if len(name) > MAX_NAME_LENGTH:
+        why = f"use at most {MAX_NAME_LENGTH} characters"
+        raise InvalidInput(f"name: {why}", [{"field": "name", "message": why}])
+    return name
+
+
+# -- accounts ----------------------------------------------------------------------------
+
+
+def create_user(email: str, password: str, name: str = "", *, admin: bool = False) -> Actor:
+    """Create an account (the CLI's way in: works whether or not signup is open).
+
+    The first account of an installation is always an admin, so a fresh install can be
+    administered without touching the database.
+
+    Raises:
+        InvalidInput: a malformed email, a short password or a long name.
+        Conflict: the email is taken.
+    """
+    email = normalise_email(email)
+    _checked_password(password)
+    name = _checked_name(name)
+    password_hash = passwords.hash_password(password)
+    taken = Conflict(f"an account with the email {email} already exists: sign in instead")
+    try:
+        with session_scope() as session:
+            if session.exec(select(User.id).where(User.email == email)).first() is not None:
+                raise taken
+            first = session.exec(select(func.count()).select_from(User)).one() == 0
+            user = User(
+                email=email, name=name, password_hash=password_hash, is_admin=admin or first
+            )
+            session.add(user)
+            session.flush()
+            return _actor(user)
+    except IntegrityError:  # a concurrent registration of the same email won
+        raise taken from None
+
+
+def register(email: str, password: str, name: str = "") -> Actor:
+    """Self-service signup (``/register``, ``POST /api/auth/register``).
+
+    Raises:
+        Forbidden: AGENTFLOW_OPEN_SIGNUP is false.
+        InvalidInput, Conflict: as :func:`create_user`.
+    """
+    if not signup_open():
+        raise Forbidden("signup is closed on this server: ask an administrator for an account")
+    return create_user(email, password, name)
+
+
+def signup_open() -> bool:
+    return get_settings().agentflow_open_signup
+
+
+def get_profile(actor: Actor) -> Actor:
+    """The actor as stored now (name changes made elsewhere included)."""
+    with session_scope() as session:
+        return _actor(_user(session, actor))
+
+
+def update_profile(actor: Actor, name: str) -> Actor:
+    """Change the display name."""
+    name = _checked_name(name)
+    with session_scope() as session:
+        user = _user(session, actor)
+        user.name = name
+        session.add(user)
+        return _actor(user)
+
+
+def find_by_email(email: str) -> Actor | None:
+    """The account with ``email`` (normalised), for the CLI's ``--owner``."""
+    with session_scope() as session:
+        user = session.exec(select(User).where(User.email == normalise_email(email))).first()
+        return _actor(user) if user else None
+
+
+# -- sessions ----------------------------------------------------------------------------
+
+
+def login(email: str, password: str, address: str) -> IssuedToken:
+    """Check a password and issue an access token.
+
+    ``address`` is the client's network address: failures are counted per (account,
+    address) so one attacker cannot lock a user out from everywhere.
+
+    Raises:
+        Throttled: 5 failures in 5 minutes for this pair; checked before the password.
+        InvalidCredentials: the email is unknown or the password wrong.
+    """
+    account = (email or "").strip().lower()
+    throttle.check(account, address)
+    with session_scope() as session:
+        user = session.exec(select(User).where(User.email == account)).first()
+        if user is None:
+            passwords.dummy_verify()  # answer as slowly as for a real account
+            result = passwords.Verified(ok=False)
+        else:
+            result = passwords.verify(password or "", user.password_hash)
+        if not result.ok:
+            throttle.record_failure(account, address)
+            raise InvalidCredentials("wrong email or password")
+        if result.new_hash:  # hashed under older parameters: upgrade it now we know it
+            user.password_hash = result.new_hash
+            session.add(user)
+        throttle.clear(account, address)
+        return tokens.issue(user.id, user.token_version)
+
+
+def authenticate_token(token: str) -> Actor:
+    """The user an access token (JWT) belongs to, if it is valid and not revoked.
+
+    Raises:
+        InvalidToken: forged, malformed, expired, revoked, or its account is gone.
+    """
+    claims = tokens.decode(token)
+    with session_scope() as session:
+        user = session.get(User, claims.user_id)
+        if user is None or user.token_version != claims.token_version:
+            raise InvalidToken("this session has ended: sign in again")
+        if session.get(RevokedToken, claims.jti) is not None:
+            raise InvalidToken("this session has ended: sign in again")
+        return _actor(user)
+
+
+def logout(token: str) -> None:
+    """Revoke one access token (the session that signs out); others stay valid.
+
+    Raises:
+        InvalidToken: the token is not a valid access token.
+    """
+    claims = tokens.decode(token)
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        # Rows are only needed until the token would have expired anyway.
+        session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+        if session.get(RevokedToken, claims.jti) is None:
+            session.add(
+                RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at)
+            )
+
+
+def change_password(actor: Actor, current_password: str, new_password: str) -> IssuedToken:
+    """Set a new password and revoke every token issued so far.
+
+    Returns a fresh token so the session that changed the password stays signed in while
+    every other session (other browsers, stolen tokens) is signed out.
+
+    Raises:
+        InvalidInput: the current password is wrong or the new one too short.
+    """
+    _checked_password(new_password, "new_password")
+    with session_scope() as session:
+        user = _user(session, actor)
+        if not passwords.verify(current_password or "", user.password_hash).ok:
+            why = "the current password is not right"
+            raise InvalidInput(why, [{"field": "current_password", "message": why}])
+        user.password_hash = passwords.hash_password(new_password)
+        user.token_version += 1
+        session.add(user)
+        session.flush()
+        return tokens.issue(user.id, user.token_version)
+
+
+def _user(session: Session, actor: Actor) -> User:
+    user = session.get(User, actor.id)
+    if user is None:
+        raise InvalidToken("this account no longer exists")
+    return user

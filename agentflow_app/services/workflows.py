@@ -1,0 +1,314 @@
+"""Workflows: list, create, read, save (a new version each time), delete, versions, restore.
+
+Every function takes the acting user and goes through :func:`owned_workflow`, the one
+ownership check: another user's workflow is reported as NotFound, exactly like a missing
+one, so ids cannot be probed. Other services (executions, the scheduler) reuse it.
+
+Documents are validated by the engine before they are stored (:func:`check_document`), so
+what is saved can be queued as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, select
+
+from agentflow_app.db import session_scope
+from agentflow_app.engine.document import WorkflowDocument
+from agentflow_app.engine.errors import InvalidWorkflow
+from agentflow_app.engine.registry import default_registry
+from agentflow_app.engine.validate import validate
+from agentflow_app.errors import NotFound
+from agentflow_app.models import Workflow, WorkflowVersion
+from agentflow_app.routes import API_PREFIX
+from agentflow_app.services.users import Actor
+
+WEBHOOK_TRIGGER = "trigger.webhook"
+SCHEDULE_TRIGGER = "trigger.schedule"
+#: Keys the server adds to answers; dropped from documents sent back, never stored.
+SERVER_KEYS = frozenset({"id", "version", "webhook_url", "created_at", "updated_at"})
+
+
+class WorkflowSummary(BaseModel):
+    """A row of the workflow list."""
+
+    id: int
+    name: str
+    description: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    #: ``/api/hooks/<token>`` when the document has a webhook trigger.
+    webhook_path: str | None = None
+
+
+class WorkflowDetail(WorkflowSummary):
+    """A workflow with its newest document."""
+
+    document: dict[str, Any]
+
+
+class VersionSummary(BaseModel):
+    version: int
+    name: str
+    created_at: datetime
+    created_by: int | None
+
+
+def hook_path(hook_token: str) -> str:
+    return f"{API_PREFIX}/hooks/{hook_token}"
+
+
+# -- validation: the single place a document is checked before it is stored ----------------
+
+
+def check_document(document: Any, *, draft: bool = False) -> dict[str, Any]:
+    """Validate ``document`` with the engine and return it as it will be stored.
+
+    Server-added keys (``id``, ``version``, ``webhook_url``...) are dropped first, so a
+    document fetched from the API can be sent back as it is. A ``draft`` (the editor's
+    save of a half-built workflow) only has to be a well-formed document; the rest is
+    checked before it runs (SPEC §7).
+
+    Raises:
+        InvalidWorkflow: (an InvalidInput, 422) listing every ``{node_id, field, message}``.
+    """
+    if isinstance(document, dict):
+        document = {k: v for k, v in document.items() if k not in SERVER_KEYS}
+    if draft:
+        with contextlib.suppress(ValidationError):
+            return WorkflowDocument.model_validate(document).to_json()
+    problems = validate(document, default_registry())
+    if problems:
+        raise InvalidWorkflow([problem.model_dump() for problem in problems])
+    return WorkflowDocument.model_validate(document).to_json()
+
+
+# -- the ownership check ---------------------------------------------------------------------
+
+
+def owned_workflow(session: Session, actor: Actor, workflow_id: int) -> Workflow:
+    """The actor's workflow ``workflow_id``.
+
+    Raises:
+        NotFound: it does not exist or belongs to someone else (indistinguishable).
+    """
+    workflow = session.get(Workflow, workflow_id)
+    if workflow is None or workflow.owner_id != actor.id:
+        raise NotFound(f"workflow {workflow_id} not found")
+    return workflow
+
+
+# -- use cases -------------------------------------------------------------------------------
+
+
+def list_workflows(actor: Actor) -> list[WorkflowSummary]:
+    """The actor's workflows, most recently changed first."""
+    with session_scope() as session:
+        rows = session.exec(
+            select(Workflow)
+            .where(Workflow.owner_id == actor.id)
+            .order_by(Workflow.updated_at.desc(), Workflow.id.desc())
+        ).all()
+        return [_summary(row) for row in rows]
+
+
+def create(actor: Actor, document: Any, *, draft: bool = False) -> WorkflowDetail:
+    """Store a new workflow (version 1) owned by the actor.
+
+    Raises:
+        InvalidWorkflow: the document is not valid (for a draft: not well-formed).
+    """
+    checked = check_document(document, draft=draft)
+    with session_scope() as session:
+        workflow = Workflow(owner_id=actor.id, name=checked["name"], version=1)
+        _apply(workflow, checked)
+        session.add(workflow)
+        session.flush()
+        session.add(
+            WorkflowVersion(
+                workflow_id=workflow.id, version=1, document=checked, created_by=actor.id
+            )
+        )
+        return _detail(workflow, checked)
+
+
+def get(actor: Actor, workflow_id: int) -> WorkflowDetail:
+    """The workflow with its newest document.
+
+    Raises:
+        NotFound: not the actor's workflow.
+    """
+    with session_scope() as session:
+        workflow = owned_workflow(session, actor, workflow_id)
+        return _detail(workflow, _document(session, workflow.id, workflow.version))
+
+
+def update(actor: Actor, workflow_id: int, document: Any, *, draft: bool = False) -> WorkflowDetail:
+    """Save ``document`` as the workflow's next version (older versions are kept).
+
+    Raises:
+        NotFound: not the actor's workflow.
+        InvalidWorkflow: the document is not valid.
+    """
+    checked = check_document(document, draft=draft)
+    with session_scope() as session:
+        workflow = owned_workflow(session, actor, workflow_id)
+        return _save_version(session, actor, workflow, checked)
+
+
+def delete(actor: Actor, workflow_id: int) -> None:
+    """Delete the workflow, its versions and its executions.
+
+    Raises:
+        NotFound: not the actor's workflow.
+    """
+    with session_scope() as session:
+        # Versions and executions go with it (ON DELETE CASCADE; db.py enables it on SQLite).
+        session.delete(owned_workflow(session, actor, workflow_id))
+
+
+def versions(actor: Actor, workflow_id: int) -> list[VersionSummary]:
+    """The saved versions, newest first.
+
+    Raises:
+        NotFound: not the actor's workflow.
+    """
+    with session_scope() as session:
+        workflow = owned_workflow(session, actor, workflow_id)
+        rows = session.exec(
+            select(WorkflowVersion)
+            .where(WorkflowVersion.workflow_id == workflow.id)
+            .order_by(WorkflowVersion.version.desc())
+        ).all()
+        return [
+            VersionSummary(
+                version=row.version,
+                name=str(row.document.get("name", "")),
+                created_at=row.created_at,
+                created_by=row.created_by,
+            )
+            for row in rows
+        ]
+
+
+def get_version(actor: Actor, workflow_id: int, version: int) -> dict[str, Any]:
+    """The document as it was at ``version``.
+
+    Raises:
+        NotFound: not the actor's workflow, or no such version.
+    """
+    with session_scope() as session:
+        workflow = owned_workflow(session, actor, workflow_id)
+        return _document(session, workflow.id, version)
+
+
+def restore(actor: Actor, workflow_id: int, version: int, *, draft: bool = False) -> WorkflowDetail:
+    """Save an older version's document as the newest version (history is never rewritten).
+
+    Raises:
+        NotFound: not the actor's workflow, or no such version.
+        InvalidWorkflow: the old document no longer validates (a node type was removed).
+    """
+    with session_scope() as session:
+        workflow = owned_workflow(session, actor, workflow_id)
+        old = _document(session, workflow.id, version)
+    checked = check_document(old, draft=draft)
+    with session_scope() as session:
+        workflow = owned_workflow(session, actor, workflow_id)
+        return _save_version(session, actor, workflow, checked)
+
+
+def export_document(workflow_id: int) -> dict[str, Any]:
+    """The newest document of any workflow, for the operator's ``agentflow export``.
+
+    Not for requests made by users: the CLI runs with the server's own access.
+
+    Raises:
+        NotFound: no such workflow.
+    """
+    with session_scope() as session:
+        workflow = session.get(Workflow, workflow_id)
+        if workflow is None:
+            raise NotFound(f"workflow {workflow_id} not found")
+        return _document(session, workflow.id, workflow.version)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _save_version(
+    session: Session, actor: Actor, workflow: Workflow, checked: dict[str, Any]
+) -> WorkflowDetail:
+    workflow.version += 1
+    workflow.name = checked["name"]
+    workflow.updated_at = datetime.now(UTC)
+    _apply(workflow, checked)
+    session.add(workflow)
+    session.add(
+        WorkflowVersion(
+            workflow_id=workflow.id,
+            version=workflow.version,
+            document=checked,
+            created_by=actor.id,
+        )
+    )
+    session.flush()
+    return _detail(workflow, checked)
+
+
+def _apply(workflow: Workflow, document: dict[str, Any]) -> None:
+    """Copy what queries need out of the document: description, hook token, schedule."""
+    workflow.description = document.get("description", "")
+    types = {node["type"]: node for node in document["nodes"]}
+    if WEBHOOK_TRIGGER in types:
+        # Kept across saves, so the URL people configured elsewhere keeps working.
+        workflow.hook_token = workflow.hook_token or secrets.token_urlsafe(24)
+    else:
+        workflow.hook_token = None
+    schedule = types.get(SCHEDULE_TRIGGER)
+    config = _schedule_config(schedule) if schedule else None
+    workflow.schedule_cron = config.cron if config else None
+    workflow.schedule_timezone = config.timezone if config else None
+
+
+def _schedule_config(node: dict[str, Any]) -> Any | None:
+    """The schedule trigger's validated config (defaults applied), or None for a draft
+    whose config does not validate yet: such a workflow does not fire until it does."""
+    config_model = default_registry().node(SCHEDULE_TRIGGER).Config
+    try:
+        return config_model.model_validate(node.get("data", {}).get("config") or {})
+    except ValidationError:
+        return None
+
+
+def _document(session: Session, workflow_id: int, version: int) -> dict[str, Any]:
+    row = session.exec(
+        select(WorkflowVersion).where(
+            WorkflowVersion.workflow_id == workflow_id, WorkflowVersion.version == version
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"workflow {workflow_id} has no version {version}")
+    return row.document
+
+
+def _summary(workflow: Workflow) -> WorkflowSummary:
+    return WorkflowSummary(
+        id=workflow.id,
+        name=workflow.name,
+        description=workflow.description,
+        version=workflow.version,
+        created_at=workflow.created_at,
+        updated_at=workflow.updated_at,
+        webhook_path=hook_path(workflow.hook_token) if workflow.hook_token else None,
+    )
+
+
+def _detail(workflow: Workflow, document: dict[str, Any]) -> WorkflowDetail:
+    return WorkflowDetail(**_summary(workflow).model_dump(), document=document)

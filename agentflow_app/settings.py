@@ -1,0 +1,150 @@
+"""The one place that reads the environment (SPEC §4).
+
+Everything else asks :func:`get_settings`. Secrets the operator did not give are generated
+once into the data dir with mode 0600 and reused, so a restart keeps tokens and encrypted
+credentials valid.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentflow_app.errors import ConfigError
+
+SECRET_KEY_FILE = "secret_key"
+ENCRYPTION_KEYS_FILE = "encryption_keys"
+EMBEDDED_REDIS_URL_FILE = "redis/url"
+
+
+class Settings(BaseSettings):
+    """AgentFlow configuration; field names are the SPEC §4 variables, lower-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
+
+    db_url: str = ""
+    redis_url: str | None = None
+    agentflow_data_dir: Path = Path("data")
+    agentflow_secret_key: str | None = None
+    agentflow_encryption_keys: str | None = None
+    agentflow_secrets_backend: Literal["db", "aws"] = "db"
+    agentflow_allow_private_network: bool = False
+    agentflow_open_signup: bool = True
+    agentflow_token_ttl_s: int = Field(default=43200, gt=0)
+    agentflow_plugins: Path | None = None
+    agentflow_max_concurrent_executions: int = Field(default=20, gt=0)
+    agentflow_run_timeout_s: int = Field(default=6 * 3600, gt=0)
+    #: Where the UI is compiled and built (Reflex's own variable); one per port in tests.
+    reflex_web_workdir: Path = Path(".web")
+    #: Web server processes; more than one needs Redis for shared UI state.
+    agentflow_web_workers: int = Field(default=1, gt=0)
+
+    #: JSON file of LLM prices per 1M tokens, merged over the built-in table.
+    agentflow_prices_file: Path | None = None
+
+    anthropic_base_url: str | None = None
+    openai_base_url: str | None = None
+    aws_endpoint_url_bedrock_runtime: str | None = None
+    anthropic_api_key: str | None = None
+    openai_api_key: str | None = None
+
+    @field_validator("db_url")
+    @classmethod
+    def _check_db_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError(
+                "DB_URL must start with sqlite:/// or postgresql+psycopg:// "
+                f"(got {value.split('://')[0]!r})"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value or None
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self.agentflow_data_dir.resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL; the embedded default lives in the data dir."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'agentflow.db'}"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    def effective_redis_url(self) -> str | None:
+        """REDIS_URL, else the URL the embedded Redis of this data dir published."""
+        if self.redis_url:
+            return self.redis_url
+        url_file = self.data_dir / EMBEDDED_REDIS_URL_FILE
+        return url_file.read_text().strip() if url_file.exists() else None
+
+    def secret_key(self) -> str:
+        if self.agentflow_secret_key:
+            return self.agentflow_secret_key
+        return _generated(self.data_dir / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))
+
+    def encryption_keys(self) -> list[str]:
+        """Fernet keys, newest first; the first one encrypts."""
+        raw = self.agentflow_encryption_keys or _generated(
+            self.data_dir / ENCRYPTION_KEYS_FILE, lambda: Fernet.generate_key().decode()
+        )
+        return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def _generated(path: Path, make: callable) -> str:
+    """Read a generated secret, creating it with mode 0600 the first time."""
+    if path.exists():
+        return path.read_text().strip()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its value
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror}; make AGENTFLOW_DATA_DIR writable "
+            "or set the secret in the environment"
+        ) from exc
+    value = make()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; invalid values become one readable ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,311 @@
+"""Queue latency and throughput of executions, beside raw Celery on the same Redis.
+
+(a) Latency: from ``POST /api/workflows/{id}/execute`` (real HTTP to the API in uvicorn)
+    to the ``execution.started`` event heard on Redis, one run at a time; beside a raw
+    Celery no-op task whose body publishes on Redis, from ``send_task`` to hearing it.
+    Target: our p50 within 2 × raw p50 + 10 ms.
+(b) Throughput: N executions of trigger → transform.template → output (instant nodes)
+    started at once, on one worker with 2 pool processes, from the first start to the
+    last finished row; beside N raw no-op tasks on 2 processes. Target: ≥ 100 runs/s.
+
+    .venv/bin/python bench/execution.py [--db postgres|sqlite] [--latency-runs 200] [--runs 500]
+
+``--db postgres`` uses 127.0.0.1:5432 and Redis 127.0.0.1:6379 (a throwaway database and
+db number); ``sqlite`` the embedded defaults (SQLite file + the bundled redis-server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+from celery import Celery  # noqa: E402
+
+NOOP_CHANNEL = "bench:noop"
+NOOP_DONE = "bench:noop:done"
+
+# -- the raw Celery side: a no-op app the bench starts a worker for ----------------------
+
+noop_app = Celery("bench", broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+noop_app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    task_default_queue="bench-noop",
+)
+
+
+@noop_app.task(name="bench.noop", ignore_result=True)
+def noop(seq: int, notify: bool) -> None:
+    client = _noop_redis()
+    if notify:
+        client.publish(NOOP_CHANNEL, str(seq))
+    else:
+        client.incr(NOOP_DONE)
+
+
+_client: redis.Redis | None = None
+
+
+def _noop_redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(noop_app.conf.broker_url)
+    return _client
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
+@contextlib.contextmanager
+def worker(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+class Listener:
+    """Hears execution.started events and no-op notifications; records when, by id."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.pubsub = self.client.pubsub()
+        self.pubsub.psubscribe("agentflow:execution:*")
+        self.pubsub.subscribe(NOOP_CHANNEL)
+        self.started: dict[int, float] = {}
+        self.noop: dict[int, float] = {}
+        self.cond = threading.Condition()
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self) -> None:
+        for message in self.pubsub.listen():
+            now = time.perf_counter()
+            if message["type"] == "message":
+                with self.cond:
+                    self.noop[int(message["data"])] = now
+                    self.cond.notify_all()
+            elif message["type"] == "pmessage":
+                event = json.loads(message["data"])
+                if event["type"] == "execution.started":
+                    with self.cond:
+                        self.started[event["execution_id"]] = now
+                        self.cond.notify_all()
+
+    def wait(self, table: dict[int, float], key: int, timeout: float = 30) -> float:
+        with self.cond:
+            if not self.cond.wait_for(lambda: key in table, timeout):
+                raise TimeoutError(f"no notification for {key}")
+            return table[key]
+
+
+def wait_workers(url: str, count: int) -> None:
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 90
+    while len(list(client.scan_iter("agentflow:worker:*"))) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit("the AgentFlow worker did not start; see the worker log")
+        time.sleep(0.2)
+
+
+def wait_noop_worker() -> None:
+    deadline = time.monotonic() + 90
+    while not noop_app.control.ping(timeout=0.5):
+        if time.monotonic() > deadline:
+            raise SystemExit("the no-op worker did not start")
+
+
+# -- the measurements --------------------------------------------------------------------------
+
+
+def three_nodes() -> dict:
+    nodes = [
+        {"id": "start", "type": "trigger.manual", "data": {"config": {}}},
+        {"id": "shape", "type": "transform.template", "data": {"config": {"template": "hi"}}},
+        {
+            "id": "out",
+            "type": "output",
+            "data": {"config": {"value": "{{ nodes.shape.output.text }}"}},
+        },
+    ]
+    edges = [
+        {"id": "e1", "source": "start", "target": "shape"},
+        {"id": "e2", "source": "shape", "target": "out"},
+    ]
+    return {"schema_version": 1, "name": "bench", "nodes": nodes, "edges": edges}
+
+
+def latency(api: str, headers: dict, workflow_id: int, listener: Listener, runs: int) -> tuple:
+    ours: list[float] = []
+    raw: list[float] = []
+    with httpx.Client(base_url=api, headers=headers, timeout=30) as client:
+        for i in range(runs + 10):
+            t0 = time.perf_counter()
+            answer = client.post(f"/api/workflows/{workflow_id}/execute", json={"inputs": {}})
+            execution_id = answer.json()["execution_id"]
+            heard = listener.wait(listener.started, execution_id)
+            if i >= 10:  # warm-up
+                ours.append((heard - t0) * 1000)
+            t0 = time.perf_counter()
+            noop_app.send_task("bench.noop", args=[i, True], queue="bench-noop")
+            heard = listener.wait(listener.noop, i)
+            if i >= 10:
+                raw.append((heard - t0) * 1000)
+            time.sleep(0.01)  # let the run finish: measure an idle queue, not a backlog
+    return ours, raw
+
+
+def throughput(actor, workflow_id: int, runs: int) -> float:
+    from sqlalchemy import func, select
+
+    from agentflow_app.db import get_engine
+    from agentflow_app.models import Execution
+    from agentflow_app.services import executions
+
+    table = Execution.__table__
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda _: executions.start(actor, workflow_id, {}), range(runs)))
+    submitted = time.perf_counter()
+    while True:
+        with get_engine().connect() as conn:
+            done = conn.execute(
+                select(func.count()).where(
+                    table.c.id.in_(ids), table.c.status.in_(["succeeded", "failed"])
+                )
+            ).scalar_one()
+        if done == runs:
+            break
+        time.sleep(0.05)
+    took = time.perf_counter() - t0
+    print(f"   submitted {runs} in {submitted - t0:.2f} s (web side, 4 threads)")
+    return runs / took
+
+
+def raw_throughput(url: str, runs: int) -> float:
+    client = redis.Redis.from_url(url)
+    client.delete(NOOP_DONE)
+    t0 = time.perf_counter()
+    with noop_app.producer_or_acquire() as producer:
+        for i in range(runs):
+            noop_app.send_task("bench.noop", args=[i, False], queue="bench-noop", producer=producer)
+    while int(client.get(NOOP_DONE) or 0) < runs:
+        time.sleep(0.01)
+    return runs / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--latency-runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="run our 2 worker processes with Celery's thread pool, N threads each",
+    )
+    args = parser.parse_args()
+
+    from agentflow_app.api.app import create_api
+    from agentflow_app.services import users, workflows
+    from tests.fakes.servers import serve_asgi
+    from tests.helpers.stack import make_stack
+
+    tmp = Path(tempfile.mkdtemp(prefix="agentflow-bench-"))
+    kind = "postgres" if args.db == "postgres" else "embedded"
+    with make_stack(kind, tmp) as stack:
+        noop_app.conf.broker_url = stack.redis_url
+        env = dict(os.environ) | {
+            "REDIS_URL": stack.redis_url,
+            "DB_URL": stack.db_url,
+            "AGENTFLOW_DATA_DIR": str(stack.data_dir),
+            "BENCH_REDIS_URL": stack.redis_url,
+            "AGENTFLOW_MAX_CONCURRENT_EXECUTIONS": "1000",
+        }
+        os.environ["AGENTFLOW_MAX_CONCURRENT_EXECUTIONS"] = "1000"
+        common = ["--loglevel", "WARNING", "--concurrency", "2", "--without-gossip"]
+        common += ["--without-mingle", "--without-heartbeat"]
+        ours_argv = ["-A", "tasks.celery_app", "worker", "-Q", "agentflow", "-n", "bench@%h"]
+        ours_extra: list[str] = []
+        if args.threads:
+            ours_extra = ["--pool", "threads", "--concurrency", str(args.threads)]
+        noop_argv = ["-A", "bench.execution:noop_app", "worker", "-Q", "bench-noop"]
+        noop_argv += ["-n", "noop@%h"]
+        actor = users.create_user(f"bench-{secrets.token_hex(3)}@example.com", "benchmark pw 1")
+        workflow_id = workflows.create(actor, three_nodes()).id
+        with (
+            worker(ours_argv + common + ours_extra, env, tmp / "worker.log"),
+            worker([*ours_argv[:-1], "bench2@%h", *common, *ours_extra], env, tmp / "worker2.log")
+            if args.threads
+            else contextlib.nullcontext(),
+            worker(noop_argv + common, env, tmp / "noop.log"),
+            serve_asgi(create_api()) as api,
+        ):
+            wait_workers(stack.redis_url, 2 if args.threads else 1)
+            wait_noop_worker()
+            token = httpx.post(
+                f"{api}/api/auth/token", json={"email": actor.email, "password": "benchmark pw 1"}
+            ).json()["access_token"]
+            listener = Listener(stack.redis_url)
+            pool = f"2 × {args.threads} threads" if args.threads else "1 × prefork 2"
+            print(f"stack: {stack.kind}; ours {pool}, raw prefork 2; {os.cpu_count()} CPUs")
+
+            ours, raw = latency(
+                api, {"Authorization": f"Bearer {token}"}, workflow_id, listener, args.latency_runs
+            )
+            p50, p95 = statistics.median(ours), percentile(ours, 95)
+            r50, r95 = statistics.median(raw), percentile(raw, 95)
+            print(f"(a) POST execute → execution.started: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+            print(f"    raw Celery no-op round trip:      p50 {r50:.1f} ms, p95 {r95:.1f} ms")
+            verdict = "met" if p50 <= 2 * r50 + 10 else "MISSED"
+            print(f"    target p50 ≤ 2 × raw + 10 ms = {2 * r50 + 10:.1f} ms: {verdict}")
+
+            ours_rate = throughput(actor, workflow_id, args.runs)
+            raw_rate = raw_throughput(stack.redis_url, args.runs)
+            print(f"(b) throughput, {args.runs} three-node runs: {ours_rate:.0f} executions/s")
+            print(f"    raw Celery no-op tasks:            {raw_rate:.0f} tasks/s")
+            verdict = "met" if ours_rate >= 100 else "MISSED"
+            print(f"    target ≥ 100 executions/s: {verdict}; ours/raw {ours_rate / raw_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The Celery application. Workers run ``celery -A tasks.celery_app worker``."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from agentflow_app.errors import ConfigError
+from agentflow_app.settings import get_settings
+
+
+def broker_url() -> str:
+    url = get_settings().effective_redis_url()
+    if url is None:
+        raise ConfigError(
+            "no Redis: set REDIS_URL, or start `agentflow serve`, which runs an embedded one"
+        )
+    return url
+
+
+celery_app = Celery(
+    "agentflow",
+    broker=broker_url(),
+    include=["tasks.heartbeat", "tasks.executions", "tasks.maintenance", "tasks.schedules"],
+)
+celery_app.config_from_object("tasks.config")
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_kwargs) -> None:
+    """A forked pool process must not use its parent's database connections.
+
+    SQLite and libpq connections are not fork-safe: a pool child replaced after a crash
+    would share the parent's open file descriptors, which corrupts the embedded SQLite
+    database ("disk I/O error"). Dropping the inherited pool (without closing the parent's
+    connections) gives the child its own.
+    """
+    from agentflow_app.db import get_engine
+
+    get_engine().dispose(close=False)

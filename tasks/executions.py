@@ -1,0 +1,151 @@
+"""The execution task: claim, run the engine, finish, hand out the owner's next token.
+
+Thin on purpose (ARCHITECTURE rule 5): the business rules (claiming, limits) live in
+``services.executions``; the run itself is ``services.execution_runner.run_execution``,
+the same function ``agentflow run`` uses.
+
+While a run is in this process, a heartbeat thread touches its row every
+``HEARTBEAT_S``; the reaper treats a row left untouched for ``STALE_S`` as abandoned. If
+the heartbeat finds the row was given to another worker meanwhile (this process looked
+dead, e.g. it was frozen), the local run is cancelled so two workers do not both go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import threading
+from functools import lru_cache
+
+import httpx
+from celery.signals import worker_process_init
+
+from agentflow_app.db import get_engine
+from agentflow_app.errors import AgentFlowError
+from agentflow_app.net.client import GuardedClient
+from agentflow_app.nodes.credentials import StaticCredentials
+from agentflow_app.redis_client import get_redis
+from agentflow_app.secrets.vault import Vault
+from agentflow_app.services import executions
+from agentflow_app.services.execution_runner import run_execution
+from agentflow_app.services.execution_store import no_redaction
+from tasks.celery_app import celery_app
+from tasks.dispatch import RUN_EXECUTION
+
+log = logging.getLogger(__name__)
+
+
+class _Heartbeat:
+    """Beats for the executions this process runs; cancels one that was taken away."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[int, tuple[str, asyncio.AbstractEventLoop, asyncio.Task]] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, execution_id: int, worker: str, task: asyncio.Task) -> None:
+        with self._lock:
+            self._runs[execution_id] = (worker, asyncio.get_running_loop(), task)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._beat, name="agentflow-execution-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def remove(self, execution_id: int) -> None:
+        with self._lock:
+            self._runs.pop(execution_id, None)
+
+    def _beat(self) -> None:
+        stop = threading.Event()
+        while not stop.wait(executions.HEARTBEAT_S):
+            with self._lock:
+                runs = dict(self._runs)
+            by_worker: dict[str, list[int]] = {}
+            for execution_id, (worker, _, _) in runs.items():
+                by_worker.setdefault(worker, []).append(execution_id)
+            for worker, ids in by_worker.items():
+                try:
+                    held = executions.heartbeat(ids, worker)
+                except Exception as exc:  # the database is away a moment: beat again later
+                    log.warning("execution heartbeat failed: %s", exc)
+                    continue
+                for execution_id in set(ids) - held:
+                    with self._lock:
+                        run = self._runs.get(execution_id)
+                    if run is not None:
+                        log.warning(
+                            "execution %s was given to another worker; stopping it here",
+                            execution_id,
+                        )
+                        run[1].call_soon_threadsafe(run[2].cancel)
+
+
+_heartbeat = _Heartbeat()
+
+
+@worker_process_init.connect
+def _fresh_connections(**_kwargs) -> None:
+    """A forked pool process must not share the parent's database connections."""
+    get_engine().dispose(close=False)
+
+
+@lru_cache(maxsize=1)
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: building it (loading CAs) costs ~40 ms, a run ~5."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
+def worker_name(hostname: str | None) -> str:
+    """What the ``worker`` column records: the Celery node name and this process."""
+    return f"{hostname or 'worker'}/{os.getpid()}"
+
+
+@celery_app.task(name=RUN_EXECUTION, bind=True, acks_late=True, ignore_result=True)
+def run(self, execution_id: int) -> None:
+    """Claim an execution of this token's owner and run it to its end."""
+    if isinstance(execution_id, bool) or not isinstance(execution_id, int):
+        log.error("%s: ignoring a message with a bad execution id %r", RUN_EXECUTION, execution_id)
+        return
+    worker = worker_name(self.request.hostname)
+    claimed = executions.claim(execution_id, worker)
+    if claimed is None:
+        return  # a duplicate, a spare token, or the owner is at the limit
+    claimed_id, owner_id = claimed
+    try:
+        asyncio.run(execute(claimed_id, owner_id, worker))
+    except Exception:  # recorded on the execution by run_execution; keep the worker going
+        log.exception("execution %s: the run stopped on an error", claimed_id)
+    finally:
+        executions.dispatch_waiting(owner_id)
+
+
+async def execute(execution_id: int, owner_id: int | None, worker: str) -> None:
+    """Run a claimed execution with the owner's vault and the guarded HTTP client."""
+    vault = Vault(owner_id) if owner_id is not None else None
+    task = asyncio.current_task()
+    _heartbeat.add(execution_id, worker, task)
+    try:
+        async with GuardedClient(verify=_tls()) as http:
+            await run_execution(
+                execution_id,
+                http=http,
+                credentials=vault if vault is not None else StaticCredentials({}),
+                redact=vault.redactor if vault is not None else no_redaction,
+                redis=_redis(),
+                worker=worker,
+            )
+    except asyncio.CancelledError:
+        log.warning("execution %s: stopped here, another worker holds it", execution_id)
+    finally:
+        _heartbeat.remove(execution_id)
+
+
+def _redis():
+    try:
+        return get_redis()
+    except AgentFlowError as exc:
+        log.warning("no Redis to publish events on (%s); viewers will poll the database", exc)
+        return None

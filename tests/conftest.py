@@ -1,0 +1,166 @@
+"""Shared fixtures.
+
+- ``stack``: integration tests that take it run twice, on the embedded defaults (SQLite +
+  the bundled redis-server) and on this machine's PostgreSQL + Redis.
+- ``sqlite_stack``: a fresh embedded stack for tests that need a database once.
+- ``live_server``: ``agentflow serve`` in a temp data dir, for end-to-end tests.
+- ``browser`` / ``page``: Playwright driving Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.stack import Stack, apply_env, make_stack, services_available
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+#: One fixed port for the suite's server: the built UI embeds its port (see serve.py).
+E2E_PORT = int(os.environ.get("AGENTFLOW_E2E_PORT", "3917"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes to the developer's ./data or reads their .env-given services."""
+    saved = {k: os.environ.get(k) for k in ("AGENTFLOW_DATA_DIR", "DB_URL", "REDIS_URL")}
+    apply_env(AGENTFLOW_DATA_DIR=str(tmp_path_factory.mktemp("data")), DB_URL=None, REDIS_URL=None)
+    yield
+    apply_env(**saved)
+
+
+@pytest.fixture
+def set_env():
+    """``set_env(NAME=value or None)`` for one test; settings and engines follow, and the
+    previous values come back afterwards."""
+    saved: dict[str, str | None] = {}
+
+    def setter(**values: str | None) -> None:
+        for key in values:
+            saved.setdefault(key, os.environ.get(key))
+        apply_env(**values)
+
+    yield setter
+    apply_env(**saved)
+
+
+@pytest.fixture(scope="session", params=["embedded", "postgres"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    if request.param == "postgres" and (why := services_available()):
+        pytest.skip(f"skipping the PostgreSQL/Redis run: {why}")
+    with make_stack(request.param, tmp_path_factory.mktemp(request.param)) as made:
+        yield made
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+    with make_stack("embedded", tmp_path) as made:
+        yield made
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``agentflow serve`` on E2E_PORT with the embedded defaults in a temp data dir."""
+    data_dir = tmp_path_factory.mktemp("serve")
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "REDIS_URL")}
+    env |= {
+        "AGENTFLOW_DATA_DIR": str(data_dir),
+        "AGENTFLOW_ALLOW_PRIVATE_NETWORK": "true",
+        # The built UI embeds its port, so each test port keeps its own build.
+        "REFLEX_WEB_WORKDIR": str(ROOT / f".web-e2e-{E2E_PORT}"),
+    }
+    log = (data_dir / "serve.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentflow_app",
+            "serve",
+            "--port",
+            str(E2E_PORT),
+            "--concurrency",
+            "2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://localhost:{E2E_PORT}"
+    deadline = time.monotonic() + 300  # a first start builds the UI
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"agentflow serve exited: {(data_dir / 'serve.log').read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(
+                f"agentflow serve did not become healthy: {(data_dir / 'serve.log').read_text()[-3000:]}"
+            )
+        time.sleep(0.5)
+    yield base
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def browser(request: pytest.FixtureRequest):
+    # Playwright's sync API keeps a loop running for the session; async tests in the same
+    # process would fail, so browser tests live in tests/e2e and run in their own process.
+    e2e = ROOT / "tests" / "e2e"
+    stray = [
+        item.nodeid
+        for item in request.session.items
+        if "browser" in getattr(item, "fixturenames", ()) and e2e not in Path(item.path).parents
+    ]
+    if stray:
+        pytest.fail(
+            f"browser tests must live in tests/e2e/ (they run in their own process): {stray}"
+        )
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    yield opened
+    context.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    why = services_available()
+    chromium = "found" if shutil.which("chromium") or Path(CHROMIUM).exists() else "missing"
+    return f"agentflow: PostgreSQL/Redis {'available' if why is None else 'UNAVAILABLE: ' + why}; chromium {chromium}"

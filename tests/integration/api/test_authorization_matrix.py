@@ -1,0 +1,283 @@
+"""Every ``/api`` route × every kind of caller, generated from the app's own route table.
+
+Callers: the owner of the objects in the path, another signed-in user, and five broken
+credentials (none, malformed, bad signature, expired, ``alg: none``). A route that is
+neither in :data:`MATRIX` nor in :data:`PUBLIC` fails here, so a new route cannot ship
+without saying who may call it: add one line to ``MATRIX`` (and, for a new kind of object
+in a path, one factory to ``PATH_OBJECTS``).
+
+Another user must get the owner's data nowhere: the owner's objects carry a marker that
+must not appear in any answer to the other user, and each object in the path is
+snapshotted (as its owner sees it) before and after the other user's request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from agentflow_app.api.app import create_api
+from agentflow_app.auth import tokens
+from agentflow_app.services import api_keys, credentials, executions, workflows
+from tests.helpers.stack import Stack
+from tests.integration.api.conftest import PASSWORD, Account, manual_document, new_account
+
+#: Routes anyone may call; they are checked not to answer 401 without a token.
+PUBLIC: set[tuple[str, str]] = {
+    ("GET", "/api/health"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),
+    ("POST", "/api/auth/register"),
+    ("POST", "/api/auth/token"),
+    ("POST", "/api/hooks/{hook_token}"),
+}
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the owner and another signed-in user get; broken credentials always get 401."""
+
+    owner: int
+    other: int
+    #: The JSON body to send, made from the test's world (None: no body).
+    body: Callable[[World], Any] | None = None
+
+
+def _document(_world: World) -> dict:
+    return manual_document("Matrix workflow")
+
+
+_TOKEN = {"scheme": "bearer", "token": "matrix-token-value"}
+
+
+def _credential(name: str) -> dict:
+    return {"name": name, "kind": "http", "data": _TOKEN}
+
+
+# One line per authenticated route: (method, path as FastAPI formats it) -> Expect.
+MATRIX: dict[tuple[str, str], Expect] = {
+    ("POST", "/api/auth/logout"): Expect(204, 204),
+    ("GET", "/api/users/me"): Expect(200, 200),
+    ("POST", "/api/users/me/password"): Expect(
+        200, 200, lambda w: {"current_password": PASSWORD, "new_password": PASSWORD}
+    ),
+    ("GET", "/api/workflows"): Expect(200, 200),
+    ("POST", "/api/workflows"): Expect(201, 201, _document),
+    ("GET", "/api/workflows/{workflow_id}"): Expect(200, 404),
+    ("PUT", "/api/workflows/{workflow_id}"): Expect(200, 404, _document),
+    ("DELETE", "/api/workflows/{workflow_id}"): Expect(204, 404),
+    ("GET", "/api/workflows/{workflow_id}/versions"): Expect(200, 404),
+    ("GET", "/api/workflows/{workflow_id}/versions/{version}"): Expect(200, 404),
+    ("POST", "/api/workflows/{workflow_id}/versions/{version}/restore"): Expect(200, 404),
+    ("GET", "/api/api-keys"): Expect(200, 200),
+    ("POST", "/api/api-keys"): Expect(201, 201, lambda w: {"name": "matrix"}),
+    ("DELETE", "/api/api-keys/{key_id}"): Expect(204, 404),
+    ("GET", "/api/credentials"): Expect(200, 200),
+    ("POST", "/api/credentials"): Expect(201, 201, lambda w: _credential(secrets.token_hex(4))),
+    ("GET", "/api/credentials/{credential_id}"): Expect(200, 404),
+    ("PUT", "/api/credentials/{credential_id}"): Expect(200, 404, lambda w: {"data": _TOKEN}),
+    ("DELETE", "/api/credentials/{credential_id}"): Expect(204, 404),
+    # An http credential's test makes no outside call, so the owner's case stays local.
+    ("POST", "/api/credentials/{credential_id}/test"): Expect(200, 404),
+    ("POST", "/api/workflows/{workflow_id}/execute"): Expect(202, 404, lambda w: {"inputs": {}}),
+    ("GET", "/api/workflows/{workflow_id}/executions"): Expect(200, 404),
+    ("GET", "/api/workflows/executions/{execution_id}"): Expect(200, 404),
+    # The world's execution is already cancelled, so its event stream ends at once.
+    ("GET", "/api/workflows/executions/{execution_id}/events"): Expect(200, 404),
+    ("POST", "/api/workflows/executions/{execution_id}/cancel"): Expect(409, 404),
+    ("POST", "/api/workflows/executions/{execution_id}/retry"): Expect(202, 404),
+    ("POST", "/api/workflows/executions/{execution_id}/rerun"): Expect(202, 404),
+}
+
+
+@dataclass
+class World:
+    """The accounts of one test and the owner's objects, each named with ``marker``."""
+
+    owner: Account
+    other: Account
+    marker: str
+    workflow_id: int
+    key_id: int
+    credential_id: int
+    execution_id: int
+
+
+@dataclass(frozen=True)
+class PathObject:
+    #: The value to put in the path (an object of the owner's).
+    value: Callable[[World], str]
+    #: The object as its owner sees it, to prove another user changed nothing.
+    snapshot: Callable[[World], Any]
+
+
+PATH_OBJECTS: dict[str, PathObject] = {
+    "workflow_id": PathObject(
+        value=lambda w: str(w.workflow_id),
+        snapshot=lambda w: (
+            workflows.get(w.owner.actor, w.workflow_id).model_dump(),
+            workflows.versions(w.owner.actor, w.workflow_id),
+        ),
+    ),
+    "version": PathObject(value=lambda w: "1", snapshot=lambda w: None),
+    "credential_id": PathObject(
+        value=lambda w: str(w.credential_id),
+        snapshot=lambda w: credentials.get_credential(w.owner.actor, w.credential_id),
+    ),
+    "execution_id": PathObject(
+        value=lambda w: str(w.execution_id),
+        snapshot=lambda w: executions.get(w.owner.actor, w.execution_id),
+    ),
+    "key_id": PathObject(
+        value=lambda w: str(w.key_id),
+        snapshot=lambda w: api_keys.list_keys(w.owner.actor),
+    ),
+}
+
+
+def _app_routes() -> list[tuple[str, str]]:
+    found = set()
+    for route in iter_route_contexts(create_api().routes):
+        path = getattr(route, "path_format", "")
+        if not path.startswith("/api/"):
+            continue
+        for method in route.methods or ():
+            if method != "HEAD":
+                found.add((method, path))
+    return sorted(found)
+
+
+APP_ROUTES = _app_routes()
+PROTECTED = [route for route in APP_ROUTES if route not in PUBLIC]
+
+# -- credentials -----------------------------------------------------------------------------
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims(world: World) -> dict:
+    now = datetime.now(UTC)
+    return {
+        "sub": str(world.owner.actor.id),
+        "tv": 0,
+        "jti": secrets.token_hex(8),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=1)).timestamp()),
+    }
+
+
+BROKEN: dict[str, Callable[[World], dict[str, str]]] = {
+    "no token": lambda w: {},
+    "malformed token": lambda w: {"Authorization": "Bearer not.a-jwt"},
+    "bad signature": lambda w: {
+        "Authorization": "Bearer "
+        + jwt.encode(_claims(w), "not the server's key " * 3, algorithm="HS256")
+    },
+    "expired token": lambda w: {
+        "Authorization": "Bearer " + tokens.issue(w.owner.actor.id, 0, ttl_s=-60).access_token
+    },
+    "alg none": lambda w: {
+        "Authorization": f"Bearer {_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(w))}."
+    },
+}
+CALLERS = ["owner", "other user", *BROKEN]
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def accounts(stack: Stack) -> tuple[Account, Account]:
+    return new_account("matrix-owner"), new_account("matrix-other")
+
+
+@pytest.fixture
+def world(accounts: tuple[Account, Account]) -> World:
+    owner, other = accounts
+    marker = f"owner-only-{secrets.token_hex(6)}"
+    workflow = workflows.create(owner.actor, manual_document(f"Workflow {marker}"))
+    key = api_keys.create_key(owner.actor, f"Key {marker}")
+    credential = credentials.create_credential(owner.actor, **_credential(f"Cred {marker}"))
+    # Queued with no worker, then cancelled: a finished run whose event stream ends.
+    execution_id = executions.start(owner.actor, workflow.id, {})
+    executions.cancel(owner.actor, execution_id)
+    return World(owner, other, marker, workflow.id, key.id, credential.id, execution_id)
+
+
+@pytest.fixture
+def client(stack: Stack):
+    with TestClient(create_api()) as made:
+        yield made
+
+
+def _path(path: str, world: World) -> str:
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in PATH_OBJECTS:
+            pytest.fail(f"no PATH_OBJECTS factory for {{{name}}} in {path}: add one")
+        return PATH_OBJECTS[name].value(world)
+
+    return re.sub(r"\{(\w+)\}", fill, path)
+
+
+def _snapshots(path: str, world: World) -> dict[str, Any]:
+    return {name: PATH_OBJECTS[name].snapshot(world) for name in re.findall(r"\{(\w+)\}", path)}
+
+
+# -- tests -----------------------------------------------------------------------------------
+
+
+def test_the_matrix_covers_exactly_the_apps_routes() -> None:
+    missing = sorted(set(PROTECTED) - set(MATRIX))
+    stale = sorted(set(MATRIX) - set(PROTECTED))
+    assert not missing, f"routes without a MATRIX entry (add one line each): {missing}"
+    assert not stale, f"MATRIX entries for routes the app no longer has: {stale}"
+    assert ("GET", "/api/workflows/{workflow_id}") in PROTECTED  # the table is really read
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("route", PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_route_answers_each_caller(
+    client: TestClient, world: World, route: tuple[str, str], caller: str
+) -> None:
+    method, template = route
+    expect = MATRIX.get(route)
+    if expect is None:
+        pytest.fail(f"no MATRIX entry for {method} {template}: add one line to MATRIX")
+    path = _path(template, world)
+    body = expect.body(world) if expect.body else None
+
+    if caller in BROKEN:
+        answer = client.request(method, path, headers=BROKEN[caller](world), json=body)
+        assert answer.status_code == 401, f"{caller}: {answer.status_code} {answer.text}"
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        assert world.marker not in answer.text
+        return
+
+    account = world.owner if caller == "owner" else world.other
+    before = _snapshots(template, world) if caller == "other user" else None
+    answer = client.request(method, path, headers=account.headers(), json=body)
+    wanted = expect.owner if caller == "owner" else expect.other
+    assert answer.status_code == wanted, f"{caller}: {answer.status_code} {answer.text}"
+    if caller == "other user":
+        assert world.marker not in answer.text, "another user's answer shows the owner's data"
+        assert _snapshots(template, world) == before, "another user changed the owner's object"
+
+
+@pytest.mark.parametrize("route", sorted(PUBLIC & set(APP_ROUTES)), ids=str)
+def test_public_routes_need_no_token(client: TestClient, route: tuple[str, str]) -> None:
+    method, template = route
+    path = re.sub(r"\{\w+\}", "unknown", template)
+    assert client.request(method, path).status_code != 401

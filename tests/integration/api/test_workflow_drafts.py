@@ -1,0 +1,51 @@
+"""The editor saves half-built workflows as drafts; the REST API and runs stay strict."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentflow_app.engine.errors import InvalidWorkflow
+from agentflow_app.services import executions, workflows
+from tests.integration.api.conftest import manual_document, new_account
+
+
+def _unconnected(name: str) -> dict:
+    document = manual_document(name)
+    document["nodes"].append(
+        {
+            "id": "call",
+            "type": "http.request",
+            "position": {"x": 0, "y": 160},
+            "data": {"label": "Call", "config": {}},
+        }
+    )
+    return document
+
+
+def test_a_draft_saves_but_does_not_run(stack) -> None:
+    actor = new_account("drafts").actor
+    with pytest.raises(InvalidWorkflow) as strict:
+        workflows.create(actor, _unconnected("Strict"))
+    fields = {(p["node_id"], p["field"]) for p in strict.value.problems}
+    assert ("call", "config.url") in fields
+
+    created = workflows.create(actor, _unconnected("Draft"), draft=True)
+    saved = workflows.update(actor, created.id, _unconnected("Draft v2"), draft=True)
+    assert saved.version == 2
+    assert workflows.get(actor, created.id).name == "Draft v2"
+
+    with pytest.raises(InvalidWorkflow) as queued:
+        executions.start(actor, created.id, {})
+    assert ("call", "config.url") in {(p["node_id"], p["field"]) for p in queued.value.problems}
+    assert executions.list_executions(actor, workflow_id=created.id).total == 0
+
+    with pytest.raises(InvalidWorkflow):
+        workflows.restore(actor, created.id, 1)
+    assert workflows.restore(actor, created.id, 1, draft=True).version == 3
+
+
+def test_a_draft_must_still_be_a_document(stack) -> None:
+    actor = new_account("drafts").actor
+    with pytest.raises(InvalidWorkflow) as error:
+        workflows.create(actor, {"name": "x", "nodes": "not a list", "edges": []}, draft=True)
+    assert error.value.problems

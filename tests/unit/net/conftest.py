@@ -1,0 +1,3 @@
+from tests.fakes.servers import asgi_server
+
+__all__ = ["asgi_server"]

@@ -1,0 +1,125 @@
+"""Credential kinds: what each accepts, what it refuses (by field), what it hides."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentflow_app.errors import InvalidInput
+from agentflow_app.nodes.credentials import CREDENTIAL_KINDS as NODE_MODELS
+from agentflow_app.secrets.kinds import KINDS, parse_value
+
+SECRET = "sk-live-0123456789abcdefWXYZ"
+
+#: One valid value per kind, as a user would type it.
+EXAMPLES: dict[str, dict] = {
+    "anthropic": {"api_key": SECRET},
+    "openai": {"api_key": SECRET, "base_url": "https://gateway.example.com/v1/"},
+    "aws": {"access_key_id": "AKIAEXAMPLE", "secret_access_key": SECRET, "region": "eu-west-1"},
+    "slack": {"token": SECRET},
+    "hubspot": {"token": SECRET, "base_url": "https://api.hubapi.com"},
+    "smtp": {
+        "host": "smtp.example.com",
+        "port": 465,
+        "username": "bot",
+        "password": SECRET,
+        "tls": "ssl",
+        "from_address": "bot@example.com",
+    },
+    "ses": {"region": "eu-west-1", "aws_credential": "prod-aws", "from_address": "a@example.com"},
+    "http": {"scheme": "basic", "username": "me", "password": SECRET},
+}
+
+
+def test_every_kind_has_an_example() -> None:
+    assert set(EXAMPLES) == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_valid_values_parse_and_are_stored_without_unset_fields(kind: str) -> None:
+    value = parse_value(kind, EXAMPLES[kind])
+    stored = value.stored()
+    assert None not in stored.values()
+    assert set(stored) >= set(EXAMPLES[kind])
+
+
+@pytest.mark.parametrize("kind", sorted(NODE_MODELS))
+def test_stored_values_are_what_the_nodes_read(kind: str) -> None:
+    """The nodes validate vault answers with their own models: ours must satisfy them."""
+    stored = parse_value(kind, EXAMPLES[kind]).stored()
+    if kind == "ses":  # the vault inlines the named aws credential's keys
+        stored = {k: v for k, v in stored.items() if k != "aws_credential"}
+    NODE_MODELS[kind].model_validate({**stored, "kind": kind})
+
+
+def test_base_url_trailing_slash_is_dropped() -> None:
+    assert parse_value("openai", EXAMPLES["openai"]).stored()["base_url"] == (
+        "https://gateway.example.com/v1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "field", "words"),
+    [
+        ("anthropic", {}, "data.api_key", "required"),
+        ("anthropic", {"api_key": SECRET, "apikey": SECRET}, "data.apikey", "not a field"),
+        ("openai", {"api_key": SECRET, "base_url": f"ftp://{SECRET}"}, "data.base_url", "http"),
+        ("aws", {"region": "eu-west-1"}, "data", "access_key_id"),
+        (
+            "aws",
+            {"region": "eu-west-1", "use_default_chain": True, "secret_access_key": SECRET},
+            "data",
+            "not both",
+        ),
+        ("smtp", {"host": "h", "password": SECRET, "from_address": "a@b.c"}, "data", "username"),
+        ("smtp", {"host": "h", "port": 70000, "from_address": "a@b.c"}, "data.port", "65535"),
+        ("ses", {"region": "r", "access_key_id": "AKIA", "from_address": "a@b.c"}, "data", "both"),
+        ("http", {"scheme": "header", "header_name": "X-Key"}, "data", "header_value"),
+        ("http", {"scheme": "bearer", "token": SECRET, "password": SECRET}, "data", "password"),
+        (
+            "http",
+            {"scheme": "header", "header_name": "X Key", "header_value": SECRET},
+            "data",
+            "header",
+        ),
+    ],
+)
+def test_invalid_values_name_the_field_and_never_echo_the_value(
+    kind: str, data: dict, field: str, words: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_value(kind, data)
+    fields = [p["field"] for p in caught.value.problems]
+    assert field in fields, caught.value.problems
+    assert words in str(caught.value)
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(caught.value.problems)
+
+
+def test_unknown_kind_lists_the_known_ones() -> None:
+    with pytest.raises(InvalidInput, match=r"unknown credential kind 'github'.*anthropic"):
+        parse_value("github", {})
+
+
+def test_a_value_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="must be an object"):
+        parse_value("slack", SECRET)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "hint"),
+    [
+        ("anthropic", {"api_key": SECRET}, "••••WXYZ"),
+        ("anthropic", {"api_key": "short-key"}, "••••"),
+        ("aws", {"region": "eu-west-1", "use_default_chain": True}, ""),
+        ("http", {"scheme": "header", "header_name": "X-Key", "header_value": SECRET}, "••••WXYZ"),
+    ],
+)
+def test_hint_shows_at_most_the_last_four_of_a_long_secret(
+    kind: str, data: dict, hint: str
+) -> None:
+    assert parse_value(kind, data).hint() == hint
+
+
+def test_secret_fields_are_declared_fields() -> None:
+    for model in KINDS.values():
+        assert set(model.secret_fields) <= set(model.model_fields), model.kind

@@ -1,0 +1,333 @@
+"""The durable execution store on SQLite and PostgreSQL, publishing on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from sqlalchemy import select, update
+
+from agentflow_app.db import get_engine
+from agentflow_app.engine.events import EventType, StepRecord
+from agentflow_app.engine.status import ExecutionStatus, StepStatus
+from agentflow_app.errors import NotFound
+from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
+from agentflow_app.services.execution_store import (
+    DbExecutionStore,
+    channel,
+    create_execution,
+    execution_record,
+    mark_finished,
+    mark_started,
+)
+from tests.integration.conftest_store import database
+
+__all__ = ["database"]
+
+DOCUMENT = {
+    "schema_version": 1,
+    "name": "store test",
+    "nodes": [{"id": "start", "type": "trigger.manual", "data": {"config": {}}}],
+    "edges": [],
+}
+REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+def stored_seqs(execution_id: int) -> list[int]:
+    with get_engine().connect() as conn:
+        return list(
+            conn.execute(
+                select(ExecutionEvent.seq)
+                .where(ExecutionEvent.execution_id == execution_id)
+                .order_by(ExecutionEvent.seq)
+            ).scalars()
+        )
+
+
+def set_cancel(execution_id: int) -> None:
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(Execution).where(Execution.id == execution_id).values(cancel_requested=True)
+        )
+
+
+async def test_create_execution_stores_the_queued_event(database):
+    execution_id = create_execution(DOCUMENT, {"company": "Acme"}, trigger="webhook")
+
+    record = execution_record(execution_id)
+
+    assert record["status"] == "queued"
+    assert record["inputs"] == {"company": "Acme"}
+    assert stored_seqs(execution_id) == [1]
+
+
+async def test_seq_rises_by_one_under_concurrent_emits(database):
+    execution_id = create_execution(DOCUMENT, {})
+    # Two stores on one execution stand for two processes (a worker and the API): their
+    # transactions run at the same time on separate connections.
+    first, second = DbExecutionStore(execution_id), DbExecutionStore(execution_id)
+
+    events = await asyncio.gather(
+        *(
+            store.emit(EventType.STEP_LOG, node_id=f"n{i}", message=str(i))
+            for i in range(60)
+            for store in (first, second)
+        )
+    )
+
+    seqs = sorted(event.seq for event in events)
+    assert seqs == list(range(2, 122))
+    assert stored_seqs(execution_id) == list(range(1, 122))
+
+
+async def test_sequential_emits_answer_consecutive_seqs(database):
+    execution_id = create_execution(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+
+    started = await store.emit(EventType.EXECUTION_STARTED)
+    step = await store.emit(EventType.STEP_STARTED, node_id="start", attempt=1)
+
+    assert (started.seq, step.seq) == (2, 3)
+    assert step.node_id == "start"
+    assert step.data == {"attempt": 1}
+
+
+async def test_save_step_upserts_one_row_per_node(database):
+    execution_id = create_execution(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+    began = datetime.now(UTC)
+    step = StepRecord(
+        node_id="fetch", type="http.request", status=StepStatus.RUNNING, started_at=began
+    )
+
+    await store.save_step(step)
+    await store.save_step(
+        step.model_copy(
+            update={
+                "status": StepStatus.SUCCEEDED,
+                "attempts": 2,
+                "finished_at": began + timedelta(seconds=1),
+                "output": {"status": 200, "body": {"ok": True}},
+            }
+        )
+    )
+    await store.flush()
+    loaded = await DbExecutionStore(execution_id).load_steps()
+
+    assert list(loaded) == ["fetch"]
+    assert loaded["fetch"].status == StepStatus.SUCCEEDED
+    assert loaded["fetch"].attempts == 2
+    assert loaded["fetch"].output == {"status": 200, "body": {"ok": True}}
+    assert loaded["fetch"].started_at == began
+
+
+async def test_a_save_is_committed_by_the_event_after_it(database):
+    execution_id = create_execution(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+
+    await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.RUNNING))
+    await store.emit(EventType.STEP_STARTED, node_id="a")
+
+    # Another reader (a resuming worker, the API) sees the step without any flush.
+    with get_engine().connect() as conn:
+        [status] = conn.execute(
+            select(StepRun.status).where(StepRun.execution_id == execution_id)
+        ).scalars()
+    assert status == StepStatus.RUNNING
+
+
+async def test_a_failed_write_is_raised_and_poisons_the_store(database):
+    store = DbExecutionStore(987655)
+
+    await store.save_step(StepRecord(node_id="a", type="noop"))
+    with pytest.raises(Exception) as first:
+        await store.emit(EventType.STEP_STARTED, node_id="a")
+    with pytest.raises(Exception) as second:
+        await store.save_step(StepRecord(node_id="b", type="noop"))
+
+    # The step row names an execution that does not exist: the foreign key refuses it.
+    assert "IntegrityError" in {cls.__name__ for cls in type(first.value).__mro__}
+    assert second.value is first.value
+
+
+async def test_concurrent_step_saves_keep_each_nodes_last_state(database):
+    execution_id = create_execution(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+
+    async def step(i: int) -> None:
+        record = StepRecord(node_id=f"n{i}", type="noop", status=StepStatus.RUNNING)
+        await store.save_step(record)
+        await store.emit(EventType.STEP_STARTED, node_id=record.node_id)
+        await store.save_step(record.model_copy(update={"status": "succeeded", "output": i}))
+
+    await asyncio.gather(*(step(i) for i in range(50)))
+    loaded = await store.load_steps()
+
+    assert {node: (s.status, s.output) for node, s in loaded.items()} == {
+        f"n{i}": (StepStatus.SUCCEEDED, i) for i in range(50)
+    }
+
+
+async def test_outputs_that_json_cannot_say_are_stored_as_text(database):
+    execution_id = create_execution(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    await store.save_step(StepRecord(node_id="t", type="noop", output={"when": when}))
+    event = await store.emit(EventType.STEP_LOG, node_id="t", at=when)
+
+    assert (await store.load_steps())["t"].output == {"when": "2026-01-02T03:04:05Z"}
+    assert event.data == {"at": "2026-01-02T03:04:05Z"}
+
+
+async def test_record_has_the_spec_shape(database):
+    execution_id = create_execution(DOCUMENT, {"x": 1})
+    mark_started(execution_id)
+    store = DbExecutionStore(execution_id)
+    now = datetime.now(UTC)
+    await store.save_step(
+        StepRecord(
+            node_id="start",
+            type="trigger.manual",
+            status=StepStatus.SUCCEEDED,
+            attempts=1,
+            started_at=now,
+            finished_at=now,
+            output={"x": 1},
+        )
+    )
+    await store.aclose()
+    mark_finished(
+        execution_id,
+        status=ExecutionStatus.SUCCEEDED,
+        outputs={"answer": 42},
+        usage={"cost_usd": 0.0},
+    )
+
+    record = execution_record(execution_id)
+
+    assert set(record) == {
+        "id",
+        "workflow_id",
+        "workflow_version",
+        "status",
+        "inputs",
+        "outputs",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "usage",
+        "steps",
+    }
+    assert record["status"] == "succeeded"
+    assert record["outputs"] == {"answer": 42}
+    for key in ("created_at", "started_at", "finished_at"):
+        assert datetime.fromisoformat(record[key]).tzinfo is not None
+    [step] = record["steps"]
+    assert {k: step[k] for k in ("node_id", "type", "status", "attempts", "output")} == {
+        "node_id": "start",
+        "type": "trigger.manual",
+        "status": "succeeded",
+        "attempts": 1,
+        "output": {"x": 1},
+    }
+    assert datetime.fromisoformat(step["finished_at"]) == now
+    json.dumps(record)  # the CLI prints it as it is
+
+
+async def test_waiting_is_not_finished(database):
+    execution_id = create_execution(DOCUMENT, {})
+    mark_started(execution_id)
+
+    mark_finished(execution_id, status="waiting")
+
+    record = execution_record(execution_id)
+    assert record["status"] == "waiting"
+    assert record["finished_at"] is None
+    assert record["started_at"] is not None
+
+
+async def test_cancel_flag_is_seen(database):
+    execution_id = create_execution(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+    assert await store.cancel_requested() is False
+
+    set_cancel(execution_id)
+
+    assert await DbExecutionStore(execution_id).cancel_requested() is True
+    # The first store reuses its read for a moment, then sees the flag too.
+    for _ in range(100):
+        if await store.cancel_requested():
+            break
+        await asyncio.sleep(0.05)
+    assert await store.cancel_requested() is True
+
+
+async def test_events_are_published_on_the_execution_channel(database):
+    client = redis.Redis.from_url(REDIS_URL)
+    execution_id = create_execution(DOCUMENT, {})
+    pubsub = client.pubsub()
+    pubsub.subscribe(channel(execution_id))
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    store = DbExecutionStore(execution_id, redis=client)
+
+    await store.emit(EventType.EXECUTION_STARTED)
+    await store.emit(EventType.STEP_LOG, node_id="start", message="hello")
+
+    messages = [pubsub.get_message(timeout=5) for _ in range(2)]
+    pubsub.close()
+    client.close()
+    bodies = [json.loads(m["data"]) for m in messages]
+    assert [(b["seq"], b["type"], b.get("node_id"), b["data"]) for b in bodies] == [
+        (2, "execution.started", None, {}),
+        (3, "step.log", "start", {"message": "hello"}),
+    ]
+    assert "node_id" not in bodies[0]
+    assert all(b["execution_id"] == execution_id for b in bodies)
+    assert datetime.fromisoformat(bodies[1]["ts"]).tzinfo is not None
+
+
+async def test_redaction_hook_covers_outputs_errors_and_events(database):
+    execution_id = create_execution(DOCUMENT, {})
+
+    def redact(value):
+        if isinstance(value, str):
+            return value.replace("s3cret", "[redacted]")
+        if isinstance(value, dict):
+            return {k: redact(v) for k, v in value.items()}
+        return value
+
+    store = DbExecutionStore(execution_id, redact=redact)
+    await store.save_step(
+        StepRecord(
+            node_id="call",
+            type="http.request",
+            status=StepStatus.FAILED,
+            output={"echo": "token s3cret"},
+            error="401 for s3cret",
+        )
+    )
+    await store.emit(EventType.STEP_FAILED, node_id="call", error="401 for s3cret")
+
+    text = json.dumps(execution_record(execution_id))
+    with get_engine().connect() as conn:
+        events = list(
+            conn.execute(
+                select(ExecutionEvent.data).where(ExecutionEvent.execution_id == execution_id)
+            ).scalars()
+        )
+    assert "s3cret" not in text + json.dumps(events)
+    assert "[redacted]" in text
+
+
+async def test_unknown_execution_is_a_clear_error(database):
+    store = DbExecutionStore(987654)
+
+    with pytest.raises(NotFound, match="execution 987654 does not exist"):
+        await store.emit(EventType.EXECUTION_STARTED)
+    with pytest.raises(NotFound, match="987654"):
+        execution_record(987654)
