@@ -50,8 +50,11 @@ def raw_database(stack: Stack) -> bytes:
     url = make_url(stack.db_url)
     if url.get_backend_name() == "sqlite":
         main = Path(url.database)
-        files = [main, main.with_name(main.name + "-wal")]
-        return b"".join(path.read_bytes() for path in files if path.exists())
+        files = [str(path) for path in (main, main.with_name(main.name + "-wal")) if path.exists()]
+        # Read in another process: closing any descriptor of the database file in this one
+        # drops every POSIX lock SQLite holds on it here, after which other processes may
+        # reset the WAL under this process's connections ("disk I/O error", lost writes).
+        return subprocess.run(["cat", *files], check=True, capture_output=True).stdout
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
     pg_dump = shutil.which("pg_dump") or "/usr/bin/pg_dump"
     return subprocess.run(
