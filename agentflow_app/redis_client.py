@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 import redis
@@ -9,6 +10,8 @@ import redis.asyncio as aioredis
 
 from agentflow_app.errors import ConfigError
 from agentflow_app.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 #: Key prefix of worker heartbeats: ``agentflow:worker:<hostname>`` with a short TTL.
 WORKER_KEY_PREFIX = "agentflow:worker:"
@@ -28,6 +31,16 @@ def _sync_client(url: str) -> redis.Redis:
 
 def get_redis() -> redis.Redis:
     return _sync_client(redis_url())
+
+
+def redis_or_none() -> redis.Redis | None:
+    """The Redis client, or None when none is configured: events are stored anyway, and
+    followers read the database when nothing is published."""
+    try:
+        return get_redis()
+    except ConfigError as exc:
+        log.debug("no Redis to publish on: %s", exc)
+        return None
 
 
 def get_async_redis() -> aioredis.Redis:

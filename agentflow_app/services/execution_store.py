@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import (
@@ -570,6 +570,14 @@ def _step_record(row: Any) -> StepRecord:
 # -- the executions row ----------------------------------------------------------------
 
 
+class FinishedStep(NamedTuple):
+    """A step that a new execution starts with, already succeeded with ``output``."""
+
+    node_id: str
+    type: str
+    output: Any
+
+
 def create_execution(
     document: dict[str, Any],
     inputs: dict[str, Any],
@@ -579,6 +587,8 @@ def create_execution(
     workflow_version: int | None = None,
     trigger: str = "manual",
     parent_id: int | None = None,
+    queued_data: dict[str, Any] | None = None,
+    finished_steps: Iterable[FinishedStep] = (),
     redis: Redis | None = None,
     engine: Engine | None = None,
 ) -> int:
@@ -589,6 +599,11 @@ def create_execution(
             workflow never change this run.
         inputs: The trigger inputs, already validated.
         parent_id: The execution this one retries or re-runs, if any.
+        queued_data: What the ``execution.queued`` event says (a schedule's fire time,
+            the node a test is of).
+        finished_steps: Steps stored as already ``succeeded`` in the same transaction, so
+            a worker that claims the run the moment it is queued resumes past them and
+            never runs them (a node test's sampled upstream outputs).
         redis: Publishes the queued event when given.
 
     Returns:
@@ -620,9 +635,26 @@ def create_execution(
             "ts": now,
             "type": str(EventType.EXECUTION_QUEUED),
             "node_id": None,
-            "data": {},
+            "data": _jsonable(queued_data or {}),
         }
         conn.execute(insert(EVENTS).values(**queued))
+        steps = [
+            {
+                "execution_id": execution_id,
+                "node_id": step.node_id,
+                "type": step.type,
+                "status": StepStatus.SUCCEEDED,
+                "attempts": 0,
+                "output": _jsonable(step.output),
+                "output_truncated": False,
+                "usage": {},
+                "started_at": now,
+                "finished_at": now,
+            }
+            for step in finished_steps
+        ]
+        if steps:
+            conn.execute(insert(STEPS), steps)
     if redis is not None:
         try:
             redis.publish(channel(execution_id), event_json(_event(queued)))

@@ -40,7 +40,7 @@ from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Execution, ExecutionEvent, Workflow, WorkflowVersion
 from agentflow_app.nodes.triggers import InputsError, validate_inputs
-from agentflow_app.redis_client import get_async_redis, get_redis
+from agentflow_app.redis_client import get_async_redis, redis_or_none
 from agentflow_app.services.credentials import credential_problems
 from agentflow_app.services.execution_store import (
     channel,
@@ -75,6 +75,10 @@ OWED_TTL_S = 24 * 3600
 FOLLOW_POLL_S = 2.0
 MAX_PAGE = 200
 TRIGGERS = ("manual", "webhook", "schedule", "rerun")
+#: The trigger of a node test's run ("Test this node" in the editor): a real execution of a
+#: small document, kept out of the history and the run counts, where it would read as a
+#: run of the workflow.
+TEST_TRIGGER = "test"
 WEBHOOK_TRIGGER = "trigger.webhook"
 
 
@@ -195,7 +199,7 @@ def _queue(
         workflow_version=version,
         trigger=trigger,
         parent_id=parent_id,
-        redis=_redis_or_none(),
+        redis=redis_or_none(),
     )
     dispatch.enqueue_execution(execution_id)
     return execution_id
@@ -261,9 +265,15 @@ def start_from_hook(hook_token: str, body: Any) -> int:
 
 def _owned_execution(conn: Connection, actor: Actor, execution_id: int) -> Any:
     row = conn.execute(
-        select(E.c.id, E.c.owner_id, E.c.status, E.c.workflow_id, E.c.inputs, E.c.last_seq).where(
-            E.c.id == execution_id
-        )
+        select(
+            E.c.id,
+            E.c.owner_id,
+            E.c.status,
+            E.c.trigger,
+            E.c.workflow_id,
+            E.c.inputs,
+            E.c.last_seq,
+        ).where(E.c.id == execution_id)
     ).one_or_none()
     if row is None or row.owner_id != actor.id:
         raise NotFound(f"execution {execution_id} not found")
@@ -295,8 +305,11 @@ def list_executions(
     until: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
+    include_tests: bool = False,
 ) -> ExecutionPage:
     """The actor's executions, newest first, filtered and paginated.
+
+    Node tests (trigger ``test``) are left out unless ``include_tests``.
 
     Raises:
         NotFound: ``workflow_id`` is given and is not the actor's workflow.
@@ -313,6 +326,8 @@ def list_executions(
             known = ", ".join(s.value for s in ExecutionStatus)
             raise InvalidInput(f"unknown status {status!r}; use one of {known}") from None
     conditions = [E.c.owner_id == actor.id]
+    if not include_tests:
+        conditions.append(E.c.trigger != TEST_TRIGGER)
     if workflow_id is not None:
         conditions.append(E.c.workflow_id == workflow_id)
     if status is not None:
@@ -467,7 +482,7 @@ def append_event(
 
 def publish(rows: Iterable[dict[str, Any]]) -> None:
     """Publish stored event rows on their channels (best effort: followers also poll)."""
-    client = _redis_or_none()
+    client = redis_or_none()
     if client is None:
         return
     try:
@@ -561,10 +576,16 @@ def rerun(actor: Actor, execution_id: int) -> int:
 
     Raises:
         NotFound: not the actor's execution, or its workflow was deleted.
+        Conflict: it was a node test (its inputs and samples are not a run's).
         InputsError: the inputs no longer match the newest trigger.
     """
     with get_engine().connect() as conn:
         row = _owned_execution(conn, actor, execution_id)
+        if row.trigger == TEST_TRIGGER:
+            raise Conflict(
+                f"execution {execution_id} tested one node: test it again from the editor, "
+                "or press Execute to run the whole workflow"
+            )
         if row.workflow_id is None:
             raise NotFound(f"execution {execution_id} has no stored workflow to run again")
         workflow = _owned_workflow(conn, actor, row.workflow_id)
@@ -650,7 +671,7 @@ def _owed_key(owner_id: int) -> str:
 
 
 def _owe(owner_id: int) -> None:
-    client = _redis_or_none()
+    client = redis_or_none()
     if client is None:
         return
     try:
@@ -677,7 +698,7 @@ def dispatch_waiting(owner_id: int | None) -> bool:
     Returns:
         Whether a token was sent.
     """
-    client = _redis_or_none()
+    client = redis_or_none()
     if owner_id is None or client is None:
         return False
     try:
@@ -816,7 +837,7 @@ def _nudge_waiting(now: datetime) -> list[int]:
             .group_by(E.c.owner_id)
         ).all()
         owners = [(owner, oldest) for owner, oldest in owners if _running(conn, owner) < limit]
-    client = _redis_or_none()
+    client = redis_or_none()
     nudged = []
     for owner, oldest in owners:
         if client is not None and not client.set(
@@ -834,6 +855,9 @@ def _nudge_waiting(now: datetime) -> list[int]:
 def dashboard(actor: Actor, days: int = 14, now: datetime | None = None) -> Dashboard:
     """Runs per day by status, duration percentiles, tokens and cost per day (UTC days).
 
+    Node tests are not runs of a workflow, so they are not counted, but the tokens and
+    the money they spent are.
+
     Raises:
         InvalidInput: ``days`` outside 1–366.
     """
@@ -844,9 +868,9 @@ def dashboard(actor: Actor, days: int = 14, now: datetime | None = None) -> Dash
     since = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
     with get_engine().connect() as conn:
         rows = conn.execute(
-            select(E.c.status, E.c.created_at, E.c.started_at, E.c.finished_at, E.c.usage).where(
-                E.c.owner_id == actor.id, E.c.created_at >= since
-            )
+            select(
+                E.c.status, E.c.trigger, E.c.created_at, E.c.started_at, E.c.finished_at, E.c.usage
+            ).where(E.c.owner_id == actor.id, E.c.created_at >= since)
         ).all()
     per_day = {
         first + timedelta(days=i): DayStats(day=first + timedelta(days=i)) for i in range(days)
@@ -858,9 +882,10 @@ def dashboard(actor: Actor, days: int = 14, now: datetime | None = None) -> Dash
         if stats is None:
             continue
         status = ExecutionStatus(row.status)
-        if status in TERMINAL_EXECUTION:
+        counted = row.trigger != TEST_TRIGGER
+        if counted and status in TERMINAL_EXECUTION:
             setattr(stats, status.value, getattr(stats, status.value) + 1)
-        else:
+        elif counted:
             stats.active += 1
         usage = row.usage or {}
         for key in ("input_tokens", "output_tokens", "cost_usd"):
@@ -869,13 +894,13 @@ def dashboard(actor: Actor, days: int = 14, now: datetime | None = None) -> Dash
                 setattr(stats, key, getattr(stats, key) + value)
                 totals[key] += value
         duration = _duration(row.started_at, row.finished_at)
-        if status in TERMINAL_EXECUTION and duration is not None:
+        if counted and status in TERMINAL_EXECUTION and duration is not None:
             durations.append(duration)
     for stats in per_day.values():
         stats.cost_usd = round(stats.cost_usd, 6)
     return Dashboard(
         days=list(per_day.values()),
-        total=len(rows),
+        total=sum(row.trigger != TEST_TRIGGER for row in rows),
         p50_duration_s=_percentile(durations, 50),
         p95_duration_s=_percentile(durations, 95),
         input_tokens=int(totals["input_tokens"]),
@@ -904,12 +929,3 @@ def _duration(started: datetime | None, finished: datetime | None) -> float | No
     if started is None or finished is None:
         return None
     return round((_aware(finished) - _aware(started)).total_seconds(), 3)
-
-
-def _redis_or_none() -> Any:
-    """The Redis client, or None when none is configured (events are stored anyway)."""
-    try:
-        return get_redis()
-    except Exception as exc:
-        log.debug("no Redis to publish on: %s", exc)
-        return None

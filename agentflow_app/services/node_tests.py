@@ -20,31 +20,30 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import InvalidWorkflow
-from agentflow_app.engine.events import EventType
 from agentflow_app.engine.registry import default_registry
 from agentflow_app.engine.runner import MAX_OUTPUT_BYTES
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import InvalidInput, NotFound
-from agentflow_app.models import Execution, ExecutionEvent, StepRun, Workflow
+from agentflow_app.models import Execution, StepRun, Workflow
+from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services import executions
 from agentflow_app.services.credentials import credential_problems
+from agentflow_app.services.execution_store import FinishedStep, create_execution
 from agentflow_app.services.users import Actor
 from tasks import dispatch
 
 E = Execution.__table__
 S = StepRun.__table__
 
-#: The ``trigger`` of a node test's execution, so history can tell tests from runs.
-TEST_TRIGGER = "test"
 #: The node type standing in for an upstream node whose output is the user's sample.
 STAND_IN_TYPE = "transform.template"
 _STAND_IN_CONFIG = {"template": ""}
@@ -423,56 +422,20 @@ def start(
     values = executions.check_inputs(plan.document, inputs)
     if problems := credential_problems(actor.id, plan.document):
         raise InvalidWorkflow(problems)
-    now = datetime.now(UTC)
-    # One transaction: a worker may claim the execution the moment it is queued, and by
-    # then the sample steps must be there, or it would run the stand-ins for real.
-    with get_engine().begin() as conn:
+    with get_engine().connect() as conn:
         _check_workflow(conn, actor, workflow_id)
-        execution_id = conn.execute(
-            insert(E)
-            .values(
-                document=plan.document,
-                inputs=values,
-                owner_id=actor.id,
-                workflow_id=workflow_id,
-                workflow_version=None,
-                trigger=TEST_TRIGGER,
-                status=ExecutionStatus.QUEUED,
-                usage={},
-                last_seq=1,
-                created_at=now,
-            )
-            .returning(E.c.id)
-        ).scalar_one()
-        queued = {
-            "execution_id": execution_id,
-            "seq": 1,
-            "ts": now,
-            "type": str(EventType.EXECUTION_QUEUED),
-            "node_id": None,
-            "data": {"test_of": node_id},
-        }
-        conn.execute(insert(ExecutionEvent.__table__).values(**queued))
-        if given:
-            conn.execute(
-                insert(S),
-                [
-                    {
-                        "execution_id": execution_id,
-                        "node_id": name,
-                        "type": STAND_IN_TYPE,
-                        "status": StepStatus.SUCCEEDED,
-                        "attempts": 0,
-                        "output": output,
-                        "output_truncated": False,
-                        "usage": {},
-                        "started_at": now,
-                        "finished_at": now,
-                    }
-                    for name, output in given.items()
-                ],
-            )
-    executions.publish([queued])
+    execution_id = create_execution(
+        plan.document,
+        values,
+        owner_id=actor.id,
+        workflow_id=workflow_id,
+        trigger=executions.TEST_TRIGGER,
+        queued_data={"test_of": node_id},
+        finished_steps=[
+            FinishedStep(name, STAND_IN_TYPE, output) for name, output in given.items()
+        ],
+        redis=redis_or_none(),
+    )
     dispatch.enqueue_execution(execution_id)
     return execution_id
 

@@ -40,13 +40,12 @@ from sqlalchemy import Connection, func, or_, select, update
 
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import InvalidWorkflow
-from agentflow_app.engine.events import Event, EventType
 from agentflow_app.errors import InvalidInput, NotFound
-from agentflow_app.models import ExecutionEvent, Workflow, WorkflowVersion
+from agentflow_app.models import Workflow, WorkflowVersion
 from agentflow_app.nodes.triggers import ScheduleTrigger
-from agentflow_app.redis_client import get_redis
+from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services.credentials import credential_problems
-from agentflow_app.services.execution_store import channel, create_execution, event_json
+from agentflow_app.services.execution_store import create_execution
 from agentflow_app.services.executions import check_inputs
 from tasks import dispatch
 
@@ -54,7 +53,6 @@ log = logging.getLogger(__name__)
 
 W = Workflow.__table__
 WV = WorkflowVersion.__table__
-EV = ExecutionEvent.__table__
 
 SCHEDULE_TRIGGER = ScheduleTrigger.type
 #: How often every worker looks for due schedules (seconds); a Redis lock keeps it to one.
@@ -203,10 +201,8 @@ def fire(schedule: DueSchedule) -> int | None:
         workflow_id=schedule.workflow_id,
         workflow_version=version,
         trigger="schedule",
-    )
-    _describe_queued(
-        execution_id,
-        {"scheduled_for": schedule.fire_at.isoformat(), "missed": schedule.missed},
+        queued_data={"scheduled_for": schedule.fire_at.isoformat(), "missed": schedule.missed},
+        redis=redis_or_none(),
     )
     dispatch.enqueue_execution(execution_id)
     return execution_id
@@ -258,33 +254,6 @@ def _configured_inputs(document: dict[str, Any]) -> Any:
         if node.get("type") == SCHEDULE_TRIGGER:
             return (node.get("data") or {}).get("config", {}).get("inputs") or {}
     return {}
-
-
-def _describe_queued(execution_id: int, data: dict[str, Any]) -> None:
-    """Put the schedule's details on the run's ``execution.queued`` event, then publish it.
-
-    ``create_execution`` stores that event with empty data and takes no other; the run is
-    not dispatched yet, so only someone opening it from the history within these few
-    milliseconds could replay the event without its details.
-    """
-    with get_engine().begin() as conn:
-        row = conn.execute(
-            update(EV)
-            .where(EV.c.execution_id == execution_id, EV.c.seq == 1)
-            .values(data=data)
-            .returning(EV.c.ts)
-        ).one()
-    event = Event(
-        execution_id=execution_id,
-        seq=1,
-        ts=_aware(row.ts),
-        type=EventType.EXECUTION_QUEUED,
-        data=data,
-    )
-    try:
-        get_redis().publish(channel(execution_id), event_json(event))
-    except Exception as exc:  # followers read the database too
-        log.warning("execution %s: publishing the queued event failed: %s", execution_id, exc)
 
 
 def _wall_clock(moment: datetime) -> datetime:

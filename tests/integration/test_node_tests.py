@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from agentflow_app.engine.errors import InvalidWorkflow
-from agentflow_app.errors import InvalidInput, NotFound
+from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.services import node_tests, users
-from agentflow_app.services.executions import events_after, list_executions
+from agentflow_app.services.executions import dashboard, events_after, list_executions, rerun
 from agentflow_app.services.users import Actor
 from tests.fakes.llm import FakeLLM, Reply, serve_fake_llm
 from tests.helpers.stack import Stack
@@ -94,8 +94,16 @@ def test_a_node_runs_on_its_sample_inputs_without_running_upstream(
     assert result.error is None
     assert result.duration_s is not None
     assert server.count("/sampled/7") == 0  # the HTTP step was the sample, not a request
-    page = list_executions(actor, workflow_id=workflow_id)
+    # A node test is a real execution, but not a run of the workflow: the history and the
+    # dashboard leave it out, and it cannot be re-run as one.
+    assert list_executions(actor, workflow_id=workflow_id).total == 0
+    page = list_executions(actor, workflow_id=workflow_id, include_tests=True)
     assert [(item.id, item.trigger) for item in page.items] == [(execution_id, "test")]
+    assert dashboard(actor).total == 0
+    with pytest.raises(Conflict, match="tested one node"):
+        rerun(actor, execution_id)
+    events = events_after(execution_id)
+    assert (str(events[0].type), events[0].data) == ("execution.queued", {"test_of": "shape"})
 
 
 def test_unsaved_config_is_what_runs_and_its_output_prefills_the_next_test(
@@ -174,6 +182,9 @@ def test_an_llm_node_streams_its_tokens(
     )
     assert streamed == "Acme makes anvils."
     assert "Three facts about Acme" in fake_llm.bodies[-1]
+    board = dashboard(actor)  # not a run, but the tokens it spent count
+    assert board.total == 0
+    assert board.output_tokens == result.usage["output_tokens"] > 0
 
 
 def _problems(exc: pytest.ExceptionInfo) -> list[dict[str, Any]]:
@@ -220,4 +231,4 @@ def test_what_cannot_be_tested_is_refused_and_says_where(
         node_tests.start(actor, workflow_id, needs_key, "fetch", {"n": 1})
 
     # Nothing above was queued.
-    assert list_executions(actor, workflow_id=workflow_id).total == 0
+    assert list_executions(actor, workflow_id=workflow_id, include_tests=True).total == 0
