@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-PASSWORD = "correct-horse-42"
+from tests.helpers.accounts import Account, sign_in
+
 MODEL = "claude-sonnet-4-5"
 
 
@@ -38,47 +37,13 @@ def starter() -> dict[str, Any]:
     }
 
 
-class Account:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.email = f"editor-{uuid.uuid4().hex[:10]}@example.com"
-        httpx.post(
-            f"{base}/api/auth/register",
-            json={"email": self.email, "password": PASSWORD},
-            timeout=60,
-        ).raise_for_status()
-        answer = httpx.post(
-            f"{base}/api/auth/token", json={"email": self.email, "password": PASSWORD}, timeout=60
-        )
-        answer.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-    def create(self, document: dict[str, Any]) -> int:
-        answer = httpx.post(
-            f"{self.base}/api/workflows", json=document, headers=self.headers, timeout=60
-        )
-        assert answer.status_code == 201, answer.text
-        return answer.json()["id"]
-
-    def get(self, workflow_id: int) -> dict[str, Any]:
-        answer = httpx.get(
-            f"{self.base}/api/workflows/{workflow_id}", headers=self.headers, timeout=60
-        )
-        answer.raise_for_status()
-        return answer.json()
-
-
 @pytest.fixture
 def account(live_server: str) -> Account:
-    return Account(live_server)
+    return Account(live_server, "editor")
 
 
 def open_editor(page: Page, account: Account, workflow_id: int) -> None:
-    page.goto(f"{account.base}/login")
-    page.locator("input[name=email]").fill(account.email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("input[name=password]").press("Enter")
-    page.wait_for_url("**/workflows")
+    sign_in(page, account)
     page.goto(f"{account.base}/workflows/{workflow_id}")
     expect(page.get_by_test_id("flow-node").first).to_be_visible(timeout=30_000)
 

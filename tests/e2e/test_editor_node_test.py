@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_editor import Account, node, open_editor
+from tests.e2e.test_editor import node, open_editor
+from tests.helpers.accounts import Account
 from tests.integration.executions.conftest import SlowServer
 
 #: Guards against a hang on a busy shared machine (ms), never measurements.
@@ -30,7 +31,7 @@ def server() -> Iterator[SlowServer]:
 
 @pytest.fixture
 def account(live_server: str) -> Account:
-    return Account(live_server)
+    return Account(live_server, "node-test")
 
 
 def workflow(server: SlowServer) -> dict[str, Any]:

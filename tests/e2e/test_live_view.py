@@ -8,19 +8,16 @@ LLM (tests/e2e/conftest.py), paced so the streamed answer arrives over seconds. 
 from __future__ import annotations
 
 import re
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PacedFakeLLM
 from tests.fakes.llm import Reply
+from tests.helpers.accounts import Account, sign_in
 
-PASSWORD = "correct-horse-42"
 SHOTS = Path(__file__).resolve().parents[2] / ".e2e-screenshots"
 WORDS = [f"fact{i}" for i in range(1, 25)]
 
@@ -84,68 +81,9 @@ def document(name: str) -> dict[str, Any]:
     }
 
 
-class Account:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.email = f"live-{uuid.uuid4().hex[:10]}@example.com"
-        httpx.post(
-            f"{base}/api/auth/register",
-            json={"email": self.email, "password": PASSWORD},
-            timeout=60,
-        ).raise_for_status()
-        answer = httpx.post(
-            f"{base}/api/auth/token", json={"email": self.email, "password": PASSWORD}, timeout=60
-        )
-        answer.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-    def create(self, name: str = "Lead research") -> int:
-        answer = httpx.post(
-            f"{self.base}/api/workflows", json=document(name), headers=self.headers, timeout=60
-        )
-        assert answer.status_code == 201, answer.text
-        return answer.json()["id"]
-
-    def execute(self, workflow_id: int, company: str = "Acme") -> int:
-        answer = httpx.post(
-            f"{self.base}/api/workflows/{workflow_id}/execute",
-            json={"inputs": {"company": company}},
-            headers=self.headers,
-            timeout=60,
-        )
-        assert answer.status_code == 202, answer.text
-        return answer.json()["execution_id"]
-
-    def record(self, execution_id: int) -> dict[str, Any]:
-        answer = httpx.get(
-            f"{self.base}/api/workflows/executions/{execution_id}", headers=self.headers, timeout=60
-        )
-        answer.raise_for_status()
-        return answer.json()
-
-    def wait_finished(self, execution_id: int, timeout_s: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            record = self.record(execution_id)
-            if record["status"] in ("succeeded", "failed", "cancelled"):
-                return record
-            assert time.monotonic() < deadline, (
-                f"execution {execution_id} is still {record['status']}"
-            )
-            time.sleep(0.2)
-
-
 @pytest.fixture
 def account(live_server: str) -> Account:
-    return Account(live_server)
-
-
-def sign_in(page: Page, account: Account) -> None:
-    page.goto(f"{account.base}/login")
-    page.locator("input[name=email]").fill(account.email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("input[name=password]").press("Enter")
-    expect(page).to_have_url(re.compile(r"/workflows$"), timeout=30_000)
+    return Account(live_server, "live")
 
 
 def flow_node(page: Page, node_id: str):
@@ -165,11 +103,11 @@ def shoot(page: Page, name: str) -> None:
 def test_a_run_streams_live_and_every_node_succeeds(
     page: Page, account: Account, fake_llm: PacedFakeLLM
 ) -> None:
-    workflow_id = account.create()
+    workflow_id = account.create(document("Lead research"))
     fake_llm.pace(0.3)  # 24 words over about seven seconds
     fake_llm.script(Reply.say(" ".join(WORDS), input_tokens=120, output_tokens=48))
     sign_in(page, account)
-    execution_id = account.execute(workflow_id)
+    execution_id = account.execute(workflow_id, {"company": "Acme"})
     page.goto(f"{account.base}/executions/{execution_id}")
 
     # The streamed words show in the running step's row while it is still running: both
@@ -235,11 +173,11 @@ def test_a_run_streams_live_and_every_node_succeeds(
 def test_cancel_stops_a_slow_run_and_retry_finishes_it(
     page: Page, account: Account, fake_llm: PacedFakeLLM
 ) -> None:
-    workflow_id = account.create("Slow research")
+    workflow_id = account.create(document("Slow research"))
     fake_llm.pace(0.5)  # 24 words: twelve seconds if nobody stops it
     fake_llm.script(Reply.say(" ".join(WORDS)))
     sign_in(page, account)
-    execution_id = account.execute(workflow_id)
+    execution_id = account.execute(workflow_id, {"company": "Acme"})
     page.goto(f"{account.base}/executions/{execution_id}")
     expect(step_row(page, "brief").get_by_test_id("step-stream")).to_contain_text(
         "fact1", timeout=30_000
@@ -274,10 +212,10 @@ def test_cancel_stops_a_slow_run_and_retry_finishes_it(
 def test_a_late_viewer_sees_the_whole_run_and_history_finds_it(
     page: Page, account: Account, fake_llm: PacedFakeLLM
 ) -> None:
-    workflow_id = account.create("Finished research")
+    workflow_id = account.create(document("Finished research"))
     fake_llm.pace(0)
     fake_llm.script(Reply.say("Acme makes anvils.", input_tokens=10, output_tokens=5))
-    execution_id = account.execute(workflow_id)
+    execution_id = account.execute(workflow_id, {"company": "Acme"})
     assert account.wait_finished(execution_id)["status"] == "succeeded"
 
     sign_in(page, account)
@@ -329,13 +267,13 @@ def test_a_late_viewer_sees_the_whole_run_and_history_finds_it(
 def test_history_filters_and_an_unknown_execution(
     page: Page, account: Account, fake_llm: PacedFakeLLM
 ) -> None:
-    first = account.create("Alpha flow")
-    second = account.create("Beta flow")
+    first = account.create(document("Alpha flow"))
+    second = account.create(document("Beta flow"))
     fake_llm.pace(0)
     fake_llm.script(Reply.say("one"), Reply.error(400, "the prompt is too long"))
-    ok = account.execute(first)
+    ok = account.execute(first, {"company": "Acme"})
     assert account.wait_finished(ok)["status"] == "succeeded"
-    bad = account.execute(second)
+    bad = account.execute(second, {"company": "Acme"})
     assert account.wait_finished(bad)["status"] == "failed"
 
     sign_in(page, account)
@@ -362,7 +300,7 @@ def test_history_filters_and_an_unknown_execution(
 def test_execute_from_the_editor_asks_for_inputs_and_remembers_them(
     page: Page, account: Account, fake_llm: PacedFakeLLM
 ) -> None:
-    workflow_id = account.create("Editor run")
+    workflow_id = account.create(document("Editor run"))
     fake_llm.pace(0)
     fake_llm.script(Reply.say("Initech sells software."))
     sign_in(page, account)
