@@ -80,18 +80,24 @@ def check_redis(url: str) -> None:
 #: the layers below them (engine, services, ...) cannot import reflex at all.
 UI_SOURCES = ("rxconfig.py", "requirements.txt", "assets")
 UI_PACKAGES = ("agentflow_app.py", "routes.py", "pages", "components", "state", "react_flow")
+#: What the build itself writes among the sources (Reflex copies react_flow's JavaScript
+#: there): counting it would make the first start after a clean clone build twice.
+UI_GENERATED = (Path("assets") / "external",)
 
 
-def frontend_fingerprint(api_url: str) -> str:
+def frontend_fingerprint(api_url: str, root: Path = ROOT) -> str:
     """A digest of everything the compiled frontend depends on, and the API URL it embeds."""
     digest = hashlib.sha256(api_url.encode())
-    roots = [ROOT / name for name in UI_SOURCES]
-    roots += [ROOT / "agentflow_app" / name for name in UI_PACKAGES]
-    for root in roots:
-        files = [root] if root.is_file() else sorted(root.rglob("*")) if root.is_dir() else []
+    tops = [root / name for name in UI_SOURCES]
+    tops += [root / "agentflow_app" / name for name in UI_PACKAGES]
+    for top in tops:
+        files = [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []
         for path in files:
+            relative = path.relative_to(root)
+            if any(relative.is_relative_to(generated) for generated in UI_GENERATED):
+                continue
             if path.is_file() and path.suffix != ".pyc":
-                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(str(relative).encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()
 
