@@ -509,7 +509,12 @@ class _Execution:
             attempt += 1
             record.attempts += 1
             await self.store.save_step(record)
-            await self.store.emit(
+            # A step with side effects is stored as running before it acts, so a crash
+            # leaves the trace that makes a resume fail it as "may have been sent"
+            # instead of repeating it. Any other step is simply run again after a crash,
+            # so its start shares the transaction of its end when it ends quickly.
+            started_event = self.store.emit if pn.cls.side_effects else self.store.emit_soon
+            await started_event(
                 EventType.STEP_STARTED, pn.id, node_type=pn.type, attempt=record.attempts
             )
             tokens = _Tokens(self.store.emit, pn.id)

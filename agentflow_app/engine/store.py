@@ -26,6 +26,15 @@ class ExecutionStore(Protocol):
         """Allocate the next seq, store the event and publish it."""
         ...
 
+    async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        """Like :meth:`emit`, without waiting until the event is stored.
+
+        The event keeps its place in the order, and is stored before (or with) whatever
+        is emitted after it. The runner uses it where nothing depends on the event being
+        durable first: a step without side effects starting, which a crash re-runs anyway.
+        """
+        ...
+
     async def cancel_requested(self) -> bool:
         """Whether someone asked to cancel; polled by the runner while it works."""
         ...
@@ -57,6 +66,9 @@ class MemoryStore:
         )
         self.events.append(event)
         return event
+
+    async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        await self.emit(type, node_id, **data)
 
     async def cancel_requested(self) -> bool:
         return self.cancel

@@ -342,20 +342,36 @@ class DbExecutionStore:
         self._enqueue(_Write(step=self._step_row(step)), wait=False)
 
     async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
-        row = {
+        row = self._event_row(type, node_id, data)
+        seq = await self._enqueue(_Write(event=row), wait=True)
+        return self._stored(type, row, seq)
+
+    async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        """Queue the event; it is committed with the next batch, in its place in the order.
+
+        A failed write is raised by the next call, as for :meth:`save_step`.
+        """
+        row = self._event_row(type, node_id, data)
+        future = self._enqueue(_Write(event=row), wait=True)
+        future.add_done_callback(lambda done: self._stored_soon(type, row, done))
+
+    def _event_row(self, type: EventType, node_id: str | None, data: dict[str, Any]) -> dict:
+        return {
             "execution_id": self.execution_id,
             "ts": datetime.now(UTC),
             "type": str(type),
             "node_id": node_id,
             "data": _jsonable(self._redact(data)),
         }
-        seq = await self._enqueue(_Write(event=row), wait=True)
+
+    def _stored(self, type: EventType, row: dict[str, Any], seq: int) -> Event:
+        """The event as stored; the listener (the CLI's progress) hears of it."""
         event = Event(
             execution_id=self.execution_id,
             seq=seq,
             ts=row["ts"],
             type=type,
-            node_id=node_id,
+            node_id=row["node_id"],
             data=row["data"],
         )
         if self._on_event is not None:
@@ -364,6 +380,11 @@ class DbExecutionStore:
             except Exception:  # a display that broke must not fail the run it displays
                 log.exception("execution %s: an event listener failed", self.execution_id)
         return event
+
+    def _stored_soon(self, type: EventType, row: dict[str, Any], done: asyncio.Future) -> None:
+        # Reading the outcome marks a failure as seen: the store raises it on its next call.
+        if not done.cancelled() and done.exception() is None:
+            self._stored(type, row, done.result())
 
     async def cancel_requested(self) -> bool:
         now = time.monotonic()

@@ -116,6 +116,9 @@ class CrashingStore:
                 raise Crash
         return event
 
+    async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        await self.emit(type, node_id, **data)
+
     async def cancel_requested(self) -> bool:
         return await self.inner.cancel_requested()
 

@@ -139,6 +139,48 @@ async def test_a_save_is_committed_by_the_event_after_it(database):
     assert status == StepStatus.RUNNING
 
 
+async def test_an_event_emitted_soon_is_stored_with_the_next_one_in_order(database):
+    execution_id = create_execution(DOCUMENT, {})
+    heard = []
+    store = DbExecutionStore(execution_id, on_event=heard.append)
+
+    await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.RUNNING))
+    await store.emit_soon(EventType.STEP_STARTED, node_id="a", attempt=1)
+    assert stored_seqs(execution_id) == [1], "nothing is written before the loop turns"
+    await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.SUCCEEDED))
+    ended = await store.emit(EventType.STEP_SUCCEEDED, node_id="a")
+
+    assert ended.seq == 3
+    assert stored_seqs(execution_id) == [1, 2, 3]
+    assert [(str(e.type), e.seq) for e in heard] == [("step.started", 2), ("step.succeeded", 3)]
+    loaded = await DbExecutionStore(execution_id).load_steps()
+    assert loaded["a"].status == StepStatus.SUCCEEDED
+
+
+async def test_an_event_emitted_soon_is_stored_without_another_after_it(database):
+    execution_id = create_execution(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+
+    await store.emit_soon(EventType.STEP_STARTED, node_id="slow", attempt=1)
+    # A long node emits nothing more for a while: its start must show meanwhile.
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if stored_seqs(execution_id) != [1]:
+            break
+
+    assert stored_seqs(execution_id) == [1, 2]
+
+
+async def test_a_failed_soon_write_is_raised_by_the_next_call(database):
+    store = DbExecutionStore(987656)
+
+    await store.emit_soon(EventType.STEP_STARTED, node_id="a")
+    with pytest.raises(NotFound, match="987656 does not exist"):
+        await store.flush()
+    with pytest.raises(NotFound):
+        await store.emit(EventType.STEP_SUCCEEDED, node_id="a")
+
+
 async def test_a_failed_write_is_raised_and_poisons_the_store(database):
     store = DbExecutionStore(987655)
 
