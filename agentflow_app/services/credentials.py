@@ -103,12 +103,15 @@ def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
     from agentflow_app.llm.providers import CREDENTIAL_KINDS as PROVIDER_KINDS
 
     registry = default_registry()
-    owned = kinds_by_name(owner_id)
+    owned: dict[str, str] | None = None  # read once, and only if some node names one
     problems: list[dict[str, str]] = []
 
     def check(node_id: str, field: str, name: Any, kinds: tuple[str, ...]) -> None:
+        nonlocal owned
         if not isinstance(name, str) or not name:
             return
+        if owned is None:
+            owned = kinds_by_name(owner_id)
         kind = owned.get(name)
         if kind is None:
             message = f"there is no credential named {name!r}; add it under Credentials"

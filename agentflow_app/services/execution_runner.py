@@ -47,6 +47,7 @@ async def run_execution(
     redact: Redactor = no_redaction,
     on_event: Callable[[Event], None] | None = None,
     worker: str | None = None,
+    claimed: bool = False,
 ) -> RunResult:
     """Run (or resume) execution ``execution_id`` and record its end on the row.
 
@@ -59,6 +60,8 @@ async def run_execution(
         redact: the vault's redaction of the owner's secrets (see ``no_redaction``).
         on_event: called with each stored event (live progress).
         worker: recorded on the row while the run holds it.
+        claimed: the row is already ``running`` for ``worker`` (a worker's claim set it in
+            the same transaction that took the run), so it is not written again here.
 
     Raises:
         NotFound: no such execution.
@@ -71,7 +74,8 @@ async def run_execution(
     if status.finished:
         raise Conflict(f"execution {execution_id} has already {status}; re-run it instead")
     registry = registry or default_registry()
-    await asyncio.to_thread(mark_started, execution_id, worker=worker)
+    if not claimed:
+        await asyncio.to_thread(mark_started, execution_id, worker=worker)
     store = DbExecutionStore(execution_id, redis=redis, redact=redact, on_event=on_event)
     try:
         result = await run(

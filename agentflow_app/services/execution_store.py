@@ -163,6 +163,16 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value, fallback=str)
 
 
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if isinstance(value, StepStatus) else value
+
+
+def _json_rows(rows: Iterable[dict[str, Any]]) -> str:
+    return json.dumps(list(rows), separators=(",", ":"), default=str)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -217,23 +227,72 @@ class _Compiled:
 class _HotStatements:
     """The statements a running execution repeats, and how its transactions begin."""
 
-    #: Sent first in each transaction, or None.
-    begin: str | None
+    #: PostgreSQL: the whole batch as one statement (see :func:`_postgres_batch`); None
+    #: elsewhere, where the three statements below run in one transaction.
+    one_statement: str | None
     allocate: _Compiled
     insert_events: _Compiled
     upsert_steps: _Compiled
 
 
-#: PostgreSQL acknowledges these commits before their WAL reaches the disk: what a run
-#: wrote survives the death of the process that wrote it (SPEC §7's crash), and a crash of
-#: the database server itself can lose at most its last fraction of a second of steps,
-#: never consistency. That is the guarantee SQLite gives in WAL mode with
-#: synchronous=NORMAL (db.py), and it saves the disk flush that otherwise dominates a step
-#: (0.5 to 8 ms per commit on the development machine). The session setting is untouched.
-_PG_BEGIN = "SET LOCAL synchronous_commit = off"
-
 _STEP_COLUMNS = tuple(c.name for c in STEPS.columns if c.name != "id")
 _EVENT_COLUMNS = ("execution_id", "seq", "ts", "type", "node_id", "data")
+
+
+#: JSON record types of the batch's rows, for ``jsonb_to_recordset``.
+_PG_STEP_TYPES = {
+    "node_id": "text",
+    "type": "text",
+    "status": "text",
+    "attempts": "integer",
+    "output": "jsonb",
+    "output_truncated": "boolean",
+    "error": "text",
+    "usage": "jsonb",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+}
+
+
+def _postgres_batch() -> str:
+    """One statement that stores a whole batch on PostgreSQL: one round trip, one commit.
+
+    Run in autocommit, the statement is its own transaction. Its first part moves
+    ``last_seq`` (the row lock makes seq allocation atomic across processes, and it is the
+    run's heartbeat for the reaper); the events take their seqs from it and the steps are
+    upserted, from JSON arrays sent as two parameters. Three statements in a transaction
+    cost twice the time (BEGIN, the statements, COMMIT: 0.5 to 0.6 ms a batch against 0.26
+    to 0.32 ms on the development machine).
+
+    ``set_config('synchronous_commit', 'off', true)`` makes PostgreSQL acknowledge this
+    commit before its WAL reaches the disk: what a run wrote survives the death of the
+    process that wrote it (SPEC §7's crash), and a crash of the database server itself can
+    lose at most its last fraction of a second of steps, never consistency. That is the
+    guarantee SQLite gives in WAL mode with synchronous=NORMAL (db.py), and it saves the
+    disk flush that otherwise dominates a step. It lasts for this statement only.
+    """
+    record = ", ".join(f"{name} {kind}" for name, kind in _PG_STEP_TYPES.items())
+    columns = ", ".join(_PG_STEP_TYPES)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in _PG_STEP_TYPES if name != "node_id")
+    return f"""
+WITH alloc AS (
+    UPDATE executions
+    SET last_seq = last_seq + %(count)s, heartbeat_at = %(now)s
+    WHERE id = %(execution_id)s
+        AND set_config('synchronous_commit', 'off', true) IS NOT NULL
+    RETURNING last_seq
+), new_events AS (
+    INSERT INTO execution_events (execution_id, seq, ts, type, node_id, data)
+    SELECT %(execution_id)s, alloc.last_seq - e.back, e.ts, e.type, e.node_id, e.data
+    FROM alloc, jsonb_to_recordset(%(events)s::jsonb)
+        AS e(back integer, ts timestamptz, type text, node_id text, data jsonb)
+), new_steps AS (
+    INSERT INTO step_runs (execution_id, {columns})
+    SELECT %(execution_id)s, {columns}
+    FROM jsonb_to_recordset(%(steps)s::jsonb) AS s({record})
+    ON CONFLICT (execution_id, node_id) DO UPDATE SET {updates}
+)
+SELECT last_seq FROM alloc"""
 
 
 @lru_cache(maxsize=8)
@@ -273,7 +332,7 @@ def _hot_statements(dialect: Dialect) -> _HotStatements:
         },
     )
     return _HotStatements(
-        begin=_PG_BEGIN if dialect.name == "postgresql" else None,
+        one_statement=_postgres_batch() if dialect.name == "postgresql" else None,
         allocate=_Compiled.of(allocate, dialect),
         insert_events=_Compiled.of(insert_events, dialect, executemany=True),
         upsert_steps=_Compiled.of(upsert, dialect, executemany=True),
@@ -460,58 +519,82 @@ class DbExecutionStore:
         """Commit one batch in one transaction; answer each event's seq (None for steps)."""
         events = [w.event for w in batch if w.event is not None]
         # A step saved twice in one batch (running, then succeeded): the last state wins.
-        steps = {w.step["node_id"]: w.step for w in batch if w.step is not None}
+        steps = list({w.step["node_id"]: w.step for w in batch if w.step is not None}.values())
         if self._connection is None:
             self._connection = self._engine.raw_connection()
-        connection = self._connection
-        count = len(events)
         try:
-            with self._pipeline(connection):
-                cursor, allocation = connection.cursor(), connection.cursor()
-                if self._sql.begin is not None:
-                    cursor.execute(self._sql.begin)
-                if events:
-                    sql = self._sql.allocate
-                    allocation.execute(
-                        sql.sql,
-                        sql.params(
-                            {
-                                "execution_id": self.execution_id,
-                                "count": count,
-                                "now": datetime.now(UTC),
-                            }
-                        ),
-                    )
-                    sql = self._sql.insert_events
-                    cursor.executemany(
-                        sql.sql,
-                        [
-                            sql.params({**row, "back": count - 1 - i})
-                            for i, row in enumerate(events)
-                        ],
-                    )
-                if steps:
-                    sql = self._sql.upsert_steps
-                    cursor.executemany(sql.sql, [sql.params(row) for row in steps.values()])
-                found = allocation.fetchall() if events else None
-            if events:
-                if not found:
-                    raise NotFound(f"execution {self.execution_id} does not exist")
-                for i, row in enumerate(events):
-                    row["seq"] = found[0][0] - (count - 1 - i)
-            connection.commit()
+            if self._sql.one_statement is not None:
+                last_seq = self._write_one_statement(events, steps)
+            else:
+                last_seq = self._write_statements(events, steps)
+            if events and last_seq is None:
+                raise NotFound(f"execution {self.execution_id} does not exist")
         except BaseException:
             self._abandon_transaction()
             raise
+        for i, row in enumerate(events):
+            row["seq"] = last_seq - (len(events) - 1 - i)
         if events and self._redis is not None:
             self._publish(events)
         return [w.event["seq"] if w.event is not None else None for w in batch]
 
-    def _pipeline(self, connection: PoolProxiedConnection) -> contextlib.AbstractContextManager:
-        """psycopg's pipeline mode (statements sent together) on PostgreSQL, else nothing."""
-        if self._engine.dialect.name == "postgresql":
-            return connection.driver_connection.pipeline()
-        return contextlib.nullcontext()
+    def _write_statements(self, events: list[dict], steps: list[dict]) -> int | None:
+        """The batch as three statements and a commit (SQLite); the new ``last_seq``."""
+        connection = self._connection
+        cursor, allocation = connection.cursor(), connection.cursor()
+        count = len(events)
+        found = None
+        if events:
+            sql = self._sql.allocate
+            allocation.execute(
+                sql.sql,
+                sql.params(
+                    {"execution_id": self.execution_id, "count": count, "now": datetime.now(UTC)}
+                ),
+            )
+            found = allocation.fetchall()
+            sql = self._sql.insert_events
+            cursor.executemany(
+                sql.sql,
+                [sql.params({**row, "back": count - 1 - i}) for i, row in enumerate(events)],
+            )
+        if steps:
+            sql = self._sql.upsert_steps
+            cursor.executemany(sql.sql, [sql.params(row) for row in steps])
+        connection.commit()
+        return found[0][0] if found else None
+
+    def _write_one_statement(self, events: list[dict], steps: list[dict]) -> int | None:
+        """The batch as :func:`_postgres_batch`, its own transaction; the new ``last_seq``."""
+        count = len(events)
+        driver = self._connection.driver_connection
+        driver.autocommit = True  # client-side only: no BEGIN is sent before the statement
+        try:
+            row = driver.execute(
+                self._sql.one_statement,
+                {
+                    "execution_id": self.execution_id,
+                    "count": count,
+                    "now": datetime.now(UTC),
+                    "events": _json_rows(
+                        {
+                            "back": count - 1 - i,
+                            "ts": event["ts"].isoformat(),
+                            "type": event["type"],
+                            "node_id": event["node_id"],
+                            "data": event["data"],
+                        }
+                        for i, event in enumerate(events)
+                    ),
+                    "steps": _json_rows(
+                        {name: _json_value(step[name]) for name in _PG_STEP_TYPES} for step in steps
+                    ),
+                },
+                prepare=True,
+            ).fetchone()
+        finally:
+            driver.autocommit = False
+        return row[0] if row else None
 
     def _abandon_transaction(self) -> None:
         try:
