@@ -631,7 +631,10 @@ def claim(execution_id: int, worker: str) -> tuple[int, int | None] | None:
     """
     limit = get_settings().agentflow_max_concurrent_executions
     now = datetime.now(UTC)
-    with get_engine().begin() as conn:
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        return _claim_in_one_round_trip(engine, execution_id, worker, limit, now)
+    with engine.begin() as conn:
         row = conn.execute(
             select(E.c.owner_id, E.c.status).where(E.c.id == execution_id)
         ).one_or_none()
@@ -664,6 +667,68 @@ def claim(execution_id: int, worker: str) -> tuple[int, int | None] | None:
             )
         ).rowcount
     return (candidate, owner) if taken else None
+
+
+#: PostgreSQL's claim, first statement: lock the owner's claims (see :func:`_lock_owner`);
+#: a claim lost to a database crash only puts the run back in the queue (the reaper
+#: re-sends it), so its commit need not wait for the disk flush.
+_PG_CLAIM_LOCK = """
+SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(4242, owner_id)
+FROM executions WHERE id = %(id)s AND owner_id IS NOT NULL"""
+#: Second statement, with a snapshot taken under the lock: count the owner's running
+#: runs, take the oldest queued one if under the limit (the run itself if it has no
+#: owner), and say what it found.
+_PG_CLAIM_TAKE = """
+WITH me AS (
+    SELECT owner_id FROM executions WHERE id = %(id)s
+), mine AS (
+    SELECT count(*) FILTER (WHERE e.status = 'running') AS running,
+           min(e.id) FILTER (WHERE e.status = 'queued') AS oldest
+    FROM executions e, me
+    WHERE e.owner_id = me.owner_id AND e.status IN ('running', 'queued')
+), taken AS (
+    UPDATE executions
+    SET status = 'running', worker = %(worker)s, heartbeat_at = %(now)s,
+        started_at = coalesce(started_at, %(now)s), finished_at = NULL
+    FROM me, mine
+    WHERE executions.id = CASE WHEN me.owner_id IS NULL THEN %(id)s ELSE mine.oldest END
+        AND executions.status = 'queued'
+        AND (me.owner_id IS NULL OR mine.running < %(limit)s)
+    RETURNING executions.id
+)
+SELECT me.owner_id, mine.running, (SELECT id FROM taken) FROM me, mine"""
+
+
+def _claim_in_one_round_trip(
+    engine: Any, execution_id: int, worker: str, limit: int, now: datetime
+) -> tuple[int, int | None] | None:
+    """:func:`claim` on PostgreSQL: the same rules, as two statements sent together.
+
+    The transaction's statements and its COMMIT go out in one psycopg pipeline, which
+    takes a claim from 4 ms (eight round trips) to about one.
+    """
+    connection = engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        params = {"id": execution_id, "worker": worker, "now": now, "limit": limit}
+        with driver.pipeline():
+            driver.execute(_PG_CLAIM_LOCK, params, prepare=True)
+            found = driver.execute(_PG_CLAIM_TAKE, params, prepare=True)
+            driver.commit()
+        row = found.fetchone()
+    except BaseException:
+        connection.invalidate()
+        raise
+    finally:
+        connection.close()
+    if row is None:
+        return None
+    owner, running, taken = row
+    if taken is not None:
+        return taken, owner
+    if owner is not None and running >= limit:
+        _owe(owner)
+    return None
 
 
 def _owed_key(owner_id: int) -> str:
