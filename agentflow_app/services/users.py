@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from agentflow_app.auth import passwords, throttle, tokens
 from agentflow_app.auth.tokens import InvalidToken, IssuedToken
-from agentflow_app.db import session_scope
+from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
 from agentflow_app.models import RevokedToken, User
 from agentflow_app.settings import get_settings
@@ -187,13 +188,21 @@ def authenticate_token(token: str) -> Actor:
         InvalidToken: forged, malformed, expired, revoked, or its account is gone.
     """
     claims = tokens.decode(token)
-    with session_scope() as session:
-        user = session.get(User, claims.user_id)
-        if user is None or user.token_version != claims.token_version:
-            raise InvalidToken("this session has ended: sign in again")
-        if session.get(RevokedToken, claims.jti) is not None:
-            raise InvalidToken("this session has ended: sign in again")
-        return _actor(user)
+    # Every REST request asks this: one statement, no ORM session, no commit.
+    users, revoked = User.__table__, RevokedToken.__table__
+    query = sa_select(
+        users.c.id,
+        users.c.email,
+        users.c.name,
+        users.c.is_admin,
+        users.c.token_version,
+        sa_select(revoked.c.jti).where(revoked.c.jti == claims.jti).exists().label("revoked"),
+    ).where(users.c.id == claims.user_id)
+    with get_engine().connect() as conn:
+        row = conn.execute(query).one_or_none()
+    if row is None or row.token_version != claims.token_version or row.revoked:
+        raise InvalidToken("this session has ended: sign in again")
+    return Actor(id=row.id, email=row.email, name=row.name, is_admin=row.is_admin)
 
 
 def logout(token: str) -> None:
