@@ -30,7 +30,7 @@ from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import executions
 from agentflow_app.services.execution_runner import run_execution
-from agentflow_app.services.execution_store import no_redaction
+from agentflow_app.services.execution_store import ClaimedRun, no_redaction
 from tasks.celery_app import celery_app
 from tasks.dispatch import RUN_EXECUTION
 
@@ -129,17 +129,17 @@ def run(self, execution_id: int) -> None:
     claimed = executions.claim(execution_id, worker)
     if claimed is None:
         return  # a duplicate, a spare token, or the owner is at the limit
-    claimed_id, owner_id = claimed
     try:
-        _event_loop().run_until_complete(execute(claimed_id, owner_id, worker))
+        _event_loop().run_until_complete(execute(claimed, worker))
     except Exception:  # recorded on the execution by run_execution; keep the worker going
-        log.exception("execution %s: the run stopped on an error", claimed_id)
+        log.exception("execution %s: the run stopped on an error", claimed.execution_id)
     finally:
-        executions.dispatch_waiting(owner_id)
+        executions.dispatch_waiting(claimed.owner_id)
 
 
-async def execute(execution_id: int, owner_id: int | None, worker: str) -> None:
+async def execute(claimed: ClaimedRun, worker: str) -> None:
     """Run a claimed execution with the owner's vault and the guarded HTTP client."""
+    execution_id, owner_id = claimed.execution_id, claimed.owner_id
     vault = Vault(owner_id) if owner_id is not None else None
     task = asyncio.current_task()
     _heartbeat.add(execution_id, worker, task)
@@ -152,7 +152,7 @@ async def execute(execution_id: int, owner_id: int | None, worker: str) -> None:
                 redact=vault.redactor if vault is not None else no_redaction,
                 redis=_redis(),
                 worker=worker,
-                claimed=True,
+                claimed=claimed,
             )
     except asyncio.CancelledError:
         log.warning("execution %s: stopped here, another worker holds it", execution_id)

@@ -22,6 +22,7 @@ from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import Conflict
 from agentflow_app.services.execution_store import (
+    ClaimedRun,
     DbExecutionStore,
     Redactor,
     load_execution,
@@ -47,7 +48,7 @@ async def run_execution(
     redact: Redactor = no_redaction,
     on_event: Callable[[Event], None] | None = None,
     worker: str | None = None,
-    claimed: bool = False,
+    claimed: ClaimedRun | None = None,
 ) -> RunResult:
     """Run (or resume) execution ``execution_id`` and record its end on the row.
 
@@ -60,8 +61,9 @@ async def run_execution(
         redact: the vault's redaction of the owner's secrets (see ``no_redaction``).
         on_event: called with each stored event (live progress).
         worker: recorded on the row while the run holds it.
-        claimed: the row is already ``running`` for ``worker`` (a worker's claim set it in
-            the same transaction that took the run), so it is not written again here.
+        claimed: the worker's claim of this execution: the row is already ``running`` for
+            ``worker`` and the claim read its document and inputs, so neither the read nor
+            the write is repeated here.
 
     Raises:
         NotFound: no such execution.
@@ -69,18 +71,21 @@ async def run_execution(
         InvalidWorkflow: the pinned document no longer validates (the row is marked
             failed with the problems, so it does not stay queued).
     """
-    execution = await asyncio.to_thread(load_execution, execution_id)
-    status = ExecutionStatus(execution.status)
-    if status.finished:
-        raise Conflict(f"execution {execution_id} has already {status}; re-run it instead")
-    registry = registry or default_registry()
-    if not claimed:
+    if claimed is None:
+        execution = await asyncio.to_thread(load_execution, execution_id)
+        status = ExecutionStatus(execution.status)
+        if status.finished:
+            raise Conflict(f"execution {execution_id} has already {status}; re-run it instead")
         await asyncio.to_thread(mark_started, execution_id, worker=worker)
+        document, inputs = execution.document, execution.inputs
+    else:
+        document, inputs = claimed.document, claimed.inputs
+    registry = registry or default_registry()
     store = DbExecutionStore(execution_id, redis=redis, redact=redact, on_event=on_event)
     try:
         result = await run(
-            execution.document,
-            execution.inputs,
+            document,
+            inputs,
             store,
             registry=registry,
             http=http,

@@ -674,6 +674,16 @@ def _step_record(row: Any) -> StepRecord:
 # -- the executions row ----------------------------------------------------------------
 
 
+class ClaimedRun(NamedTuple):
+    """An execution a worker has just set ``running``, with what it runs (read by the same
+    transaction, so the run needs no further read to start)."""
+
+    execution_id: int
+    owner_id: int | None
+    document: dict[str, Any]
+    inputs: dict[str, Any]
+
+
 class FinishedStep(NamedTuple):
     """A step that a new execution starts with, already succeeded with ``output``."""
 

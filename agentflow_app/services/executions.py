@@ -43,6 +43,7 @@ from agentflow_app.nodes.triggers import InputsError, validate_inputs
 from agentflow_app.redis_client import get_async_redis, redis_or_none
 from agentflow_app.services.credentials import credential_problems
 from agentflow_app.services.execution_store import (
+    ClaimedRun,
     channel,
     create_execution,
     event_json,
@@ -617,7 +618,7 @@ def _running(conn: Connection, owner_id: int) -> int:
     ).scalar_one()
 
 
-def claim(execution_id: int, worker: str) -> tuple[int, int | None] | None:
+def claim(execution_id: int, worker: str) -> ClaimedRun | None:
     """Take a queued execution for ``worker`` with a compare-and-set.
 
     The task for ``execution_id`` is a token for its owner: it claims the owner's oldest
@@ -626,8 +627,9 @@ def claim(execution_id: int, worker: str) -> tuple[int, int | None] | None:
     that owner ends.
 
     Returns:
-        ``(execution id, owner id)`` that is now running for ``worker``, or None when
-        there is nothing to do (already taken, finished, or the owner is at the limit).
+        The execution that is now running for ``worker``, with its document and inputs,
+        or None when there is nothing to do (already taken, finished, or the owner is at
+        the limit).
     """
     limit = get_settings().agentflow_max_concurrent_executions
     now = datetime.now(UTC)
@@ -665,8 +667,9 @@ def claim(execution_id: int, worker: str) -> tuple[int, int | None] | None:
                 started_at=func.coalesce(E.c.started_at, now),
                 finished_at=None,
             )
-        ).rowcount
-    return (candidate, owner) if taken else None
+            .returning(E.c.document, E.c.inputs)
+        ).one_or_none()
+    return ClaimedRun(candidate, owner, taken.document, taken.inputs) if taken else None
 
 
 #: PostgreSQL's claim, first statement: lock the owner's claims (see :func:`_lock_owner`);
@@ -694,14 +697,15 @@ WITH me AS (
     WHERE executions.id = CASE WHEN me.owner_id IS NULL THEN %(id)s ELSE mine.oldest END
         AND executions.status = 'queued'
         AND (me.owner_id IS NULL OR mine.running < %(limit)s)
-    RETURNING executions.id
+    RETURNING executions.id, executions.document, executions.inputs
 )
-SELECT me.owner_id, mine.running, (SELECT id FROM taken) FROM me, mine"""
+SELECT me.owner_id, mine.running, taken.id, taken.document, taken.inputs
+FROM me CROSS JOIN mine LEFT JOIN taken ON true"""
 
 
 def _claim_in_one_round_trip(
     engine: Any, execution_id: int, worker: str, limit: int, now: datetime
-) -> tuple[int, int | None] | None:
+) -> ClaimedRun | None:
     """:func:`claim` on PostgreSQL: the same rules, as two statements sent together.
 
     The transaction's statements and its COMMIT go out in one psycopg pipeline, which
@@ -723,9 +727,9 @@ def _claim_in_one_round_trip(
         connection.close()
     if row is None:
         return None
-    owner, running, taken = row
+    owner, running, taken, document, inputs = row
     if taken is not None:
-        return taken, owner
+        return ClaimedRun(taken, owner, document, inputs)
     if owner is not None and running >= limit:
         _owe(owner)
     return None

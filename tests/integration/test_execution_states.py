@@ -87,8 +87,12 @@ async def finished_run(account: Account, who: str = "Ada") -> tuple[int, int]:
     """A workflow of ``account`` and one execution of it, run to its end in-process."""
     workflow = workflows.create(account.actor, document())
     execution_id = executions.start(account.actor, workflow.id, {"who": who})
-    assert executions.claim(execution_id, "test-worker") is not None
-    await run_execution(execution_id, http=None, credentials=None)
+    claimed = executions.claim(execution_id, "test-worker")
+    assert claimed is not None
+    assert (claimed.execution_id, claimed.owner_id) == (execution_id, account.actor.id)
+    assert claimed.inputs == {"who": who, "times": 1}  # the trigger default applied
+    assert claimed.document["nodes"] == document()["nodes"]
+    await run_execution(execution_id, http=None, credentials=None, claimed=claimed)
     return workflow.id, execution_id
 
 
