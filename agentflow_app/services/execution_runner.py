@@ -81,7 +81,9 @@ async def run_execution(
     else:
         document, inputs = claimed.document, claimed.inputs
     registry = registry or default_registry()
-    store = DbExecutionStore(execution_id, redis=redis, redact=redact, on_event=on_event)
+    store = DbExecutionStore(
+        execution_id, redis=redis, redact=redact, on_event=on_event, claimed=claimed
+    )
     try:
         result = await run(
             document,

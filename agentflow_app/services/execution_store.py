@@ -354,6 +354,9 @@ class DbExecutionStore:
             stored or published; see :func:`no_redaction`.
         engine: The SQLAlchemy engine; the settings' database by default.
         on_event: Called with each event once it is stored (the CLI's live progress).
+        claimed: The worker's claim of this execution, which just read what a start
+            reads: no cancellation can be pending (a cancel ends a queued run itself),
+            and whether any steps are stored. The first reads are skipped accordingly.
     """
 
     def __init__(
@@ -364,6 +367,7 @@ class DbExecutionStore:
         redact: Redactor = no_redaction,
         engine: Engine | None = None,
         on_event: Callable[[Event], None] | None = None,
+        claimed: ClaimedRun | None = None,
     ) -> None:
         self.execution_id = execution_id
         self._on_event = on_event
@@ -377,13 +381,17 @@ class DbExecutionStore:
         self._in_flight: asyncio.Future | None = None
         self._start_scheduled = False
         self._failure: BaseException | None = None
-        self._cancel_read_at = float("-inf")
+        self._cancel_read_at = time.monotonic() if claimed is not None else float("-inf")
         self._cancel = False
+        self._no_steps_yet = claimed is not None and not claimed.has_steps
 
     # -- ExecutionStore ----------------------------------------------------------------
 
     async def load_steps(self) -> dict[str, StepRecord]:
         await self.flush()
+        if self._no_steps_yet:
+            self._no_steps_yet = False  # only the start may skip the read
+            return {}
         rows = await self._lane.call(self._read_steps)
         return {row.node_id: row for row in rows}
 
@@ -682,6 +690,9 @@ class ClaimedRun(NamedTuple):
     owner_id: int | None
     document: dict[str, Any]
     inputs: dict[str, Any]
+    #: Whether steps are stored already (a retry, a recovery, a node test's samples);
+    #: when not, the run starts without reading them.
+    has_steps: bool = True
 
 
 class FinishedStep(NamedTuple):

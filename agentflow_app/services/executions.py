@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, exists, func, insert, select, update
 
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import InvalidWorkflow
@@ -38,7 +38,7 @@ from agentflow_app.engine.registry import default_registry
 from agentflow_app.engine.status import TERMINAL_EXECUTION, ExecutionStatus
 from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
-from agentflow_app.models import Execution, ExecutionEvent, Workflow, WorkflowVersion
+from agentflow_app.models import Execution, ExecutionEvent, StepRun, Workflow, WorkflowVersion
 from agentflow_app.nodes.triggers import InputsError, validate_inputs
 from agentflow_app.redis_client import get_async_redis, redis_or_none
 from agentflow_app.services.credentials import credential_problems
@@ -599,15 +599,11 @@ def rerun(actor: Actor, execution_id: int) -> int:
 # -- the queue: claiming, limits, heartbeats, the reaper ----------------------------------------
 
 
-def _lock_owner(conn: Connection, owner_id: int, execution_id: int) -> None:
-    """Serialise claims of one owner, so two workers cannot both take the last free slot."""
-    if conn.dialect.name == "postgresql":
-        # A claim lost to a database crash only puts the run back in the queue (the reaper
-        # re-sends it), so it need not wait for the disk flush.
-        conn.execute(text("SET LOCAL synchronous_commit = off"))
-        conn.execute(text("SELECT pg_advisory_xact_lock(4242, :owner)"), {"owner": owner_id})
-    else:  # SQLite: a first write takes the database's write lock for the transaction
-        conn.execute(update(E).where(E.c.id == execution_id).values(last_seq=E.c.last_seq))
+def _lock_owner(conn: Connection, execution_id: int) -> None:
+    """Serialise claims on SQLite, so two workers cannot both take an owner's last free
+    slot: a first write takes the database's write lock for the transaction. (PostgreSQL
+    locks per owner instead: see :data:`_PG_CLAIM_LOCK`.)"""
+    conn.execute(update(E).where(E.c.id == execution_id).values(last_seq=E.c.last_seq))
 
 
 def _running(conn: Connection, owner_id: int) -> int:
@@ -632,10 +628,9 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
         the limit).
     """
     limit = get_settings().agentflow_max_concurrent_executions
-    now = datetime.now(UTC)
     engine = get_engine()
     if engine.dialect.name == "postgresql":
-        return _claim_in_one_round_trip(engine, execution_id, worker, limit, now)
+        return _claim_in_one_round_trip(engine, execution_id, worker, limit)
     with engine.begin() as conn:
         row = conn.execute(
             select(E.c.owner_id, E.c.status).where(E.c.id == execution_id)
@@ -646,7 +641,7 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
         if owner is None:
             candidate = execution_id
         else:
-            _lock_owner(conn, owner, execution_id)
+            _lock_owner(conn, execution_id)
             if _running(conn, owner) >= limit:
                 _owe(owner)
                 return None
@@ -657,6 +652,7 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
             ).scalar_one()
             if candidate is None:
                 return None
+        now = datetime.now(UTC)  # under the owner's lock: starts in order, times too
         taken = conn.execute(
             update(E)
             .where(E.c.id == candidate, E.c.status == ExecutionStatus.QUEUED)
@@ -669,18 +665,24 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
             )
             .returning(E.c.document, E.c.inputs)
         ).one_or_none()
-    return ClaimedRun(candidate, owner, taken.document, taken.inputs) if taken else None
+        if taken is None:
+            return None
+        has_steps = conn.execute(
+            select(exists().where(StepRun.__table__.c.execution_id == candidate))
+        ).scalar_one()
+    return ClaimedRun(candidate, owner, taken.document, taken.inputs, has_steps)
 
 
-#: PostgreSQL's claim, first statement: lock the owner's claims (see :func:`_lock_owner`);
-#: a claim lost to a database crash only puts the run back in the queue (the reaper
+#: PostgreSQL's claim, first statement: serialise the owner's claims, so two workers
+#: cannot both take the last free slot; a claim lost to a database crash only puts the run back in the queue (the reaper
 #: re-sends it), so its commit need not wait for the disk flush.
 _PG_CLAIM_LOCK = """
 SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(4242, owner_id)
 FROM executions WHERE id = %(id)s AND owner_id IS NOT NULL"""
 #: Second statement, with a snapshot taken under the lock: count the owner's running
 #: runs, take the oldest queued one if under the limit (the run itself if it has no
-#: owner), and say what it found.
+#: owner), and say what it found. The start time is read under the lock too, so runs
+#: that start in order have start times in order.
 _PG_CLAIM_TAKE = """
 WITH me AS (
     SELECT owner_id FROM executions WHERE id = %(id)s
@@ -691,20 +693,21 @@ WITH me AS (
     WHERE e.owner_id = me.owner_id AND e.status IN ('running', 'queued')
 ), taken AS (
     UPDATE executions
-    SET status = 'running', worker = %(worker)s, heartbeat_at = %(now)s,
-        started_at = coalesce(started_at, %(now)s), finished_at = NULL
+    SET status = 'running', worker = %(worker)s, heartbeat_at = clock_timestamp(),
+        started_at = coalesce(started_at, clock_timestamp()), finished_at = NULL
     FROM me, mine
     WHERE executions.id = CASE WHEN me.owner_id IS NULL THEN %(id)s ELSE mine.oldest END
         AND executions.status = 'queued'
         AND (me.owner_id IS NULL OR mine.running < %(limit)s)
     RETURNING executions.id, executions.document, executions.inputs
 )
-SELECT me.owner_id, mine.running, taken.id, taken.document, taken.inputs
+SELECT me.owner_id, mine.running, taken.id, taken.document, taken.inputs,
+    EXISTS (SELECT 1 FROM step_runs WHERE step_runs.execution_id = taken.id)
 FROM me CROSS JOIN mine LEFT JOIN taken ON true"""
 
 
 def _claim_in_one_round_trip(
-    engine: Any, execution_id: int, worker: str, limit: int, now: datetime
+    engine: Any, execution_id: int, worker: str, limit: int
 ) -> ClaimedRun | None:
     """:func:`claim` on PostgreSQL: the same rules, as two statements sent together.
 
@@ -714,7 +717,7 @@ def _claim_in_one_round_trip(
     connection = engine.raw_connection()
     try:
         driver = connection.driver_connection
-        params = {"id": execution_id, "worker": worker, "now": now, "limit": limit}
+        params = {"id": execution_id, "worker": worker, "limit": limit}
         with driver.pipeline():
             driver.execute(_PG_CLAIM_LOCK, params, prepare=True)
             found = driver.execute(_PG_CLAIM_TAKE, params, prepare=True)
@@ -727,9 +730,9 @@ def _claim_in_one_round_trip(
         connection.close()
     if row is None:
         return None
-    owner, running, taken, document, inputs = row
+    owner, running, taken, document, inputs, has_steps = row
     if taken is not None:
-        return ClaimedRun(taken, owner, document, inputs)
+        return ClaimedRun(taken, owner, document, inputs, has_steps)
     if owner is not None and running >= limit:
         _owe(owner)
     return None

@@ -92,6 +92,7 @@ async def finished_run(account: Account, who: str = "Ada") -> tuple[int, int]:
     assert (claimed.execution_id, claimed.owner_id) == (execution_id, account.actor.id)
     assert claimed.inputs == {"who": who, "times": 1}  # the trigger default applied
     assert claimed.document["nodes"] == document()["nodes"]
+    assert claimed.has_steps is False  # a first start: nothing to resume from
     await run_execution(execution_id, http=None, credentials=None, claimed=claimed)
     return workflow.id, execution_id
 

@@ -16,6 +16,7 @@ from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import NotFound
 from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
 from agentflow_app.services.execution_store import (
+    ClaimedRun,
     DbExecutionStore,
     channel,
     create_execution,
@@ -291,6 +292,31 @@ async def test_waiting_is_not_finished(database):
     assert record["status"] == "waiting"
     assert record["finished_at"] is None
     assert record["started_at"] is not None
+
+
+async def test_a_claimed_start_trusts_its_claim_then_reads_again(database):
+    execution_id = create_execution(DOCUMENT, {})
+    # Stored meanwhile, although the claim said there were none: the start believes the
+    # claim (that is the read it saves), a later load reads the table.
+    other = DbExecutionStore(execution_id)
+    await other.save_step(StepRecord(node_id="a", type="noop"))
+    await other.flush()
+    claim = ClaimedRun(execution_id, None, DOCUMENT, {}, has_steps=False)
+    store = DbExecutionStore(execution_id, claimed=claim)
+
+    assert await store.load_steps() == {}
+    assert list(await store.load_steps()) == ["a"]
+    assert await store.cancel_requested() is False
+    set_cancel(execution_id)
+    for _ in range(100):  # a cancel after the claim is seen once the claim's read ages
+        if await store.cancel_requested():
+            break
+        await asyncio.sleep(0.05)
+    assert await store.cancel_requested() is True
+    claimed_with_steps = ClaimedRun(execution_id, None, DOCUMENT, {}, has_steps=True)
+    assert list(await DbExecutionStore(execution_id, claimed=claimed_with_steps).load_steps()) == [
+        "a"
+    ]
 
 
 async def test_cancel_flag_is_seen(database):
