@@ -208,11 +208,11 @@ class Supervisor:
             time.sleep(0.2)
 
 
-def worker_argv(concurrency: int, name: str) -> list[str]:
+def worker_argv(concurrency: int, name: str, pool: str = "prefork") -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker",
-        "--loglevel", "INFO", "--concurrency", str(concurrency), "-n", f"{name}@%h",
-        "-Q", "agentflow", "--without-gossip", "--without-mingle",
+        "--loglevel", "INFO", "--pool", pool, "--concurrency", str(concurrency),
+        "-n", f"{name}@%h", "-Q", "agentflow", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
 
 

@@ -53,7 +53,15 @@ def serve(port: int, host: str, no_worker: bool, workers: int, concurrency: int)
 @click.option(
     "--name", default="agentflow", show_default=True, help="Worker name (host is appended)."
 )
-def worker(concurrency: int, beat: bool, name: str) -> None:
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads"]),
+    default="prefork",
+    show_default=True,
+    help="prefork: a process per execution slot (isolated); threads: threads in one "
+    "process (more runs per second of short workflows, one crash takes all).",
+)
+def worker(concurrency: int, beat: bool, name: str, pool: str) -> None:
     """A Celery worker: run as many as needed, on any machine that reaches Redis and the DB."""
     from agentflow_app.serve import check_redis, worker_argv
     from agentflow_app.settings import get_settings
@@ -61,7 +69,7 @@ def worker(concurrency: int, beat: bool, name: str) -> None:
 
     url = broker_url()
     check_redis(url)
-    argv = worker_argv(concurrency, name) + (["--beat"] if beat else [])
+    argv = worker_argv(concurrency, name, pool) + (["--beat"] if beat else [])
     os.environ["AGENTFLOW_DATA_DIR"] = str(get_settings().data_dir)
     os.execv(sys.executable, argv)
 

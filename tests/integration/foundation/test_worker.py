@@ -43,6 +43,51 @@ async def test_worker_heartbeat_appears_and_goes_with_it(stack) -> None:
             worker.kill()
 
 
+def test_a_thread_pool_worker_runs_executions_side_by_side(stack, tmp_path) -> None:
+    from agentflow_app.engine.status import TERMINAL_EXECUTION
+    from agentflow_app.services import executions, users, workflows
+    from agentflow_app.services.execution_store import execution_record
+
+    actor = users.create_user(f"pool-{os.getpid()}-{time.time_ns()}@example.com", "pool pw 12")
+    document = {
+        "schema_version": 1,
+        "name": "pool",
+        "nodes": [
+            {"id": "start", "type": "trigger.manual", "data": {"config": {}}},
+            {"id": "shape", "type": "transform.template", "data": {"config": {"template": "hi"}}},
+            {
+                "id": "out",
+                "type": "output",
+                "data": {"config": {"value": "{{ nodes.shape.output.text }}"}},
+            },
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "shape"},
+            {"id": "e2", "source": "shape", "target": "out"},
+        ],
+    }
+    workflow_id = workflows.create(actor, document).id
+    env = os.environ | {"REDIS_URL": stack.redis_url, "DB_URL": stack.db_url}
+    argv = [sys.executable, "-m", "agentflow_app", "worker", "--pool", "threads"]
+    argv += ["--concurrency", "4", "--name", "threaded"]
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ids = [executions.start(actor, workflow_id, {}) for _ in range(12)]
+        deadline = time.monotonic() + 120
+        while not all(execution_record(i)["status"] in TERMINAL_EXECUTION for i in ids):
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the runs did not finish"
+            time.sleep(0.2)
+        records = [execution_record(i) for i in ids]
+        assert [r["status"] for r in records] == ["succeeded"] * 12
+        assert {r["outputs"]["value"] for r in records} == {"hi"}
+        assert "concurrency: 4 (thread)" in (tmp_path / "worker.log").read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+
+
 def test_worker_without_redis_says_what_to_set(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["AGENTFLOW_DATA_DIR"] = str(tmp_path)
