@@ -8,6 +8,7 @@ test_state_handlers.py): a state tree with the browser's token, the URL in the r
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,9 +19,10 @@ from reflex.istate.data import ReflexURL, RouterData
 
 from agentflow_app.components.json_viewer import json_html
 from agentflow_app.engine.events import Event, EventType
+from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.services import executions, workflows
 from agentflow_app.services.execution_runner import run_execution
-from agentflow_app.services.execution_store import load_execution
+from agentflow_app.services.execution_store import DbExecutionStore, load_execution, mark_finished
 from agentflow_app.state.execute import ExecuteState, make_fields, parse_fields, trigger_specs
 from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.execution_view import LiveRun, format_duration, topological
@@ -105,6 +107,34 @@ def owner(stack: Stack) -> Account:
 @pytest.fixture
 def other(stack: Stack) -> Account:
     return new_account("live-other")
+
+
+# -- following a run to its end ------------------------------------------------------------------
+
+
+async def test_a_follower_ends_once_the_row_records_the_end(owner: Account) -> None:
+    """Between a run's terminal event and the row's final status lie a few milliseconds;
+    whoever follows the events and then reads the record (the live view, the node test
+    panel, SSE clients) must not read ``running`` after ``execution.succeeded``."""
+    workflow = workflows.create(owner.actor, document())
+    execution_id = executions.start(owner.actor, workflow.id, {"who": "Ada"})
+    claimed = executions.claim(execution_id, "test-worker")
+    store = DbExecutionStore(execution_id, claimed=claimed)
+    await store.emit(EventType.EXECUTION_STARTED)
+    await store.emit(EventType.EXECUTION_SUCCEEDED, outputs={})
+    await store.aclose()
+
+    async def follow_to_the_end() -> list[str]:
+        return [str(e.type) async for e in executions.follow(owner.actor, execution_id)]
+
+    follower = asyncio.create_task(follow_to_the_end())
+    await asyncio.sleep(0.5)
+    assert not follower.done(), "the follower ended while the row still said running"
+    mark_finished(execution_id, status=ExecutionStatus.SUCCEEDED, outputs={})
+    seen = await asyncio.wait_for(follower, 10)
+
+    assert seen == ["execution.queued", "execution.started", "execution.succeeded"]
+    assert executions.get(owner.actor, execution_id)["status"] == "succeeded"
 
 
 # -- the fold over a real run's events ---------------------------------------------------------
