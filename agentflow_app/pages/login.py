@@ -61,6 +61,8 @@ def login() -> rx.Component:
                     "Sign in",
                     type="submit",
                     loading=AuthState.login_busy,
+                    # Inert until the page is connected: an early click would be lost.
+                    disabled=~rx.State.is_hydrated,
                     width="100%",
                     margin_top="0.5em",
                 ),

@@ -69,6 +69,8 @@ def _form() -> rx.Component:
                 "Create account",
                 type="submit",
                 loading=AuthState.register_busy,
+                # Inert until the page is connected: an early click would be lost.
+                disabled=~rx.State.is_hydrated,
                 width="100%",
                 margin_top="0.5em",
             ),

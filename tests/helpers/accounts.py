@@ -85,6 +85,8 @@ class Account:
 def sign_in(page: Page, account: Account) -> None:
     """Sign in through the login form and wait for the workflows page."""
     page.goto(f"{account.base}/login")
+    # The button is enabled once the page is connected; Enter before that does nothing.
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled(timeout=30_000)
     page.locator("input[name=email]").fill(account.email)
     page.locator("input[name=password]").fill(PASSWORD)
     page.locator("input[name=password]").press("Enter")
