@@ -164,9 +164,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value) if isinstance(value, StepStatus) else value
+    # StepStatus is a StrEnum: json writes it as its value already.
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _json_rows(rows: Iterable[dict[str, Any]]) -> str:
