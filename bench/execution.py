@@ -4,9 +4,11 @@
     to the ``execution.started`` event heard on Redis, one run at a time; beside a raw
     Celery no-op task whose body publishes on Redis, from ``send_task`` to hearing it.
     Target: our p50 within 2 × raw p50 + 10 ms.
-(b) Throughput: N executions of trigger → transform.template → output (instant nodes)
-    started at once, on one worker with 2 pool processes, from the first start to the
-    last finished row; beside N raw no-op tasks on 2 processes. Target: ≥ 100 runs/s.
+(b) Throughput: N executions of trigger → llm.prompt → output started at once, the LLM
+    step answered at once by the fake Anthropic server (tests/fakes/llm.py, in its own
+    process, through the real SDK and the token stream), on one worker with 2 pool
+    processes, from the first start to the last finished row; beside N raw no-op tasks
+    on 2 processes. Target: ≥ 100 runs/s.
 
     .venv/bin/python bench/execution.py [--db postgres|sqlite] [--latency-runs 200] [--runs 500]
 
@@ -157,20 +159,50 @@ def wait_noop_worker() -> None:
 
 
 def three_nodes() -> dict:
+    llm = {"provider": "anthropic", "model": "claude-haiku-4-5", "prompt": "Say hi", "retries": 0}
     nodes = [
         {"id": "start", "type": "trigger.manual", "data": {"config": {}}},
-        {"id": "shape", "type": "transform.template", "data": {"config": {"template": "hi"}}},
+        {"id": "ask", "type": "llm.prompt", "data": {"config": llm}},
         {
             "id": "out",
             "type": "output",
-            "data": {"config": {"value": "{{ nodes.shape.output.text }}"}},
+            "data": {"config": {"fields": {"answer": "{{ nodes.ask.output.text }}"}}},
         },
     ]
     edges = [
-        {"id": "e1", "source": "start", "target": "shape"},
-        {"id": "e2", "source": "shape", "target": "out"},
+        {"id": "e1", "source": "start", "target": "ask"},
+        {"id": "e2", "source": "ask", "target": "out"},
     ]
     return {"schema_version": 1, "name": "bench", "nodes": nodes, "edges": edges}
+
+
+@contextlib.contextmanager
+def fake_llm(log: Path) -> Iterator[str]:
+    """The fake LLM APIs in a process of their own, answering every request at once."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__)), "--serve-fake-llm"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise SystemExit(f"the fake LLM server did not start; see {log}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def serve_fake_llm_forever() -> None:
+    from tests.fakes.llm import Reply, serve_fake_llm
+
+    with serve_fake_llm() as fake:
+        fake.default = Reply.say("Hi there", input_tokens=5, output_tokens=2)
+        print(fake.url, flush=True)
+        threading.Event().wait()
 
 
 def latency(api: str, headers: dict, workflow_id: int, listener: Listener, runs: int) -> tuple:
@@ -216,6 +248,12 @@ def throughput(actor, workflow_id: int, runs: int) -> float:
             break
         time.sleep(0.05)
     took = time.perf_counter() - t0
+    with get_engine().connect() as conn:
+        failed = conn.execute(
+            select(func.count()).where(table.c.id.in_(ids), table.c.status != "succeeded")
+        ).scalar_one()
+    if failed:
+        raise SystemExit(f"{failed} of the {runs} runs did not succeed: the figure means nothing")
     print(f"   submitted {runs} in {submitted - t0:.2f} s (web side, 4 threads)")
     return runs / took
 
@@ -243,7 +281,10 @@ def main() -> None:
         default=0,
         help="run our 2 worker processes with Celery's thread pool, N threads each",
     )
+    parser.add_argument("--serve-fake-llm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_fake_llm:
+        serve_fake_llm_forever()
 
     from agentflow_app.api.app import create_api
     from agentflow_app.services import users, workflows
@@ -252,9 +293,11 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="agentflow-bench-"))
     kind = "postgres" if args.db == "postgres" else "embedded"
-    with make_stack(kind, tmp) as stack:
+    with make_stack(kind, tmp) as stack, fake_llm(tmp / "fake-llm.log") as llm_url:
         noop_app.conf.broker_url = stack.redis_url
         env = dict(os.environ) | {
+            "ANTHROPIC_BASE_URL": llm_url,
+            "ANTHROPIC_API_KEY": "sk-ant-bench",
             "REDIS_URL": stack.redis_url,
             "DB_URL": stack.db_url,
             "AGENTFLOW_DATA_DIR": str(stack.data_dir),

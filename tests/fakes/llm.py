@@ -137,6 +137,8 @@ class FakeLLM:
 
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
+        #: The answer when no scripted reply is left (None: a 500 saying so).
+        self.default: Reply | None = None
         self.requests: list[Recorded] = []
         self.url = ""
         self._ids = itertools.count(1)
@@ -176,7 +178,8 @@ class FakeLLM:
         reply = (
             self.replies.popleft()
             if self.replies
-            else Reply.error(500, "fake LLM: no scripted reply left for this request")
+            else self.default
+            or Reply.error(500, "fake LLM: no scripted reply left for this request")
         )
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
