@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from agentflow_app.errors import ConfigError
 from agentflow_app.settings import get_settings
@@ -38,3 +38,18 @@ def _fresh_connections_after_fork(**_kwargs) -> None:
     from agentflow_app.db import get_engine
 
     get_engine().dispose(close=False)
+
+
+@worker_init.connect
+def _warm_before_fork(**_kwargs) -> None:
+    """Load the node catalog and the TLS context once, before the pool forks.
+
+    Both are built lazily on first use; in a pool process that was the first run, which
+    then took about a second (importing the LLM SDKs and LangChain) and paid it again in
+    every process the pool replaced. Loaded here, every pool process starts with them.
+    """
+    from agentflow_app.engine.registry import default_registry
+    from agentflow_app.net import tls
+
+    default_registry()
+    tls.default_context()

@@ -15,14 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import ssl
 import threading
-from functools import lru_cache
 
-import httpx
-from celery.signals import worker_process_init
-
-from agentflow_app.db import get_engine
 from agentflow_app.errors import AgentFlowError
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.credentials import StaticCredentials
@@ -86,12 +80,6 @@ class _Heartbeat:
 _heartbeat = _Heartbeat()
 
 
-@worker_process_init.connect
-def _fresh_connections(**_kwargs) -> None:
-    """A forked pool process must not share the parent's database connections."""
-    get_engine().dispose(close=False)
-
-
 _local = threading.local()
 
 
@@ -106,12 +94,6 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     if loop is None or loop.is_closed():
         loop = _local.loop = asyncio.new_event_loop()
     return loop
-
-
-@lru_cache(maxsize=1)
-def _tls() -> ssl.SSLContext:
-    """One TLS context per process: building it (loading CAs) costs ~40 ms, a run ~5."""
-    return httpx.create_ssl_context(trust_env=False)
 
 
 def worker_name(hostname: str | None) -> str:
@@ -144,7 +126,7 @@ async def execute(claimed: ClaimedRun, worker: str) -> None:
     task = asyncio.current_task()
     _heartbeat.add(execution_id, worker, task)
     try:
-        async with GuardedClient(verify=_tls()) as http:
+        async with GuardedClient() as http:
             await run_execution(
                 execution_id,
                 http=http,

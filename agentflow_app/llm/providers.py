@@ -28,6 +28,7 @@ from pydantic import Field
 from agentflow_app.engine.errors import EngineError, NodeError
 from agentflow_app.engine.node import CredentialProvider
 from agentflow_app.errors import AgentFlowError
+from agentflow_app.net import tls
 from agentflow_app.settings import Settings
 
 Provider = Literal["anthropic", "openai", "bedrock"]
@@ -125,7 +126,7 @@ async def chat_model(
                 "no Anthropic API key: name an anthropic credential on the node "
                 "or set ANTHROPIC_API_KEY"
             )
-        http = anthropic.DefaultAsyncHttpxClient()
+        http = anthropic.DefaultAsyncHttpxClient(verify=tls.default_context())
         built: BaseChatModel = _ChatAnthropic(
             model=model,
             http_async_client=http,
@@ -145,7 +146,7 @@ async def chat_model(
                 "no OpenAI API key: name an openai credential on the node or set OPENAI_API_KEY"
             )
         base_url = secret.get("base_url") or settings.openai_base_url
-        http = openai.DefaultAsyncHttpxClient()
+        http = openai.DefaultAsyncHttpxClient(verify=tls.default_context())
         built = ChatOpenAI(
             model=model,
             http_async_client=http,

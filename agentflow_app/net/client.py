@@ -27,6 +27,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from agentflow_app.net import tls
 from agentflow_app.net.guard import (
     AddressGuard,
     BlockedAddress,
@@ -124,11 +125,12 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(
         self, guard: AddressGuard, *, verify: ssl.SSLContext | bool, limits: httpx.Limits
     ) -> None:
-        super().__init__(verify=verify, trust_env=False, limits=limits)
+        context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=context, trust_env=False, limits=limits)
         # httpx 0.28 has no public hook for a network backend, so the pool it just built
         # is replaced by the same pool with ours; handle_async_request still maps errors.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -146,7 +148,8 @@ class GuardedClient:
         allow_hosts: host names exempt from the address check (see ``AddressGuard``).
         max_redirects: redirect hops followed before giving up.
         max_body_bytes: the largest response body read, after decompression.
-        verify: TLS verification (an ``ssl.SSLContext`` to trust a private CA).
+        verify: TLS verification: an ``ssl.SSLContext`` to trust a private CA, False for
+            none; by default the process's shared context (``tls.default_context``).
         timeout: seconds for each connect/read/write when the request sets none.
     """
 
@@ -158,7 +161,7 @@ class GuardedClient:
         allow_hosts: Iterable[str] = (),
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | bool | None = None,
         timeout: float = 30.0,
     ) -> None:
         if allow_private is None:
@@ -168,6 +171,8 @@ class GuardedClient:
         )
         self.max_redirects = max_redirects
         self.max_body_bytes = max_body_bytes
+        if verify is None or verify is True:
+            verify = tls.default_context()
         transport = _GuardedTransport(self.guard, verify=verify, limits=httpx.Limits())
         self._client = httpx.AsyncClient(
             transport=transport, trust_env=False, follow_redirects=False, timeout=timeout
