@@ -404,12 +404,12 @@ class _Execution:
             record.error = "cancelled"
             await self.store.save_step(record)
         self.running.clear()
-        await self.store.emit(EventType.EXECUTION_CANCELLED)
+        await self.store.emit(EventType.EXECUTION_CANCELLED, usage=self.usage)
         return self._result(ExecutionStatus.CANCELLED, {})
 
     async def _finish(self) -> RunResult:
         if self.error is not None:
-            await self.store.emit(EventType.EXECUTION_FAILED, error=self.error)
+            await self.store.emit(EventType.EXECUTION_FAILED, error=self.error, usage=self.usage)
             return self._result(ExecutionStatus.FAILED, {})
         outputs: dict[str, Any] = {}
         for node_id in self.plan.order:

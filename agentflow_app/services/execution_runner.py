@@ -1,10 +1,11 @@
 """Run a stored execution to its end, or resume one a dead process left behind.
 
 The worker task and ``agentflow run`` both call :func:`run_execution`: it loads the pinned
-document and inputs from the ``executions`` row, marks it running, drives the engine's
-runner over a :class:`DbExecutionStore` and records how it ended. Running it again on an
-execution that was interrupted (a SIGKILLed CLI, a worker that died) resumes it: the runner
-finds the finished steps in the store and does not run them again (SPEC §7).
+document and inputs from the ``executions`` row, marks it running and drives the engine's
+runner over a :class:`DbExecutionStore`, which records how the run ended on the row with
+its terminal event. Running it again on an execution that was interrupted (a SIGKILLed
+CLI, a worker that died) resumes it: the runner finds the finished steps in the store and
+does not run them again (SPEC §7).
 """
 
 from __future__ import annotations
@@ -110,22 +111,18 @@ async def run_execution(
         raise
     finally:
         await store.aclose()
-    # The row is written here, not through the store, so it is redacted here too.
-    await asyncio.to_thread(
-        mark_finished,
-        execution_id,
-        status=result.status,
-        outputs=redact(result.outputs),
-        error=redact(result.error),
-        usage=result.usage,
-    )
-    return result
+    return result  # the store recorded the end on the row with the run's terminal event
 
 
 async def _fail(store: DbExecutionStore, error: str) -> None:
-    """Best effort: the row and the live view learn the run failed."""
+    """Best effort: the row and the live view learn the run failed.
+
+    The failure event ends the row in its own transaction; only if the store cannot write
+    (the error was a database outage, say) is the row marked directly.
+    """
     try:
         await store.emit(EventType.EXECUTION_FAILED, error=error)
+        return
     except Exception as exc:
         log.warning("execution %s: recording the failure event failed: %s", store.execution_id, exc)
     try:

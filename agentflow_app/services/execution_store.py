@@ -15,8 +15,12 @@ It sits on the runner's hot path (see ``bench/engine.py``), hence three choices:
   committed), so a step costs two transactions, not four, and a 200-wide fan-out a
   handful instead of eight hundred. A step is on disk before its node starts and before
   anything downstream of it does (SPEC §7: a worker that dies loses nothing).
-* The three repeated statements are compiled once and run on the raw DBAPI connection
-  the store holds, pipelined on PostgreSQL (two round trips per transaction).
+* The repeated statements are compiled once and run on the raw DBAPI connection the
+  store holds; on PostgreSQL a whole batch is one statement (one round trip).
+* The run's terminal event (``execution.succeeded`` / ``failed`` / ``cancelled``) records
+  the end on the ``executions`` row in the same transaction, so whoever hears of the
+  event reads a finished row: there is no moment where the events say "ended" and the
+  row still says ``running``.
 
 The module also holds the row-level helpers the CLI and the worker share:
 :func:`create_execution`, :func:`mark_started`, :func:`mark_finished` and
@@ -46,6 +50,7 @@ from sqlalchemy import (
     PoolProxiedConnection,
     bindparam,
     insert,
+    null,
     select,
     update,
 )
@@ -184,6 +189,8 @@ class _Write:
 
     step: dict[str, Any] | None = None
     event: dict[str, Any] | None = None
+    #: With a terminal event: the row's final values (see ``DbExecutionStore._end_of``).
+    end: dict[str, Any] | None = None
     #: Answered with the event's seq once committed; None for a step (nobody waits).
     future: asyncio.Future | None = None
 
@@ -232,6 +239,7 @@ class _HotStatements:
     allocate: _Compiled
     insert_events: _Compiled
     upsert_steps: _Compiled
+    finish: _Compiled
 
 
 _STEP_COLUMNS = tuple(c.name for c in STEPS.columns if c.name != "id")
@@ -263,6 +271,9 @@ def _postgres_batch() -> str:
     cost twice the time (BEGIN, the statements, COMMIT: 0.5 to 0.6 ms a batch against 0.26
     to 0.32 ms on the development machine).
 
+    A batch that ends the run also sets the row's final values from ``%(end)s`` (a JSON
+    object, NULL otherwise) in that same UPDATE: a statement may change a row only once.
+
     ``set_config('synchronous_commit', 'off', true)`` makes PostgreSQL acknowledge this
     commit before its WAL reaches the disk: what a run wrote survives the death of the
     process that wrote it (SPEC §7's crash), and a crash of the database server itself can
@@ -273,10 +284,18 @@ def _postgres_batch() -> str:
     record = ", ".join(f"{name} {kind}" for name, kind in _PG_STEP_TYPES.items())
     columns = ", ".join(_PG_STEP_TYPES)
     updates = ", ".join(f"{name} = excluded.{name}" for name in _PG_STEP_TYPES if name != "node_id")
+    ended = "%(end)s::jsonb IS NOT NULL"
     return f"""
 WITH alloc AS (
     UPDATE executions
-    SET last_seq = last_seq + %(count)s, heartbeat_at = %(now)s
+    SET last_seq = last_seq + %(count)s, heartbeat_at = %(now)s,
+        status = CASE WHEN {ended} THEN %(end)s::jsonb->>'status' ELSE status END,
+        outputs = CASE WHEN {ended} THEN %(end)s::jsonb->'outputs' ELSE outputs END,
+        error = CASE WHEN {ended} THEN %(end)s::jsonb->>'error' ELSE error END,
+        usage = CASE WHEN {ended} THEN %(end)s::jsonb->'usage' ELSE usage END,
+        finished_at = CASE WHEN {ended}
+            THEN (%(end)s::jsonb->>'finished_at')::timestamptz ELSE finished_at END,
+        worker = CASE WHEN {ended} THEN NULL ELSE worker END
     WHERE id = %(execution_id)s
         AND set_config('synchronous_commit', 'off', true) IS NOT NULL
     RETURNING last_seq
@@ -330,11 +349,24 @@ def _hot_statements(dialect: Dialect) -> _HotStatements:
             if name not in {"execution_id", "node_id"}
         },
     )
+    finish = (
+        update(EXECUTIONS)
+        .where(EXECUTIONS.c.id == bindparam("execution_id"))
+        .values(
+            status=bindparam("status", type_=EXECUTIONS.c.status.type),
+            outputs=bindparam("outputs", type_=EXECUTIONS.c.outputs.type),
+            error=bindparam("error", type_=EXECUTIONS.c.error.type),
+            usage=bindparam("usage", type_=EXECUTIONS.c.usage.type),
+            finished_at=bindparam("finished_at", type_=EXECUTIONS.c.finished_at.type),
+            worker=null(),
+        )
+    )
     return _HotStatements(
         one_statement=_postgres_batch() if dialect.name == "postgresql" else None,
         allocate=_Compiled.of(allocate, dialect),
         insert_events=_Compiled.of(insert_events, dialect, executemany=True),
         upsert_steps=_Compiled.of(upsert, dialect, executemany=True),
+        finish=_Compiled.of(finish, dialect),
     )
 
 
@@ -409,8 +441,20 @@ class DbExecutionStore:
 
     async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
         row = self._event_row(type, node_id, data)
-        seq = await self._enqueue(_Write(event=row), wait=True)
+        end = self._end_of(type, row) if type.terminal else None
+        seq = await self._enqueue(_Write(event=row, end=end), wait=True)
         return self._stored(type, row, seq)
+
+    def _end_of(self, type: EventType, row: dict[str, Any]) -> dict[str, Any]:
+        """The row's final values, from the terminal event (its data is redacted already)."""
+        data = row["data"]
+        return {
+            "status": ExecutionStatus(type.removeprefix("execution.")),
+            "outputs": data.get("outputs", {}),
+            "error": data.get("error"),
+            "usage": data.get("usage", {}),
+            "finished_at": row["ts"],
+        }
 
     async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
         """Queue the event; it is committed with the next batch, in its place in the order.
@@ -527,13 +571,14 @@ class DbExecutionStore:
         events = [w.event for w in batch if w.event is not None]
         # A step saved twice in one batch (running, then succeeded): the last state wins.
         steps = list({w.step["node_id"]: w.step for w in batch if w.step is not None}.values())
+        end = next((w.end for w in reversed(batch) if w.end is not None), None)
         if self._connection is None:
             self._connection = self._engine.raw_connection()
         try:
             if self._sql.one_statement is not None:
-                last_seq = self._write_one_statement(events, steps)
+                last_seq = self._write_one_statement(events, steps, end)
             else:
-                last_seq = self._write_statements(events, steps)
+                last_seq = self._write_statements(events, steps, end)
             if events and last_seq is None:
                 raise NotFound(f"execution {self.execution_id} does not exist")
         except BaseException:
@@ -545,8 +590,10 @@ class DbExecutionStore:
             self._publish(events)
         return [w.event["seq"] if w.event is not None else None for w in batch]
 
-    def _write_statements(self, events: list[dict], steps: list[dict]) -> int | None:
-        """The batch as three statements and a commit (SQLite); the new ``last_seq``."""
+    def _write_statements(
+        self, events: list[dict], steps: list[dict], end: dict[str, Any] | None
+    ) -> int | None:
+        """The batch as up to four statements and a commit (SQLite); the new ``last_seq``."""
         connection = self._connection
         cursor, allocation = connection.cursor(), connection.cursor()
         count = len(events)
@@ -568,10 +615,15 @@ class DbExecutionStore:
         if steps:
             sql = self._sql.upsert_steps
             cursor.executemany(sql.sql, [sql.params(row) for row in steps])
+        if end is not None:
+            sql = self._sql.finish
+            cursor.execute(sql.sql, sql.params({"execution_id": self.execution_id, **end}))
         connection.commit()
         return found[0][0] if found else None
 
-    def _write_one_statement(self, events: list[dict], steps: list[dict]) -> int | None:
+    def _write_one_statement(
+        self, events: list[dict], steps: list[dict], end: dict[str, Any] | None
+    ) -> int | None:
         """The batch as :func:`_postgres_batch`, its own transaction; the new ``last_seq``."""
         count = len(events)
         driver = self._connection.driver_connection
@@ -596,6 +648,9 @@ class DbExecutionStore:
                     "steps": _json_rows(
                         {name: _json_value(step[name]) for name in _PG_STEP_TYPES} for step in steps
                     ),
+                    "end": None
+                    if end is None
+                    else json.dumps({k: _json_value(v) for k, v in end.items()}, default=str),
                 },
                 prepare=True,
             ).fetchone()

@@ -74,10 +74,6 @@ NUDGE_TTL_S = 30
 OWED_TTL_S = 24 * 3600
 #: When nothing arrives on the channel for this long, the follower reads the database.
 FOLLOW_POLL_S = 2.0
-#: After a run's terminal event, how long a follower waits for the row to record the end,
-#: and how often it looks.
-SETTLE_S = 5.0
-SETTLE_POLL_S = 0.02
 MAX_PAGE = 200
 TRIGGERS = ("manual", "webhook", "schedule", "rerun")
 #: The trigger of a node test's run ("Test this node" in the editor): a real execution of a
@@ -394,27 +390,9 @@ def events_after(execution_id: int, after_seq: int = 0) -> list[Event]:
     ]
 
 
-def _tail(execution_id: int) -> tuple[int, ExecutionStatus]:
+def _last_seq(execution_id: int) -> int:
     with get_engine().connect() as conn:
-        row = conn.execute(select(E.c.last_seq, E.c.status).where(E.c.id == execution_id)).one()
-    return row.last_seq, ExecutionStatus(row.status)
-
-
-async def _ended_with(execution_id: int, seq: int) -> bool:
-    """Whether terminal event ``seq`` is the run's last; if so, once the row says so too.
-
-    A worker records the end on the row a few milliseconds after the terminal event
-    (:func:`~agentflow_app.services.execution_runner.run_execution`); a follower waits
-    for it (at most :data:`SETTLE_S`), so whatever it reads next agrees with the events.
-    """
-    deadline = asyncio.get_running_loop().time() + SETTLE_S
-    while True:
-        last_seq, status = await asyncio.to_thread(_tail, execution_id)
-        if last_seq > seq:
-            return False  # retried after this end: the run goes on
-        if status.finished or asyncio.get_running_loop().time() > deadline:
-            return True
-        await asyncio.sleep(SETTLE_POLL_S)
+        return conn.execute(select(E.c.last_seq).where(E.c.id == execution_id)).scalar_one()
 
 
 async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIterator[Event]:
@@ -443,7 +421,9 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
                     continue
                 last = event.seq
                 yield event
-                if event.type.terminal and await _ended_with(execution_id, last):
+                # Every terminal event is committed with the row's end (the store, cancel and
+                # the reaper write both at once), so what a follower reads next agrees.
+                if event.type.terminal and await asyncio.to_thread(_last_seq, execution_id) <= last:
                     return
             pending = []
             message = await pubsub.get_message(

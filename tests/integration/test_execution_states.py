@@ -8,7 +8,6 @@ test_state_handlers.py): a state tree with the browser's token, the URL in the r
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,10 +18,9 @@ from reflex.istate.data import ReflexURL, RouterData
 
 from agentflow_app.components.json_viewer import json_html
 from agentflow_app.engine.events import Event, EventType
-from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.services import executions, workflows
 from agentflow_app.services.execution_runner import run_execution
-from agentflow_app.services.execution_store import DbExecutionStore, load_execution, mark_finished
+from agentflow_app.services.execution_store import DbExecutionStore, load_execution
 from agentflow_app.state.execute import ExecuteState, make_fields, parse_fields, trigger_specs
 from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.execution_view import LiveRun, format_duration, topological
@@ -112,29 +110,67 @@ def other(stack: Stack) -> Account:
 # -- following a run to its end ------------------------------------------------------------------
 
 
-async def test_a_follower_ends_once_the_row_records_the_end(owner: Account) -> None:
-    """Between a run's terminal event and the row's final status lie a few milliseconds;
-    whoever follows the events and then reads the record (the live view, the node test
-    panel, SSE clients) must not read ``running`` after ``execution.succeeded``."""
+@pytest.mark.parametrize(
+    ("ending", "data", "status", "outputs", "error"),
+    [
+        (
+            EventType.EXECUTION_SUCCEEDED,
+            {"outputs": {"answer": "42"}},
+            "succeeded",
+            {"answer": "42"},
+            None,
+        ),
+        (
+            EventType.EXECUTION_FAILED,
+            {"error": "the key sk-hidden was refused"},
+            "failed",
+            {},
+            "the key [redacted] was refused",
+        ),
+        (EventType.EXECUTION_CANCELLED, {}, "cancelled", {}, None),
+    ],
+)
+async def test_whoever_hears_the_end_reads_a_finished_record(
+    owner: Account,
+    ending: EventType,
+    data: dict[str, Any],
+    status: str,
+    outputs: dict[str, Any],
+    error: str | None,
+) -> None:
+    """The live view, the node-test panel and SSE clients read the record once they hear a
+    terminal event: the row's end is written with that event, so they never read
+    ``running`` after ``execution.succeeded``, and it holds what the event says."""
     workflow = workflows.create(owner.actor, document())
     execution_id = executions.start(owner.actor, workflow.id, {"who": "Ada"})
     claimed = executions.claim(execution_id, "test-worker")
-    store = DbExecutionStore(execution_id, claimed=claimed)
+    usage = {"input_tokens": 12, "output_tokens": 3, "cost_usd": 0.0001}
+    read_on_hearing: list[dict[str, Any]] = []
+
+    def on_event(event: Event) -> None:
+        if event.type.terminal:
+            read_on_hearing.append(executions.get(owner.actor, execution_id) | {"ts": event.ts})
+
+    store = DbExecutionStore(
+        execution_id,
+        claimed=claimed,
+        on_event=on_event,
+        redact=lambda value: json.loads(json.dumps(value).replace("sk-hidden", "[redacted]")),
+    )
     await store.emit(EventType.EXECUTION_STARTED)
-    await store.emit(EventType.EXECUTION_SUCCEEDED, outputs={})
+    assert executions.get(owner.actor, execution_id)["status"] == "running"
+    await store.emit(ending, usage=usage, **data)
+
+    [record] = read_on_hearing
+    assert record["status"] == status
+    assert record["outputs"] == outputs
+    assert record["error"] == error
+    assert record["usage"] == usage
+    assert record["finished_at"] == record["ts"].isoformat()
+    assert load_execution(execution_id).worker is None  # the reaper leaves it alone
+    seen = [str(e.type) async for e in executions.follow(owner.actor, execution_id)]
+    assert seen == ["execution.queued", "execution.started", str(ending)]
     await store.aclose()
-
-    async def follow_to_the_end() -> list[str]:
-        return [str(e.type) async for e in executions.follow(owner.actor, execution_id)]
-
-    follower = asyncio.create_task(follow_to_the_end())
-    await asyncio.sleep(0.5)
-    assert not follower.done(), "the follower ended while the row still said running"
-    mark_finished(execution_id, status=ExecutionStatus.SUCCEEDED, outputs={})
-    seen = await asyncio.wait_for(follower, 10)
-
-    assert seen == ["execution.queued", "execution.started", "execution.succeeded"]
-    assert executions.get(owner.actor, execution_id)["status"] == "succeeded"
 
 
 # -- the fold over a real run's events ---------------------------------------------------------
