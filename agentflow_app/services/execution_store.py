@@ -927,27 +927,41 @@ def execution_record(execution_id: int, *, engine: Engine | None = None) -> dict
     Raises:
         NotFound: when there is no such execution.
     """
-    engine = engine or get_engine()
-    execution = load_execution(execution_id, engine=engine)
-    with engine.connect() as conn:
-        rows = conn.execute(
+    return read_record(execution_id, engine=engine)[0]
+
+
+def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dict[str, Any], Any]:
+    """The SPEC §9 record and the row it was built from (owner, document, trigger...).
+
+    Two reads on one connection: a page that opens a run needs the record, its owner and
+    its pinned document, and each separate read cost a pool checkout and a round trip.
+
+    Raises:
+        NotFound: when there is no such execution.
+    """
+    with (engine or get_engine()).connect() as conn:
+        row = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"execution {execution_id} does not exist")
+        steps = conn.execute(
             select(STEPS).where(STEPS.c.execution_id == execution_id).order_by(STEPS.c.id)
         ).mappings()
-        steps = [_step_json(_step_record(row)) for row in rows]
-    return {
-        "id": execution.id,
-        "workflow_id": execution.workflow_id,
-        "workflow_version": execution.workflow_version,
-        "status": str(execution.status),
-        "inputs": execution.inputs,
-        "outputs": execution.outputs,
-        "error": execution.error,
-        "created_at": _iso(execution.created_at),
-        "started_at": _iso(execution.started_at),
-        "finished_at": _iso(execution.finished_at),
-        "usage": execution.usage,
-        "steps": steps,
+        step_json = [_step_json(_step_record(step)) for step in steps]
+    record = {
+        "id": row.id,
+        "workflow_id": row.workflow_id,
+        "workflow_version": row.workflow_version,
+        "status": str(row.status),
+        "inputs": row.inputs,
+        "outputs": row.outputs,
+        "error": row.error,
+        "created_at": _iso(row.created_at),
+        "started_at": _iso(row.started_at),
+        "finished_at": _iso(row.finished_at),
+        "usage": row.usage,
+        "steps": step_json,
     }
+    return record, row
 
 
 def _step_json(step: StepRecord) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from agentflow_app.services.execution_store import (
     channel,
     create_execution,
     event_json,
-    execution_record,
+    read_record,
 )
 from agentflow_app.services.users import Actor
 from agentflow_app.settings import get_settings
@@ -293,8 +293,22 @@ def get(actor: Actor, execution_id: int) -> dict[str, Any]:
     Raises:
         NotFound: not the actor's execution.
     """
-    check_owner(actor, execution_id)
-    return execution_record(execution_id)
+    return get_with_row(actor, execution_id)[0]
+
+
+def get_with_row(actor: Actor, execution_id: int) -> tuple[dict[str, Any], Any]:
+    """The SPEC §9 record and its ``executions`` row (the pinned document, the trigger).
+
+    Raises:
+        NotFound: not the actor's execution (the same answer as for no execution).
+    """
+    try:
+        record, row = read_record(execution_id)
+    except NotFound:
+        row = None
+    if row is None or row.owner_id != actor.id:
+        raise NotFound(f"execution {execution_id} not found")
+    return record, row
 
 
 def list_executions(

@@ -31,7 +31,6 @@ from agentflow_app.engine.events import Event
 from agentflow_app.engine.registry import default_registry
 from agentflow_app.errors import AgentFlowError, Conflict, NotFound
 from agentflow_app.services import executions
-from agentflow_app.services.execution_store import load_execution
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
 from agentflow_app.state.editor import catalog as canvas_catalog
@@ -60,8 +59,7 @@ _END = object()
 
 def _open(actor: Actor, execution_id: int) -> LiveRun:
     """The run's record and pinned document, checked against its owner (NotFound)."""
-    record = executions.get(actor, execution_id)
-    row = load_execution(execution_id)
+    record, row = executions.get_with_row(actor, execution_id)
     document = dict(row.document or {})
     return LiveRun({**record, "trigger": row.trigger}, document, str(document.get("name") or ""))
 
