@@ -343,6 +343,7 @@ def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
 
 
 async def _run(execution_id: int, view: ProgressView) -> None:
+    from agentflow_app.llm.providers import aclose_loop_clients
     from agentflow_app.net.client import GuardedClient
     from agentflow_app.nodes.credentials import StaticCredentials
     from agentflow_app.services.execution_runner import run_execution
@@ -367,16 +368,19 @@ async def _run(execution_id: int, view: ProgressView) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
     async with GuardedClient() as http:
-        with view.showing():
-            result = await run_execution(
-                execution_id,
-                http=http,
-                credentials=StaticCredentials({}),
-                on_event=view.on_event,
-                worker="cli",
-            )
-            if result.status == ExecutionStatus.CANCELLED:
-                view.mark_cancelled()
+        try:
+            with view.showing():
+                result = await run_execution(
+                    execution_id,
+                    http=http,
+                    credentials=StaticCredentials({}),
+                    on_event=view.on_event,
+                    worker="cli",
+                )
+                if result.status == ExecutionStatus.CANCELLED:
+                    view.mark_cancelled()
+        finally:
+            await aclose_loop_clients()  # the LLM steps' connections end with the run
 
 
 def _report_invalid(exc: Invalid, as_json: bool) -> None:

@@ -4,11 +4,16 @@ Keys come from the node's named credential, else the environment (SPEC §4); the
 in the settings are honoured on every call so a self-hosted gateway or a test server sees
 all traffic. The SDKs' own retries are off: the runner retries transient failures with
 backoff and counts each attempt once.
+
+The Anthropic and OpenAI models of one event loop share that provider's HTTP client, so
+LLM steps reuse kept-alive connections instead of opening one (TCP and TLS) per step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -59,13 +64,42 @@ class ChatModel:
                 await result
 
 
+#: Per event loop, each provider's SDK HTTP client (see :func:`_loop_client`).
+_LOOP_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_client(provider: str, factory: Callable[..., Any]) -> Any:
+    """``provider``'s SDK HTTP client (a connection pool) for the running event loop.
+
+    A client per step opened a new connection to the provider for every LLM step (a TLS
+    handshake to the real APIs) and built the client again. A pool's connections belong
+    to the loop that opened them, so clients are kept per loop: a worker thread's loop
+    lasts as long as the worker; a loop that ends (``asyncio.run``) drops its clients.
+    The client holds no key: the SDK sends the step's key with each request.
+    """
+    clients = _LOOP_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(provider)
+    if client is None or client.is_closed:
+        client = clients[provider] = factory(verify=tls.default_context())
+    return client
+
+
+async def aclose_loop_clients() -> None:
+    """Close the running loop's shared clients (a CLI run, before its loop ends)."""
+    clients = _LOOP_CLIENTS.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
+
+
 class _ChatAnthropic(ChatAnthropic):
     """ChatAnthropic over an HTTP client of our choosing.
 
     The stock classes (ChatOpenAI too, unless given ``http_async_client``) share one cached
     async HTTP client per base URL across event loops; a worker that runs each task in a
-    fresh loop then fails every call after the first with "Event loop is closed". A client
-    per run lives and dies with that run.
+    fresh loop then fails every call after the first with "Event loop is closed". Ours
+    is the running loop's (:func:`_loop_client`).
     """
 
     http_async_client: Any = Field(default=None, exclude=True)
@@ -126,7 +160,7 @@ async def chat_model(
                 "no Anthropic API key: name an anthropic credential on the node "
                 "or set ANTHROPIC_API_KEY"
             )
-        http = anthropic.DefaultAsyncHttpxClient(verify=tls.default_context())
+        http = _loop_client("anthropic", anthropic.DefaultAsyncHttpxClient)
         built: BaseChatModel = _ChatAnthropic(
             model=model,
             http_async_client=http,
@@ -137,7 +171,7 @@ async def chat_model(
             stream_usage=True,
             **common,
         )
-        return ChatModel(built, provider, source, (key,), (http.aclose,))
+        return ChatModel(built, provider, source, (key,))
 
     if provider == "openai":
         key = _field(secret, "api_key", credential) if credential else settings.openai_api_key
@@ -146,7 +180,7 @@ async def chat_model(
                 "no OpenAI API key: name an openai credential on the node or set OPENAI_API_KEY"
             )
         base_url = secret.get("base_url") or settings.openai_base_url
-        http = openai.DefaultAsyncHttpxClient(verify=tls.default_context())
+        http = _loop_client("openai", openai.DefaultAsyncHttpxClient)
         built = ChatOpenAI(
             model=model,
             http_async_client=http,
@@ -158,7 +192,7 @@ async def chat_model(
             use_responses_api=False,
             **common,
         )
-        return ChatModel(built, provider, source, (key,), (http.aclose,))
+        return ChatModel(built, provider, source, (key,))
 
     session_args: dict[str, Any] = {}
     if credential:

@@ -126,6 +126,8 @@ class Recorded:
     body: dict[str, Any]
     raw: bytes
     streamed: bool
+    #: The client's address: the same one for requests over one kept-alive connection.
+    peer: tuple[str, int] | None = None
 
 
 class _Dropped(Exception):
@@ -173,6 +175,7 @@ class FakeLLM:
                 body=body,
                 raw=raw,
                 streamed=streamed,
+                peer=tuple(request.client) if request.client else None,
             )
         )
         reply = (
