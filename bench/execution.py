@@ -119,6 +119,10 @@ class Listener:
         threading.Thread(target=self._listen, daemon=True).start()
 
     def _listen(self) -> None:
+        with contextlib.suppress(redis.ConnectionError):  # the stack stopped: the bench is over
+            self._hear()
+
+    def _hear(self) -> None:
         for message in self.pubsub.listen():
             now = time.perf_counter()
             if message["type"] == "message":
