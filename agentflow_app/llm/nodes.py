@@ -139,10 +139,7 @@ class LLMPrompt(Node):
 
     async def run(self, ctx: RunContext, config: LLMConfig) -> dict[str, Any]:
         call, usage = await _open(ctx, config)
-        try:
-            return await self._ask(ctx, config, call, usage)
-        finally:
-            await call.aclose()
+        return await self._ask(ctx, config, call, usage)
 
     async def _ask(
         self, ctx: RunContext, config: LLMConfig, call: ChatModel, usage: _Usage
@@ -196,10 +193,7 @@ class LLMAgent(Node):
             raise NodeError(f"{exc} in tools (known tools: {known})") from None
 
         call, usage = await _open(ctx, config)
-        try:
-            return await self._loop(ctx, config, classes, call, usage)
-        finally:
-            await call.aclose()
+        return await self._loop(ctx, config, classes, call, usage)
 
     async def _loop(
         self,

@@ -6,17 +6,18 @@ all traffic. The SDKs' own retries are off: the runner retries transient failure
 backoff and counts each attempt once.
 
 The Anthropic and OpenAI models of one event loop share that provider's HTTP client, so
-LLM steps reuse kept-alive connections instead of opening one (TCP and TLS) per step.
+LLM steps reuse kept-alive connections instead of opening one (TCP and TLS) per step; the
+Bedrock clients of one set of credentials are made once per process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
+import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 import anthropic
@@ -53,15 +54,6 @@ class ChatModel:
     key_source: str
     #: Secret values in play, so no message, log or output ever repeats them.
     secrets: tuple[str, ...]
-    #: What holds connections open, closed by :meth:`aclose` when the run ends.
-    closers: tuple[Callable[[], Any], ...] = ()
-
-    async def aclose(self) -> None:
-        """Close the model's connections (a client must not outlive its event loop)."""
-        for close in self.closers:
-            result = close()
-            if inspect.isawaitable(result):
-                await result
 
 
 #: Per event loop, each provider's SDK HTTP client (see :func:`_loop_client`).
@@ -209,30 +201,65 @@ async def chat_model(
     )
     source = f"credential {credential!r}" if credential else "the AWS default credential chain"
     try:
-        session = boto3.Session(**session_args)
-        if session.region_name is None:
-            raise NodeError(
-                "no AWS region for Bedrock: give the aws credential a region "
-                "or set AWS_DEFAULT_REGION for the worker"
-            )
-        boto_config = BotoConfig(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=min(timeout_s, 30),
-            read_timeout=timeout_s,
+        runtime, control, region = _bedrock_clients(
+            tuple(session_args.items()),
+            settings.aws_endpoint_url_bedrock_runtime,
+            timeout_s,
+            tuple(os.environ.get(name) for name in _AWS_ENVIRONMENT),
         )
-        endpoint = settings.aws_endpoint_url_bedrock_runtime or None
-        runtime = session.client("bedrock-runtime", endpoint_url=endpoint, config=boto_config)
-        control = session.client("bedrock", config=boto_config)
     except BotoCoreError as exc:
         raise NodeError(f"cannot set up Bedrock with {source}: {exc}") from None
     built = ChatBedrockConverse(
-        model=model,
-        client=runtime,
-        bedrock_client=control,
-        region_name=session.region_name,
-        **common,
+        model=model, client=runtime, bedrock_client=control, region_name=region, **common
     )
-    return ChatModel(built, provider, source, secrets, (runtime.close, control.close))
+    return ChatModel(built, provider, source, secrets)
+
+
+#: What boto3's default chain reads from the environment: part of the clients' cache key.
+_AWS_ENVIRONMENT = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+@lru_cache(maxsize=32)
+def _bedrock_clients(
+    session_args: tuple[tuple[str, Any], ...],
+    endpoint: str | None,
+    timeout_s: float,
+    _environment: tuple[str | None, ...],
+) -> tuple[Any, Any, str]:
+    """The Bedrock runtime and control clients for one set of credentials, and the region.
+
+    Making a boto3 session and its two clients loads the service descriptions: about 50 ms
+    of CPU, on the event loop, for every Bedrock step. botocore clients are safe to share
+    between threads and hold no event loop, so they are made once per credentials (a key
+    that changes, in the credential or in the environment the default chain reads, is a
+    new entry) and kept; temporary credentials of an instance role refresh themselves.
+    Errors are not cached.
+
+    Raises:
+        NodeError: no region is configured.
+        BotoCoreError: boto3 cannot build the clients.
+    """
+    session = boto3.Session(**dict(session_args))
+    if session.region_name is None:
+        raise NodeError(
+            "no AWS region for Bedrock: give the aws credential a region "
+            "or set AWS_DEFAULT_REGION for the worker"
+        )
+    boto_config = BotoConfig(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=min(timeout_s, 30),
+        read_timeout=timeout_s,
+    )
+    runtime = session.client("bedrock-runtime", endpoint_url=endpoint or None, config=boto_config)
+    control = session.client("bedrock", config=boto_config)
+    return runtime, control, session.region_name
 
 
 def _field(secret: dict[str, Any], name: str, credential: str | None) -> str:

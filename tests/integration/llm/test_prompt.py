@@ -201,6 +201,27 @@ async def test_json_still_invalid_after_the_repair_fails_clearly(
     assert len(fake_llm.requests) == 2
 
 
+async def test_a_bedrock_credential_changed_between_steps_signs_the_next_request(
+    fake_llm: FakeLLM, make_ctx
+) -> None:
+    """Bedrock clients are kept per set of credentials: editing the credential's key takes
+    effect on the next step, and going back to the first key still works."""
+    rotated = {**CREDENTIALS["aws"][1], "access_key_id": "AKIAROTATEDKEY000002"}
+    vaults = [
+        StaticCredentials(CREDENTIALS),
+        StaticCredentials({**CREDENTIALS, "aws": ("aws", rotated)}),
+        StaticCredentials(CREDENTIALS),
+    ]
+    for vault in vaults:
+        fake_llm.script(Reply.say("ok"))
+        assert (await LLMPrompt().run(make_ctx(credentials=vault), config("bedrock")))[
+            "text"
+        ] == "ok"
+
+    signed_by = [auth_of(r).split("Credential=")[1].split("/")[0] for r in fake_llm.requests]
+    assert signed_by == [AWS_KEY_ID, "AKIAROTATEDKEY000002", AWS_KEY_ID]
+
+
 async def test_bedrock_without_a_credential_uses_the_aws_default_chain(
     fake_llm: FakeLLM, make_ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
