@@ -5,9 +5,9 @@ in the settings are honoured on every call so a self-hosted gateway or a test se
 all traffic. The SDKs' own retries are off: the runner retries transient failures with
 backoff and counts each attempt once.
 
-The Anthropic and OpenAI models of one event loop share that provider's HTTP client, so
-LLM steps reuse kept-alive connections instead of opening one (TCP and TLS) per step; the
-Bedrock clients of one set of credentials are made once per process.
+The Anthropic and OpenAI models of one event loop are kept and share that provider's HTTP
+client, so LLM steps reuse kept-alive connections instead of opening one (TCP and TLS) per
+step; the Bedrock clients of one set of credentials are made once per process.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any, Literal
 
@@ -56,8 +57,19 @@ class ChatModel:
     secrets: tuple[str, ...]
 
 
-#: Per event loop, each provider's SDK HTTP client (see :func:`_loop_client`).
-_LOOP_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+#: How many chat models (distinct provider, model, key and settings) a loop keeps.
+MAX_LOOP_MODELS = 64
+
+
+@dataclass
+class _LoopShared:
+    """What the LLM steps of one event loop share (see :func:`_loop_client`)."""
+
+    clients: dict[str, Any] = field(default_factory=dict)
+    models: OrderedDict[tuple[Any, ...], BaseChatModel] = field(default_factory=OrderedDict)
+
+
+_LOOP_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopShared] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -71,17 +83,35 @@ def _loop_client(provider: str, factory: Callable[..., Any]) -> Any:
     lasts as long as the worker; a loop that ends (``asyncio.run``) drops its clients.
     The client holds no key: the SDK sends the step's key with each request.
     """
-    clients = _LOOP_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    clients = _LOOP_SHARED.setdefault(asyncio.get_running_loop(), _LoopShared()).clients
     client = clients.get(provider)
     if client is None or client.is_closed:
         client = clients[provider] = factory(verify=tls.default_context())
     return client
 
 
+def _loop_model(key: tuple[Any, ...], build: Callable[[], BaseChatModel]) -> BaseChatModel:
+    """The running loop's chat model for ``key`` (provider, model, API key, settings).
+
+    Building a LangChain model and its SDK client (validation, a platform probe in a
+    thread, serialisation for callbacks) was a tenth of a short run's CPU. A model keeps
+    no state between calls, so one per key is kept, least recently used dropped first; a
+    rotated key or a changed setting is another key.
+    """
+    models = _LOOP_SHARED.setdefault(asyncio.get_running_loop(), _LoopShared()).models
+    model = models.get(key)
+    if model is None or model.http_async_client.is_closed:
+        model = models[key] = build()
+        while len(models) > MAX_LOOP_MODELS:
+            models.popitem(last=False)
+    models.move_to_end(key)
+    return model
+
+
 async def aclose_loop_clients() -> None:
     """Close the running loop's shared clients (a CLI run, before its loop ends)."""
-    clients = _LOOP_CLIENTS.pop(asyncio.get_running_loop(), {})
-    for client in clients.values():
+    shared = _LOOP_SHARED.pop(asyncio.get_running_loop(), _LoopShared())
+    for client in shared.clients.values():
         await client.aclose()
 
 
@@ -152,16 +182,19 @@ async def chat_model(
                 "no Anthropic API key: name an anthropic credential on the node "
                 "or set ANTHROPIC_API_KEY"
             )
-        http = _loop_client("anthropic", anthropic.DefaultAsyncHttpxClient)
-        built: BaseChatModel = _ChatAnthropic(
-            model=model,
-            http_async_client=http,
-            api_key=key,
-            base_url=settings.anthropic_base_url or "https://api.anthropic.com",
-            max_retries=0,
-            timeout=timeout_s,
-            stream_usage=True,
-            **common,
+        base_url = settings.anthropic_base_url or "https://api.anthropic.com"
+        built = _loop_model(
+            (provider, model, key, base_url, timeout_s, temperature, max_tokens),
+            lambda: _ChatAnthropic(
+                model=model,
+                http_async_client=_loop_client("anthropic", anthropic.DefaultAsyncHttpxClient),
+                api_key=key,
+                base_url=base_url,
+                max_retries=0,
+                timeout=timeout_s,
+                stream_usage=True,
+                **common,
+            ),
         )
         return ChatModel(built, provider, source, (key,))
 
@@ -171,18 +204,20 @@ async def chat_model(
             raise NodeError(
                 "no OpenAI API key: name an openai credential on the node or set OPENAI_API_KEY"
             )
-        base_url = secret.get("base_url") or settings.openai_base_url
-        http = _loop_client("openai", openai.DefaultAsyncHttpxClient)
-        built = ChatOpenAI(
-            model=model,
-            http_async_client=http,
-            api_key=key,
-            base_url=base_url or None,
-            max_retries=0,
-            timeout=timeout_s,
-            stream_usage=True,
-            use_responses_api=False,
-            **common,
+        base_url = secret.get("base_url") or settings.openai_base_url or None
+        built = _loop_model(
+            (provider, model, key, base_url, timeout_s, temperature, max_tokens),
+            lambda: ChatOpenAI(
+                model=model,
+                http_async_client=_loop_client("openai", openai.DefaultAsyncHttpxClient),
+                api_key=key,
+                base_url=base_url,
+                max_retries=0,
+                timeout=timeout_s,
+                stream_usage=True,
+                use_responses_api=False,
+                **common,
+            ),
         )
         return ChatModel(built, provider, source, (key,))
 

@@ -201,6 +201,32 @@ async def test_json_still_invalid_after_the_repair_fails_clearly(
     assert len(fake_llm.requests) == 2
 
 
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+async def test_steps_of_one_loop_reuse_a_model_yet_see_a_new_key_or_setting_at_once(
+    fake_llm: FakeLLM, make_ctx, provider: str
+) -> None:
+    """Chat models are kept per event loop and per (model, key, settings): the next step
+    after a credential's key is edited, or a node's temperature changed, sends the new one."""
+    name, (kind, value) = MODELS[provider][1], CREDENTIALS[MODELS[provider][1]]
+    rotated = StaticCredentials({**CREDENTIALS, name: (kind, {**value, "api_key": "sk-rotated-2"})})
+    steps = [
+        (StaticCredentials(CREDENTIALS), 0.2),
+        (StaticCredentials(CREDENTIALS), 0.2),
+        (rotated, 0.2),
+        (StaticCredentials(CREDENTIALS), 0.9),
+    ]
+    for vault, temperature in steps:
+        fake_llm.script(Reply.say("ok"))
+        step = config(provider, temperature=temperature)
+        assert (await LLMPrompt().run(make_ctx(credentials=vault), step))["text"] == "ok"
+
+    sent = [
+        ("sk-rotated-2" in auth_of(r), value["api_key"] in auth_of(r), r.body["temperature"])
+        for r in fake_llm.requests
+    ]
+    assert sent == [(False, True, 0.2), (False, True, 0.2), (True, False, 0.2), (False, True, 0.9)]
+
+
 async def test_a_bedrock_credential_changed_between_steps_signs_the_next_request(
     fake_llm: FakeLLM, make_ctx
 ) -> None:
