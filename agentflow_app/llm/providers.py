@@ -182,19 +182,15 @@ async def chat_model(
                 "no Anthropic API key: name an anthropic credential on the node "
                 "or set ANTHROPIC_API_KEY"
             )
-        base_url = settings.anthropic_base_url or "https://api.anthropic.com"
-        built = _loop_model(
-            (provider, model, key, base_url, timeout_s, temperature, max_tokens),
-            lambda: _ChatAnthropic(
-                model=model,
-                http_async_client=_loop_client("anthropic", anthropic.DefaultAsyncHttpxClient),
-                api_key=key,
-                base_url=base_url,
-                max_retries=0,
-                timeout=timeout_s,
-                stream_usage=True,
-                **common,
-            ),
+        built = _sdk_model(
+            _ChatAnthropic,
+            anthropic.DefaultAsyncHttpxClient,
+            provider=provider,
+            model=model,
+            key=key,
+            base_url=settings.anthropic_base_url or "https://api.anthropic.com",
+            timeout_s=timeout_s,
+            settings=common,
         )
         return ChatModel(built, provider, source, (key,))
 
@@ -204,20 +200,15 @@ async def chat_model(
             raise NodeError(
                 "no OpenAI API key: name an openai credential on the node or set OPENAI_API_KEY"
             )
-        base_url = secret.get("base_url") or settings.openai_base_url or None
-        built = _loop_model(
-            (provider, model, key, base_url, timeout_s, temperature, max_tokens),
-            lambda: ChatOpenAI(
-                model=model,
-                http_async_client=_loop_client("openai", openai.DefaultAsyncHttpxClient),
-                api_key=key,
-                base_url=base_url,
-                max_retries=0,
-                timeout=timeout_s,
-                stream_usage=True,
-                use_responses_api=False,
-                **common,
-            ),
+        built = _sdk_model(
+            ChatOpenAI,
+            openai.DefaultAsyncHttpxClient,
+            provider=provider,
+            model=model,
+            key=key,
+            base_url=secret.get("base_url") or settings.openai_base_url or None,
+            timeout_s=timeout_s,
+            settings={**common, "use_responses_api": False},
         )
         return ChatModel(built, provider, source, (key,))
 
@@ -259,6 +250,33 @@ _AWS_ENVIRONMENT = (
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
 )
+
+
+def _sdk_model(
+    cls: type[BaseChatModel],
+    http_client: Callable[..., Any],
+    *,
+    provider: str,
+    model: str,
+    key: str,
+    base_url: str | None,
+    timeout_s: float,
+    settings: dict[str, Any],
+) -> BaseChatModel:
+    """A LangChain model over the loop's shared SDK HTTP client, kept per loop and key."""
+    return _loop_model(
+        (provider, model, key, base_url, timeout_s, *sorted(settings.items())),
+        lambda: cls(
+            model=model,
+            http_async_client=_loop_client(provider, http_client),
+            api_key=key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout_s,
+            stream_usage=True,
+            **settings,
+        ),
+    )
 
 
 @lru_cache(maxsize=32)
