@@ -59,7 +59,7 @@ def serve(port: int, host: str, no_worker: bool, workers: int, concurrency: int)
     default="prefork",
     show_default=True,
     help="prefork: a process per execution slot (isolated); threads: threads in one "
-    "process (more runs per second of short workflows, one crash takes all).",
+    "process (less memory for runs that mostly wait on APIs; one crash takes all).",
 )
 def worker(concurrency: int, beat: bool, name: str, pool: str) -> None:
     """A Celery worker: run as many as needed, on any machine that reaches Redis and the DB."""

@@ -1,10 +1,10 @@
 """One TLS client context per process, shared by every HTTP client a run opens.
 
 Building a context loads the CA bundle: 15 to 40 ms of CPU, more than a whole short run.
-Each run opens fresh clients (one for nodes, one per LLM step, since a client must not
-outlive its event loop), so each built its own and a worker spent most of a three-node
-run loading certificates. An ``ssl.SSLContext`` is safe to share between threads and
-event loops, and a forked pool process inherits the loaded one.
+Clients come and go with runs and event loops (the nodes' GuardedClient per run, the LLM
+SDKs' clients per loop), and each used to build its own context: a worker spent most of a
+three-node run loading certificates. An ``ssl.SSLContext`` is safe to share between
+threads and event loops, and a forked pool process inherits the loaded one.
 """
 
 from __future__ import annotations

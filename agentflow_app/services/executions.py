@@ -690,8 +690,9 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
 
 
 #: PostgreSQL's claim, first statement: serialise the owner's claims, so two workers
-#: cannot both take the last free slot; a claim lost to a database crash only puts the run back in the queue (the reaper
-#: re-sends it), so its commit need not wait for the disk flush.
+#: cannot both take the last free slot. A claim lost to a database crash only puts the
+#: run back in the queue (the reaper re-sends it), so its commit need not wait for the
+#: disk flush.
 _PG_CLAIM_LOCK = """
 SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(4242, owner_id)
 FROM executions WHERE id = %(id)s AND owner_id IS NOT NULL"""

@@ -16,7 +16,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from agentflow_app.net.client import GuardedClient
-from tests.fakes.servers import self_signed_certificate
+from tests.fakes.llm import FakeLLM, Reply
+from tests.fakes.servers import Certificate, self_signed_certificate
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -29,12 +30,14 @@ APP = Starlette(routes=[Route("/", _hello)])
 
 
 @pytest.fixture
-def https_url(asgi_server: Callable[..., str], tmp_path: Path) -> tuple[str, Path]:
+def https_url(asgi_server: Callable[..., str], tmp_path: Path) -> tuple[str, Certificate]:
     cert = self_signed_certificate(tmp_path, "127.0.0.1")
-    return asgi_server(APP, ssl_certfile=cert.cert_file, ssl_keyfile=cert.key_file), cert.cert_file
+    return asgi_server(APP, ssl_certfile=cert.cert_file, ssl_keyfile=cert.key_file), cert
 
 
-async def test_an_unknown_certificate_is_refused_by_default(https_url: tuple[str, Path]) -> None:
+async def test_an_unknown_certificate_is_refused_by_default(
+    https_url: tuple[str, Certificate],
+) -> None:
     url, _ = https_url
     async with GuardedClient(allow_private=True) as client:
         with pytest.raises(Exception, match="certificate verify failed"):
@@ -42,23 +45,31 @@ async def test_an_unknown_certificate_is_refused_by_default(https_url: tuple[str
 
 
 def test_a_ca_named_by_ssl_cert_file_is_trusted_by_node_and_llm_clients(
-    https_url: tuple[str, Path],
+    asgi_server: Callable[..., str], https_url: tuple[str, Certificate]
 ) -> None:
-    url, cert_file = https_url
+    """In a fresh process with SSL_CERT_FILE naming a private CA: a node's GuardedClient
+    reaches a server it signed, and so does an LLM step's model from ``chat_model``."""
+    url, cert = https_url
+    fake = FakeLLM()
+    fake.script(Reply.say("hello from the model"))
+    llm_url = asgi_server(fake.app, ssl_certfile=cert.cert_file, ssl_keyfile=cert.key_file)
     script = textwrap.dedent(
         f"""
         import asyncio
 
-        import anthropic
-
-        from agentflow_app.net import tls
+        from agentflow_app.llm.providers import chat_model
         from agentflow_app.net.client import GuardedClient
+        from agentflow_app.nodes.credentials import StaticCredentials
+        from agentflow_app.settings import get_settings
 
         async def main():
             async with GuardedClient(allow_private=True) as client:
                 print((await client.request("GET", {url!r})).text)
-            async with anthropic.DefaultAsyncHttpxClient(verify=tls.default_context()) as llm:
-                print((await llm.get({url!r})).text)
+            call = await chat_model(
+                "anthropic", "claude-haiku-4-5", credential=None,
+                credentials=StaticCredentials({{}}), settings=get_settings(),
+            )
+            print((await call.model.ainvoke("Hi")).text)
 
         asyncio.run(main())
         """
@@ -66,10 +77,16 @@ def test_a_ca_named_by_ssl_cert_file_is_trusted_by_node_and_llm_clients(
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
-        env=os.environ | {"SSL_CERT_FILE": str(cert_file)},
+        env=os.environ
+        | {
+            "SSL_CERT_FILE": str(cert.cert_file),
+            "ANTHROPIC_BASE_URL": llm_url,
+            "ANTHROPIC_API_KEY": "sk-ant-tls-test",
+        },
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["hello over TLS", "hello over TLS"]
+    assert done.stdout.splitlines() == ["hello over TLS", "hello from the model"]
+    assert [r.path for r in fake.requests] == ["/v1/messages"]
