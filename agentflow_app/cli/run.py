@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from agentflow_app.engine.events import Event, EventType
+from agentflow_app.engine.events import Event, EventType, step_status_after
 from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import AgentFlowError, InvalidInput
@@ -46,13 +46,6 @@ _STYLES = {
     StepStatus.FAILED: "red",
     StepStatus.SKIPPED: "dim",
     StepStatus.CANCELLED: "yellow",
-}
-_STEP_EVENTS = {
-    EventType.STEP_STARTED: StepStatus.RUNNING,
-    EventType.STEP_WAITING: StepStatus.WAITING,
-    EventType.STEP_SUCCEEDED: StepStatus.SUCCEEDED,
-    EventType.STEP_FAILED: StepStatus.FAILED,
-    EventType.STEP_SKIPPED: StepStatus.SKIPPED,
 }
 
 
@@ -187,7 +180,7 @@ class ProgressView:
         if event.type == EventType.STEP_LOG and node_id is not None:
             self._print(f"  {node_id}: {event.data.get('message', '')}")
             return
-        status = _STEP_EVENTS.get(event.type)
+        status = step_status_after(event)
         if status is None or node_id is None:
             return
         now = time.monotonic()

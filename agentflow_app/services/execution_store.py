@@ -58,7 +58,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from agentflow_app.db import get_engine
-from agentflow_app.engine.events import Event, EventType, StepRecord
+from agentflow_app.engine.events import Event, EventType, StepRecord, execution_status_after
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import NotFound
 from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
@@ -449,7 +449,7 @@ class DbExecutionStore:
         """The row's final values, from the terminal event (its data is redacted already)."""
         data = row["data"]
         return {
-            "status": ExecutionStatus(type.removeprefix("execution.")),
+            "status": execution_status_after(type),
             "outputs": data.get("outputs", {}),
             "error": data.get("error"),
             "usage": data.get("usage", {}),

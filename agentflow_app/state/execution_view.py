@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 from agentflow_app import routes
 from agentflow_app.components.json_viewer import json_html
-from agentflow_app.engine.events import Event, EventType
+from agentflow_app.engine.events import Event, EventType, execution_status_after, step_status_after
 
 #: Streamed text kept per step for the view (the step's output holds the whole answer).
 STREAM_KEEP = 20_000
@@ -24,21 +24,6 @@ STREAM_TAIL = 1_200
 #: Log lines kept per step.
 LOG_KEEP = 500
 
-_STEP_STATUS = {
-    EventType.STEP_STARTED: "running",
-    EventType.STEP_WAITING: "waiting",
-    EventType.STEP_SUCCEEDED: "succeeded",
-    EventType.STEP_FAILED: "failed",
-    EventType.STEP_SKIPPED: "skipped",
-}
-_EXECUTION_STATUS = {
-    EventType.EXECUTION_QUEUED: "queued",
-    EventType.EXECUTION_STARTED: "running",
-    EventType.EXECUTION_WAITING: "waiting",
-    EventType.EXECUTION_SUCCEEDED: "succeeded",
-    EventType.EXECUTION_FAILED: "failed",
-    EventType.EXECUTION_CANCELLED: "cancelled",
-}
 ACTIVE = frozenset({"queued", "running", "waiting"})
 
 
@@ -290,7 +275,7 @@ class LiveRun:
         self.seq = event.seq
         data = event.data or {}
         when = event.ts.isoformat()
-        if event.type in _EXECUTION_STATUS:
+        if not event.type.about_step:
             self._apply_execution(event.type, data, when)
             return ""
         node_id = event.node_id or ""
@@ -312,7 +297,7 @@ class LiveRun:
             text = self.streams.get(node_id, "") + str(data.get("text") or "")
             self.streams[node_id] = text[-STREAM_KEEP:]
             return node_id
-        step["status"] = _STEP_STATUS.get(event.type, step["status"])
+        step["status"] = str(step_status_after(event) or step["status"])
         if event.type == EventType.STEP_STARTED:
             step.update(
                 started_at=when,
@@ -339,7 +324,7 @@ class LiveRun:
 
     def _apply_execution(self, kind: EventType, data: dict[str, Any], when: str) -> None:
         ex = self.execution
-        ex["status"] = _EXECUTION_STATUS[kind]
+        ex["status"] = str(execution_status_after(kind))
         if kind == EventType.EXECUTION_QUEUED:
             ex.update(error=None, finished_at=None, outputs=None)
         elif kind == EventType.EXECUTION_STARTED:
