@@ -51,7 +51,7 @@ from agentflow_app.engine.runner import run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.engine.store import MemoryStore
 from agentflow_app.migrate import alembic_config
-from agentflow_app.services.execution_store import DbExecutionStore, create_execution
+from agentflow_app.services.executions import DbExecutionStore, create
 from agentflow_app.settings import reset_settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -106,7 +106,7 @@ def ours(shape: str, n: int, store_kind: str, url: str | None) -> Callable[[], A
         if engine is None:
             store: Any = MemoryStore()
         else:
-            execution_id = create_execution(doc, {}, engine=engine)
+            execution_id = create(doc, {}, engine=engine)
             store = DbExecutionStore(execution_id, engine=engine)
         started = time.perf_counter()
         result = await run(plan, {}, store, registry=registry, http=None, credentials=None)
@@ -183,7 +183,7 @@ async def postgres_saver(url: str) -> AsyncIterator[Any]:
 
     async with AsyncPostgresSaver.from_conn_string(url) as saver:
         await saver.setup()
-        # Our store commits with synchronous_commit=off (see execution_store.py): the
+        # Our store commits with synchronous_commit=off (see services/executions/store_sql.py): the
         # same for LangGraph, so both wait for the same thing.
         await saver.conn.execute("SET synchronous_commit = off")
         yield saver

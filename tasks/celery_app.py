@@ -21,7 +21,7 @@ def broker_url() -> str:
 celery_app = Celery(
     "agentflow",
     broker=broker_url(),
-    include=["tasks.heartbeat", "tasks.executions", "tasks.maintenance", "tasks.schedules"],
+    include=["tasks.liveness", "tasks.executions", "tasks.maintenance"],
 )
 celery_app.config_from_object("tasks.config")
 

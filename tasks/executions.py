@@ -1,12 +1,12 @@
 """The execution task: claim, run the engine, finish, hand out the owner's next token.
 
 Thin on purpose (ARCHITECTURE rule 5): the business rules (claiming, limits) live in
-``services.executions``; the run itself is ``services.execution_runner.run_execution``,
+``services.executions``; the run itself is ``services.executions.run_execution``,
 the same function ``agentflow run`` uses.
 
-While a run is in this process, a heartbeat thread touches its row every
-``HEARTBEAT_S``; the reaper treats a row left untouched for ``STALE_S`` as abandoned. If
-the heartbeat finds the row was given to another worker meanwhile (this process looked
+While a run is in this process, a thread renews its lease on the row every
+``LEASE_RENEW_S``; the reaper takes back a row whose lease is older than ``LEASE_S``. If
+the renewal finds the row was given to another worker meanwhile (this process looked
 dead, e.g. it was frozen), the local run is cancelled so two workers do not both go on.
 """
 
@@ -23,16 +23,15 @@ from agentflow_app.nodes.credentials import StaticCredentials
 from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import executions
-from agentflow_app.services.execution_runner import run_execution
-from agentflow_app.services.execution_store import ClaimedRun, no_redaction
+from agentflow_app.services.executions import ClaimedRun, no_redaction, run_execution
 from tasks.celery_app import celery_app
 from tasks.dispatch import RUN_EXECUTION
 
 log = logging.getLogger(__name__)
 
 
-class _Heartbeat:
-    """Beats for the executions this process runs; cancels one that was taken away."""
+class _Leases:
+    """Renews the leases of the executions this process runs; cancels one taken away."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -44,7 +43,7 @@ class _Heartbeat:
             self._runs[execution_id] = (worker, asyncio.get_running_loop(), task)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
-                    target=self._beat, name="agentflow-execution-heartbeat", daemon=True
+                    target=self._renew, name="agentflow-run-leases", daemon=True
                 )
                 self._thread.start()
 
@@ -52,9 +51,9 @@ class _Heartbeat:
         with self._lock:
             self._runs.pop(execution_id, None)
 
-    def _beat(self) -> None:
+    def _renew(self) -> None:
         stop = threading.Event()
-        while not stop.wait(executions.HEARTBEAT_S):
+        while not stop.wait(executions.LEASE_RENEW_S):
             with self._lock:
                 runs = dict(self._runs)
             by_worker: dict[str, list[int]] = {}
@@ -62,9 +61,9 @@ class _Heartbeat:
                 by_worker.setdefault(worker, []).append(execution_id)
             for worker, ids in by_worker.items():
                 try:
-                    held = executions.heartbeat(ids, worker)
+                    held = executions.renew_leases(ids, worker)
                 except Exception as exc:  # the database is away a moment: beat again later
-                    log.warning("execution heartbeat failed: %s", exc)
+                    log.warning("renewing run leases failed: %s", exc)
                     continue
                 for execution_id in set(ids) - held:
                     with self._lock:
@@ -77,7 +76,7 @@ class _Heartbeat:
                         run[1].call_soon_threadsafe(run[2].cancel)
 
 
-_heartbeat = _Heartbeat()
+_leases = _Leases()
 
 
 _local = threading.local()
@@ -124,7 +123,7 @@ async def execute(claimed: ClaimedRun, worker: str) -> None:
     execution_id, owner_id = claimed.execution_id, claimed.owner_id
     vault = Vault(owner_id) if owner_id is not None else None
     task = asyncio.current_task()
-    _heartbeat.add(execution_id, worker, task)
+    _leases.add(execution_id, worker, task)
     try:
         async with GuardedClient() as http:
             await run_execution(
@@ -139,7 +138,7 @@ async def execute(claimed: ClaimedRun, worker: str) -> None:
     except asyncio.CancelledError:
         log.warning("execution %s: stopped here, another worker holds it", execution_id)
     finally:
-        _heartbeat.remove(execution_id)
+        _leases.remove(execution_id)
 
 
 def _redis():

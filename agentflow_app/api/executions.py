@@ -24,8 +24,7 @@ from agentflow_app.engine.events import Event
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import InvalidInput
 from agentflow_app.services import executions
-from agentflow_app.services.execution_store import event_json
-from agentflow_app.services.executions import ExecutionSummary
+from agentflow_app.services.executions import ExecutionRecord, ExecutionSummary, event_json
 from agentflow_app.services.users import Actor
 
 router = APIRouter(prefix="/workflows", tags=["executions"])
@@ -81,7 +80,7 @@ def list_for_workflow(
 
 
 @router.get("/executions/{execution_id:int}")
-def get_execution(actor: CurrentUser, execution_id: int) -> dict[str, Any]:
+def get_execution(actor: CurrentUser, execution_id: int) -> ExecutionRecord:
     """The execution with its steps (outputs, errors, usage)."""
     return executions.get(actor, execution_id)
 

@@ -32,7 +32,6 @@ from rich.table import Table
 from rich.text import Text
 
 from agentflow_app.engine.events import Event, EventType, step_status_after
-from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import AgentFlowError, InvalidInput
 
@@ -49,33 +48,25 @@ _STYLES = {
 }
 
 
-class Invalid(AgentFlowError):
-    """Nothing can run; ``problems`` (``{node_id, field, message}``) say why, if several."""
-
-    def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
-
-
 # -- reading what the user gave ---------------------------------------------------------
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """The workflow document in ``path``, or an :class:`Invalid` saying what is wrong."""
+    """The workflow document in ``path``, or an :class:`InvalidInput` saying what is wrong."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise Invalid(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise Invalid(f"{path} is not a UTF-8 text file") from None
+        raise InvalidInput(f"{path} is not a UTF-8 text file") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise Invalid(
+        raise InvalidInput(
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     if not isinstance(document, dict):
-        raise Invalid(f"{path} must hold a JSON object (a workflow document)")
+        raise InvalidInput(f"{path} must hold a JSON object (a workflow document)")
     return document
 
 
@@ -85,45 +76,9 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise Invalid(f"--input expects NAME=VALUE, got {pair!r}")
+            raise InvalidInput(f"--input expects NAME=VALUE, got {pair!r}")
         values[name.strip()] = value
     return values
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def check_workflow(
-    document: dict[str, Any], raw_inputs: dict[str, str], registry: Registry
-) -> dict[str, Any]:
-    """Validate the document and type the inputs against its trigger.
-
-    Returns:
-        The inputs the execution runs with (declared types applied, defaults filled in).
-
-    Raises:
-        Invalid: listing every problem with its node and field.
-    """
-    from agentflow_app.engine.validate import analyse
-    from agentflow_app.nodes.triggers import validate_inputs
-
-    analysis = analyse(document, registry)
-    if analysis.problems:
-        problems = [p.model_dump() for p in analysis.problems]
-        raise Invalid("the workflow is not valid", problems)
-    specs = getattr(analysis.configs.get(analysis.trigger), "inputs", None)
-    if not isinstance(specs, list) or not specs:
-        # No declared inputs: numbers, booleans and objects still read as JSON.
-        return {name: _json_or_text(value) for name, value in raw_inputs.items()}
-    try:
-        return validate_inputs(specs, raw_inputs, coerce_strings=True)
-    except InvalidInput as exc:
-        problems = [{**p, "node_id": p.get("node_id") or analysis.trigger} for p in exc.problems]
-        raise Invalid("the inputs do not match the workflow's trigger", problems) from None
 
 
 def format_problem(problem: dict[str, Any]) -> str:
@@ -278,18 +233,18 @@ def run_command(file: Path | None, inputs: tuple[str, ...], as_json: bool, resum
     progress_console = Console(stderr=True) if as_json else out
     try:
         if (file is None) == (resume is None):
-            raise Invalid("give a workflow FILE.json to run, or --resume EXECUTION_ID")
+            raise InvalidInput("give a workflow FILE.json to run, or --resume EXECUTION_ID")
         if resume is not None and inputs:
-            raise Invalid("--input does not apply to --resume: the execution keeps its inputs")
+            raise InvalidInput("--input does not apply to --resume: the execution keeps its inputs")
         execution_id, document = _prepare(file, inputs, resume)
-    except Invalid as exc:
+    except InvalidInput as exc:
         _report_invalid(exc, as_json)
         sys.exit(EXIT_INVALID)
     except AgentFlowError as exc:  # bad configuration, an unreachable database
-        _report_invalid(Invalid(str(exc)), as_json)
+        _report_invalid(InvalidInput(str(exc)), as_json)
         sys.exit(EXIT_INVALID)
 
-    from agentflow_app.services.execution_store import execution_record
+    from agentflow_app.services.executions import execution_record
 
     view = ProgressView(progress_console, _nodes_of(document))
     try:
@@ -315,32 +270,41 @@ def _stderr() -> Console:
 
 def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
     """Validate and create the execution (or load the one to resume), migrating first."""
+    from agentflow_app.engine.errors import InvalidWorkflow
     from agentflow_app.engine.registry import default_registry
     from agentflow_app.migrate import upgrade_head
-    from agentflow_app.services.execution_store import create_execution, load_execution
+    from agentflow_app.services import executions
 
     if resume is not None:
         upgrade_head()
-        execution = load_execution(resume)
+        execution = executions.load_execution(resume)
         if ExecutionStatus(execution.status).finished:
-            raise Invalid(f"execution {resume} has already {execution.status}; nothing to resume")
+            raise InvalidInput(
+                f"execution {resume} has already {execution.status}; nothing to resume"
+            )
         return resume, execution.document
     raw_inputs = parse_inputs(inputs)
     document = read_document(file)
-    registry = default_registry()
-    for broken in registry.plugin_errors:
+    for broken in default_registry().plugin_errors:
         _stderr().print(Text(f"warning: plugin {broken.name} did not load: {broken.message}"))
-    values = check_workflow(document, raw_inputs, registry)
-    upgrade_head()
-    return create_execution(document, values, trigger="manual"), document
+    try:
+        executions.check_inputs(document, raw_inputs, coerce_strings=True)
+    except InvalidWorkflow as exc:
+        raise InvalidInput("the workflow is not valid", exc.problems) from None
+    except InvalidInput as exc:
+        raise InvalidInput("the inputs do not match the workflow's trigger", exc.problems) from None
+    upgrade_head()  # only once the file is known to be runnable: a typo migrates nothing
+    execution_id = executions.queue_run(
+        document, raw_inputs, owner_id=None, trigger="manual", coerce_strings=True, send=False
+    )
+    return execution_id, document
 
 
 async def _run(execution_id: int, view: ProgressView) -> None:
     from agentflow_app.llm.providers import aclose_loop_clients
     from agentflow_app.net.client import GuardedClient
     from agentflow_app.nodes.credentials import StaticCredentials
-    from agentflow_app.services.execution_runner import run_execution
-    from agentflow_app.services.execution_store import request_cancel
+    from agentflow_app.services.executions import request_cancel, run_execution
 
     loop = asyncio.get_running_loop()
     interrupted = False
@@ -376,7 +340,7 @@ async def _run(execution_id: int, view: ProgressView) -> None:
             await aclose_loop_clients()  # the LLM steps' connections end with the run
 
 
-def _report_invalid(exc: Invalid, as_json: bool) -> None:
+def _report_invalid(exc: InvalidInput, as_json: bool) -> None:
     err = _stderr()
     if exc.problems:
         count = len(exc.problems)

@@ -33,13 +33,11 @@ from agentflow_app.engine.runner import MAX_OUTPUT_BYTES
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import InvalidInput, NotFound
-from agentflow_app.models import Execution, StepRun, Workflow
-from agentflow_app.redis_client import redis_or_none
+from agentflow_app.models import Execution, StepRun
 from agentflow_app.services import executions
-from agentflow_app.services.credentials import credential_problems
-from agentflow_app.services.execution_store import FinishedStep, create_execution
+from agentflow_app.services.executions import FinishedStep
+from agentflow_app.services.executions.rows import owned_workflow
 from agentflow_app.services.users import Actor
-from tasks import dispatch
 
 E = Execution.__table__
 S = StepRun.__table__
@@ -291,14 +289,6 @@ def _input_defaults(document: dict[str, Any]) -> dict[str, Any]:
 # -- the use cases ------------------------------------------------------------------------------
 
 
-def _check_workflow(conn: Any, actor: Actor, workflow_id: int) -> None:
-    owner = conn.execute(
-        select(Workflow.owner_id).where(Workflow.id == workflow_id)
-    ).scalar_one_or_none()
-    if owner is None or owner != actor.id:
-        raise NotFound(f"workflow {workflow_id} not found")
-
-
 def prepare(actor: Actor, workflow_id: int, document: Any, node_id: str) -> NodeTestSetup:
     """The test form of ``node_id``: which upstream outputs it samples, prefilled.
 
@@ -314,7 +304,7 @@ def prepare(actor: Actor, workflow_id: int, document: Any, node_id: str) -> Node
     plan = plan_test(document, node_id)
     ids = [slot.node_id for slot in plan.samples]
     with get_engine().connect() as conn:
-        _check_workflow(conn, actor, workflow_id)
+        owned_workflow(conn, actor, workflow_id)
         last = conn.execute(
             select(E.c.id, E.c.inputs)
             .where(E.c.workflow_id == workflow_id, E.c.owner_id == actor.id)
@@ -419,25 +409,19 @@ def start(
     """
     plan = plan_test(document, node_id)
     given = _checked_samples(plan, {} if samples is None else samples)
-    values = executions.check_inputs(plan.document, inputs)
-    if problems := credential_problems(actor.id, plan.document):
-        raise InvalidWorkflow(problems)
     with get_engine().connect() as conn:
-        _check_workflow(conn, actor, workflow_id)
-    execution_id = create_execution(
+        owned_workflow(conn, actor, workflow_id)
+    return executions.queue_run(
         plan.document,
-        values,
+        inputs,
         owner_id=actor.id,
-        workflow_id=workflow_id,
         trigger=executions.TEST_TRIGGER,
+        workflow_id=workflow_id,
         queued_data={"test_of": node_id},
         finished_steps=[
             FinishedStep(name, STAND_IN_TYPE, output) for name, output in given.items()
         ],
-        redis=redis_or_none(),
     )
-    dispatch.enqueue_execution(execution_id)
-    return execution_id
 
 
 def result(actor: Actor, execution_id: int, node_id: str) -> NodeTestResult:

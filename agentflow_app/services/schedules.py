@@ -39,15 +39,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, func, or_, select, update
 
 from agentflow_app.db import get_engine
-from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Workflow, WorkflowVersion
 from agentflow_app.nodes.triggers import ScheduleTrigger
-from agentflow_app.redis_client import redis_or_none
-from agentflow_app.services.credentials import credential_problems
-from agentflow_app.services.execution_store import create_execution
-from agentflow_app.services.executions import check_inputs
-from tasks import dispatch
+from agentflow_app.services.executions import queue_run
 
 log = logging.getLogger(__name__)
 
@@ -191,21 +186,15 @@ def fire(schedule: DueSchedule) -> int | None:
             return None
         version, document = _current(conn, schedule.workflow_id)
     inputs = _configured_inputs(document)
-    values = check_inputs(document, inputs)
-    if problems := credential_problems(schedule.owner_id, document):
-        raise InvalidWorkflow(problems)
-    execution_id = create_execution(
+    return queue_run(
         document,
-        values,
+        inputs,
         owner_id=schedule.owner_id,
-        workflow_id=schedule.workflow_id,
-        workflow_version=version,
         trigger="schedule",
+        workflow_id=schedule.workflow_id,
+        version=version,
         queued_data={"scheduled_for": schedule.fire_at.isoformat(), "missed": schedule.missed},
-        redis=redis_or_none(),
     )
-    dispatch.enqueue_execution(execution_id)
-    return execution_id
 
 
 def fire_due(now: datetime | None = None) -> list[int]:

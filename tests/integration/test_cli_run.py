@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from agentflow_app.cli.run import run_command
-from tests.integration.conftest_store import CountingServer, counting_server
+from tests.helpers.databases import CountingServer, counting_server
 
 __all__ = ["counting_server"]
 

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from agentflow_app.db import get_engine
 from agentflow_app.models.execution import Execution, ExecutionEvent
-from agentflow_app.services.execution_store import execution_record
-from tests.integration.conftest_store import CountingServer, counting_server, database
+from agentflow_app.services.executions import execution_record
+from tests.helpers.databases import CountingServer, counting_server, database
 
 __all__ = ["counting_server", "database"]
 

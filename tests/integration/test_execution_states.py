@@ -19,8 +19,7 @@ from reflex.istate.data import ReflexURL, RouterData
 from agentflow_app.components.json_viewer import json_html
 from agentflow_app.engine.events import Event, EventType
 from agentflow_app.services import executions, workflows
-from agentflow_app.services.execution_runner import run_execution
-from agentflow_app.services.execution_store import DbExecutionStore, load_execution
+from agentflow_app.services.executions import DbExecutionStore, load_execution, run_execution
 from agentflow_app.state.execute import ExecuteState, make_fields, parse_fields, trigger_specs
 from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.execution_view import LiveRun, format_duration, topological

@@ -20,8 +20,7 @@ from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials
-from agentflow_app.services.execution_runner import run_execution
-from agentflow_app.services.execution_store import create_execution, execution_record
+from agentflow_app.services.executions import create, execution_record, run_execution
 from tests.integration.credentials.conftest import raw_database
 
 TOKEN = "echo-bearer-SECRET-a1b2c3d4e5f6"
@@ -62,7 +61,7 @@ def _document(url: str, credential: str, *, output: bool) -> dict[str, Any]:
 
 
 async def _run(actor_id: int, document: dict[str, Any]) -> dict[str, Any]:
-    execution_id = create_execution(document, {}, owner_id=actor_id)
+    execution_id = create(document, {}, owner_id=actor_id)
     vault = Vault(actor_id)
     async with GuardedClient(allow_private=True) as http:
         await run_execution(execution_id, http=http, credentials=vault, redact=vault.redactor)

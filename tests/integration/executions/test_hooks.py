@@ -9,7 +9,7 @@ import pytest
 
 from agentflow_app.api.app import create_api
 from agentflow_app.services import executions, workflows
-from agentflow_app.services.execution_store import execution_record
+from agentflow_app.services.executions import execution_record
 from agentflow_app.services.users import Actor
 from tests.fakes.servers import serve_asgi
 from tests.integration.executions.conftest import chain, node, wait_finished

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from agentflow_app.services import executions
-from agentflow_app.services.execution_store import load_execution
+from agentflow_app.services.executions import load_execution
 from tests.integration.executions.conftest import (
     counted_workflow,
     create_workflow,

@@ -14,8 +14,7 @@ from agentflow_app.db import get_engine
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.models import Execution
 from agentflow_app.services import executions
-from agentflow_app.services.execution_store import load_execution
-from agentflow_app.services.executions import events_after
+from agentflow_app.services.executions import events_after, load_execution
 from tests.integration.executions.conftest import chain, create_workflow, node
 
 E = Execution.__table__
@@ -39,7 +38,7 @@ def test_a_stale_run_is_queued_again_then_given_up_with_a_reason(stack, make_act
     actor = make_actor()
     execution_id = executions.start(actor, _workflow(actor), {})
     now = datetime.now(UTC)
-    stale = now - timedelta(seconds=executions.STALE_S + 1)
+    stale = now - timedelta(seconds=executions.LEASE_S + 1)
 
     for _ in range(executions.MAX_RECOVERIES):
         _left_running(execution_id, stale)
@@ -64,7 +63,7 @@ def test_a_run_with_a_fresh_heartbeat_is_left_alone(stack, make_actor) -> None:
     actor = make_actor()
     execution_id = executions.start(actor, _workflow(actor), {})
     now = datetime.now(UTC)
-    _left_running(execution_id, now - timedelta(seconds=executions.STALE_S - 2))
+    _left_running(execution_id, now - timedelta(seconds=executions.LEASE_S - 2))
 
     report = executions.reap(now)
 

@@ -16,8 +16,7 @@ from agentflow_app.db import get_engine
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.models import Execution, StepRun
 from agentflow_app.services import executions
-from agentflow_app.services.execution_store import execution_record
-from agentflow_app.services.executions import events_after
+from agentflow_app.services.executions import events_after, execution_record
 from tests.integration.executions.conftest import (
     chain,
     counted_workflow,

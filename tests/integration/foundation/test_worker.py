@@ -46,7 +46,7 @@ async def test_worker_heartbeat_appears_and_goes_with_it(stack) -> None:
 def test_a_thread_pool_worker_runs_executions_side_by_side(stack, tmp_path) -> None:
     from agentflow_app.engine.status import TERMINAL_EXECUTION
     from agentflow_app.services import executions, users, workflows
-    from agentflow_app.services.execution_store import execution_record
+    from agentflow_app.services.executions import execution_record
 
     actor = users.create_user(f"pool-{os.getpid()}-{time.time_ns()}@example.com", "pool pw 12")
     document = {

@@ -17,23 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import Event, EventType
-from agentflow_app.engine.node import CredentialProvider
-from agentflow_app.engine.registry import Registry, default_registry
-from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import Conflict
-from agentflow_app.services.execution_store import (
-    ClaimedRun,
-    DbExecutionStore,
-    Redactor,
-    load_execution,
-    mark_finished,
-    mark_started,
-    no_redaction,
-)
 
 if TYPE_CHECKING:
     from redis import Redis
+
+
+from agentflow_app.engine.node import CredentialProvider
+from agentflow_app.engine.registry import Registry, default_registry
+from agentflow_app.engine.runner import RunResult, run
+from agentflow_app.services.executions.lifecycle import mark_finished, mark_started
+from agentflow_app.services.executions.rows import (
+    ClaimedRun,
+    load_execution,
+)
+from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
 
 log = logging.getLogger(__name__)
 

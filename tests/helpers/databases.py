@@ -1,6 +1,6 @@
 """Throwaway databases for the execution store, the CLI and the crash test.
 
-Import the fixtures explicitly (``from tests.integration.conftest_store import database``).
+Import the fixtures explicitly (``from tests.helpers.databases import database``).
 ``database`` is parametrized over SQLite (a file in a temp dir) and PostgreSQL (a fresh
 ``agentflow_test_<random>`` database on 127.0.0.1:5432, dropped afterwards); both are
 migrated with ``alembic upgrade head`` and become the process's ``DB_URL``.

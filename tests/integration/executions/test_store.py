@@ -15,16 +15,16 @@ from agentflow_app.engine.events import EventType, StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import NotFound
 from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
-from agentflow_app.services.execution_store import (
+from agentflow_app.services.executions import (
     ClaimedRun,
     DbExecutionStore,
     channel,
-    create_execution,
+    create,
     execution_record,
     mark_finished,
     mark_started,
 )
-from tests.integration.conftest_store import database
+from tests.helpers.databases import database
 
 __all__ = ["database"]
 
@@ -56,7 +56,7 @@ def set_cancel(execution_id: int) -> None:
 
 
 async def test_create_execution_stores_the_queued_event(database):
-    execution_id = create_execution(DOCUMENT, {"company": "Acme"}, trigger="webhook")
+    execution_id = create(DOCUMENT, {"company": "Acme"}, trigger="webhook")
 
     record = execution_record(execution_id)
 
@@ -66,7 +66,7 @@ async def test_create_execution_stores_the_queued_event(database):
 
 
 async def test_seq_rises_by_one_under_concurrent_emits(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     # Two stores on one execution stand for two processes (a worker and the API): their
     # transactions run at the same time on separate connections.
     first, second = DbExecutionStore(execution_id), DbExecutionStore(execution_id)
@@ -85,7 +85,7 @@ async def test_seq_rises_by_one_under_concurrent_emits(database):
 
 
 async def test_sequential_emits_answer_consecutive_seqs(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
 
     started = await store.emit(EventType.EXECUTION_STARTED)
@@ -97,7 +97,7 @@ async def test_sequential_emits_answer_consecutive_seqs(database):
 
 
 async def test_save_step_upserts_one_row_per_node(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
     began = datetime.now(UTC)
     step = StepRecord(
@@ -126,7 +126,7 @@ async def test_save_step_upserts_one_row_per_node(database):
 
 
 async def test_a_save_is_committed_by_the_event_after_it(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
 
     await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.RUNNING))
@@ -141,7 +141,7 @@ async def test_a_save_is_committed_by_the_event_after_it(database):
 
 
 async def test_an_event_emitted_soon_is_stored_with_the_next_one_in_order(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     heard = []
     store = DbExecutionStore(execution_id, on_event=heard.append)
 
@@ -159,7 +159,7 @@ async def test_an_event_emitted_soon_is_stored_with_the_next_one_in_order(databa
 
 
 async def test_an_event_emitted_soon_is_stored_without_another_after_it(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
 
     await store.emit_soon(EventType.STEP_STARTED, node_id="slow", attempt=1)
@@ -197,7 +197,7 @@ async def test_a_failed_write_is_raised_and_poisons_the_store(database):
 
 
 async def test_concurrent_step_saves_keep_each_nodes_last_state(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
 
     async def step(i: int) -> None:
@@ -215,7 +215,7 @@ async def test_concurrent_step_saves_keep_each_nodes_last_state(database):
 
 
 async def test_outputs_that_json_cannot_say_are_stored_as_text(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -227,7 +227,7 @@ async def test_outputs_that_json_cannot_say_are_stored_as_text(database):
 
 
 async def test_record_has_the_spec_shape(database):
-    execution_id = create_execution(DOCUMENT, {"x": 1})
+    execution_id = create(DOCUMENT, {"x": 1})
     mark_started(execution_id)
     store = DbExecutionStore(execution_id)
     now = datetime.now(UTC)
@@ -283,7 +283,7 @@ async def test_record_has_the_spec_shape(database):
 
 
 async def test_waiting_is_not_finished(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     mark_started(execution_id)
 
     mark_finished(execution_id, status="waiting")
@@ -295,7 +295,7 @@ async def test_waiting_is_not_finished(database):
 
 
 async def test_a_claimed_start_trusts_its_claim_then_reads_again(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     # Stored meanwhile, although the claim said there were none: the start believes the
     # claim (that is the read it saves), a later load reads the table.
     other = DbExecutionStore(execution_id)
@@ -320,7 +320,7 @@ async def test_a_claimed_start_trusts_its_claim_then_reads_again(database):
 
 
 async def test_cancel_flag_is_seen(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
     assert await store.cancel_requested() is False
 
@@ -337,7 +337,7 @@ async def test_cancel_flag_is_seen(database):
 
 async def test_events_are_published_on_the_execution_channel(database):
     client = redis.Redis.from_url(REDIS_URL)
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
     pubsub = client.pubsub()
     pubsub.subscribe(channel(execution_id))
     assert pubsub.get_message(timeout=5)["type"] == "subscribe"
@@ -360,7 +360,7 @@ async def test_events_are_published_on_the_execution_channel(database):
 
 
 async def test_redaction_hook_covers_outputs_errors_and_events(database):
-    execution_id = create_execution(DOCUMENT, {})
+    execution_id = create(DOCUMENT, {})
 
     def redact(value):
         if isinstance(value, str):

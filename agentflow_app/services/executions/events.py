@@ -1,0 +1,109 @@
+"""An execution's events outside the hot store: the one seq allocator and the one publisher.
+
+The running store (:mod:`.store`) numbers the events of a run in its own batched
+statement; everything else that speaks about a run (cancel, retry, the reaper) stores its
+event with :func:`append_event` inside its own transaction, and every event reaches Redis
+through :func:`publish` once it is committed, so a viewer that hears of an event can
+always read it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Connection,
+    insert,
+    update,
+)
+
+from agentflow_app.engine.events import Event, EventType
+from agentflow_app.redis_client import redis_or_none
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+
+from agentflow_app.services.executions.rows import EVENTS, EXECUTIONS, event_from_row
+
+log = logging.getLogger(__name__)
+
+
+def channel(execution_id: int) -> str:
+    """The Redis pub/sub channel of one execution's events (SPEC §8)."""
+    return f"agentflow:execution:{execution_id}"
+
+
+def event_json(event: Event) -> str:
+    """An event as published and streamed: ``{execution_id, seq, ts, type, node_id?, data}``."""
+    body: dict[str, Any] = {
+        "execution_id": event.execution_id,
+        "seq": event.seq,
+        "ts": event.ts.isoformat(),
+        "type": str(event.type),
+    }
+    if event.node_id is not None:
+        body["node_id"] = event.node_id
+    body["data"] = event.data
+    return json.dumps(body, separators=(",", ":"), default=str)
+
+
+def append_event(
+    conn: Connection, execution_id: int, type: EventType, **data: Any
+) -> dict[str, Any]:
+    """Allocate the next seq and store an event inside the caller's transaction.
+
+    Publish the returned row with :func:`publish` once the transaction has committed.
+    """
+    seq = conn.execute(
+        update(EXECUTIONS)
+        .where(EXECUTIONS.c.id == execution_id)
+        .values(last_seq=EXECUTIONS.c.last_seq + 1)
+        .returning(EXECUTIONS.c.last_seq)
+    ).scalar_one()
+    row = {
+        "execution_id": execution_id,
+        "seq": seq,
+        "ts": datetime.now(UTC),
+        "type": str(type),
+        "node_id": None,
+        "data": data,
+    }
+    conn.execute(insert(EVENTS).values(**row))
+    return row
+
+
+def publish(rows: Iterable[dict[str, Any]], client: Redis | None = None) -> None:
+    """Publish stored event rows on their channels, in order, in one pipeline.
+
+    Best effort: the events are stored, and a follower that missed one reads it back
+    (:func:`.reading.follow` fills gaps in ``seq`` from the database).
+
+    Args:
+        rows: Event rows as stored (``execution_id``, ``seq``, ``ts``, ``type``...).
+        client: The Redis client to publish on; the process's own when omitted, and
+            nothing is published when there is none.
+    """
+    rows = list(rows)
+    client = client if client is not None else redis_or_none()
+    if client is None or not rows:
+        return
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.publish(channel(row["execution_id"]), event_json(event_from_row(row)))
+            pipe.execute()
+    except Exception as exc:
+        log.warning("publishing execution events failed: %s", exc)
+
+
+def parse(raw: bytes | str) -> Event | None:
+    try:
+        return Event.model_validate(json.loads(raw))
+    except ValueError:
+        log.warning("ignoring a malformed event on an execution channel: %r", raw[:200])
+        return None

@@ -1,0 +1,455 @@
+"""Every change of an execution's status, each a named compare-and-set.
+
+An execution's life: :func:`create` (``queued``) → :func:`claim` (``running``, with a lease
+that :func:`renew_leases` keeps fresh) → its end, written by the running store with the
+terminal event (:mod:`.store`; ``engine.events.status_after`` says which status an event
+leaves). Around it: :func:`cancel`, :func:`reopen` (a retry), :func:`recover` (the reaper's
+give-back of a run whose lease ran out), and :func:`mark_started` / :func:`mark_finished`
+for a run driven in-process (``agentflow run``). Nothing else in the code base writes
+``executions.status``; each write here names the status it expects to find, so a
+duplicate delivery, a late worker or a racing reaper changes nothing.
+
+The lease: a worker renews the rows it runs every :data:`LEASE_RENEW_S`; a ``running``
+row left unrenewed for :data:`LEASE_S` lost its worker, and the reaper gives it back.
+(The worker's own liveness for ``/api/health`` is another thing: ``tasks.liveness``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from agentflow_app.db import get_engine
+from agentflow_app.engine.events import EventType
+from agentflow_app.engine.status import ExecutionStatus, StepStatus
+from agentflow_app.errors import Conflict, NotFound
+from agentflow_app.models import StepRun
+from agentflow_app.settings import get_settings
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+
+from agentflow_app.services.executions import limits
+from agentflow_app.services.executions.events import (
+    append_event,
+    publish,
+)
+from agentflow_app.services.executions.rows import (
+    EVENTS,
+    EXECUTIONS,
+    STEPS,
+    ClaimedRun,
+    FinishedStep,
+    jsonable,
+    owned_execution,
+)
+from agentflow_app.services.executions.store_sql import PG_CLAIM_LOCK, PG_CLAIM_TAKE
+from agentflow_app.services.users import Actor
+
+#: A running execution's lease is renewed this often by its worker (seconds).
+LEASE_RENEW_S = 3.0
+#: A running execution whose lease was last renewed longer ago than this lost its worker.
+LEASE_S = 12.0
+
+
+def create(
+    document: dict[str, Any],
+    inputs: dict[str, Any],
+    *,
+    owner_id: int | None = None,
+    workflow_id: int | None = None,
+    workflow_version: int | None = None,
+    trigger: str = "manual",
+    parent_id: int | None = None,
+    queued_data: dict[str, Any] | None = None,
+    finished_steps: Iterable[FinishedStep] = (),
+    redis: Redis | None = None,
+    engine: Engine | None = None,
+) -> int:
+    """Insert a queued execution with its pinned document and its ``execution.queued`` event.
+
+    Args:
+        document: The workflow document as validated; stored as-is so later edits of the
+            workflow never change this run.
+        inputs: The trigger inputs, already validated.
+        parent_id: The execution this one retries or re-runs, if any.
+        queued_data: What the ``execution.queued`` event says (a schedule's fire time,
+            the node a test is of).
+        finished_steps: Steps stored as already ``succeeded`` in the same transaction, so
+            a worker that claims the run the moment it is queued resumes past them and
+            never runs them (a node test's sampled upstream outputs).
+        redis: Publishes the queued event when given.
+
+    Returns:
+        The new execution's id.
+    """
+    engine = engine or get_engine()
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        execution_id = conn.execute(
+            insert(EXECUTIONS)
+            .values(
+                document=jsonable(document),
+                inputs=jsonable(inputs),
+                owner_id=owner_id,
+                workflow_id=workflow_id,
+                workflow_version=workflow_version,
+                trigger=trigger,
+                parent_id=parent_id,
+                status=ExecutionStatus.QUEUED,
+                usage={},
+                last_seq=1,
+                created_at=now,
+            )
+            .returning(EXECUTIONS.c.id)
+        ).scalar_one()
+        queued = {
+            "execution_id": execution_id,
+            "seq": 1,
+            "ts": now,
+            "type": str(EventType.EXECUTION_QUEUED),
+            "node_id": None,
+            "data": jsonable(queued_data or {}),
+        }
+        conn.execute(insert(EVENTS).values(**queued))
+        steps = [
+            {
+                "execution_id": execution_id,
+                "node_id": step.node_id,
+                "type": step.type,
+                "status": StepStatus.SUCCEEDED,
+                "attempts": 0,
+                "output": jsonable(step.output),
+                "output_truncated": False,
+                "usage": {},
+                "started_at": now,
+                "finished_at": now,
+            }
+            for step in finished_steps
+        ]
+        if steps:
+            conn.execute(insert(STEPS), steps)
+    if redis is not None:
+        publish([queued], redis)
+    return execution_id
+
+
+def _lock_owner(conn: Connection, execution_id: int) -> None:
+    """Serialise claims on SQLite, so two workers cannot both take an owner's last free
+    slot: a first write takes the database's write lock for the transaction. (PostgreSQL
+    locks per owner instead: see :data:`PG_CLAIM_LOCK`.)"""
+    conn.execute(
+        update(EXECUTIONS)
+        .where(EXECUTIONS.c.id == execution_id)
+        .values(last_seq=EXECUTIONS.c.last_seq)
+    )
+
+
+def running_count(conn: Connection, owner_id: int) -> int:
+    return conn.execute(
+        select(func.count())
+        .select_from(EXECUTIONS)
+        .where(EXECUTIONS.c.owner_id == owner_id, EXECUTIONS.c.status == ExecutionStatus.RUNNING)
+    ).scalar_one()
+
+
+def claim(execution_id: int, worker: str) -> ClaimedRun | None:
+    """Take a queued execution for ``worker`` with a compare-and-set.
+
+    The task for ``execution_id`` is a token for its owner: it claims the owner's oldest
+    queued execution, if the owner runs fewer than the limit. A token turned away by the
+    limit is remembered as owed, and :func:`dispatch_waiting` pays it back when a run of
+    that owner ends.
+
+    Returns:
+        The execution that is now running for ``worker``, with its document and inputs,
+        or None when there is nothing to do (already taken, finished, or the owner is at
+        the limit).
+    """
+    limit = get_settings().agentflow_max_concurrent_executions
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        return _claim_in_one_round_trip(engine, execution_id, worker, limit)
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(EXECUTIONS.c.owner_id, EXECUTIONS.c.status).where(
+                EXECUTIONS.c.id == execution_id
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        owner = row.owner_id
+        if owner is None:
+            candidate = execution_id
+        else:
+            _lock_owner(conn, execution_id)
+            if running_count(conn, owner) >= limit:
+                limits.owe(owner)
+                return None
+            candidate = conn.execute(
+                select(func.min(EXECUTIONS.c.id)).where(
+                    EXECUTIONS.c.owner_id == owner, EXECUTIONS.c.status == ExecutionStatus.QUEUED
+                )
+            ).scalar_one()
+            if candidate is None:
+                return None
+        now = datetime.now(UTC)  # under the owner's lock: starts in order, times too
+        taken = conn.execute(
+            update(EXECUTIONS)
+            .where(EXECUTIONS.c.id == candidate, EXECUTIONS.c.status == ExecutionStatus.QUEUED)
+            .values(
+                status=ExecutionStatus.RUNNING,
+                worker=worker,
+                heartbeat_at=now,
+                started_at=func.coalesce(EXECUTIONS.c.started_at, now),
+                finished_at=None,
+            )
+            .returning(EXECUTIONS.c.document, EXECUTIONS.c.inputs)
+        ).one_or_none()
+        if taken is None:
+            return None
+        has_steps = conn.execute(
+            select(exists().where(StepRun.__table__.c.execution_id == candidate))
+        ).scalar_one()
+    return ClaimedRun(candidate, owner, taken.document, taken.inputs, has_steps)
+
+
+def _claim_in_one_round_trip(
+    engine: Any, execution_id: int, worker: str, limit: int
+) -> ClaimedRun | None:
+    """:func:`claim` on PostgreSQL: the same rules, as two statements sent together.
+
+    The transaction's statements and its COMMIT go out in one psycopg pipeline, which
+    takes a claim from 4 ms (eight round trips) to about one.
+    """
+    connection = engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        params = {"id": execution_id, "worker": worker, "limit": limit}
+        with driver.pipeline():
+            driver.execute(PG_CLAIM_LOCK, params, prepare=True)
+            found = driver.execute(PG_CLAIM_TAKE, params, prepare=True)
+            driver.commit()
+        row = found.fetchone()
+    except BaseException:
+        connection.invalidate()
+        raise
+    finally:
+        connection.close()
+    if row is None:
+        return None
+    owner, running, taken, document, inputs, has_steps = row
+    if taken is not None:
+        return ClaimedRun(taken, owner, document, inputs, has_steps)
+    if owner is not None and running >= limit:
+        limits.owe(owner)
+    return None
+
+
+def renew_leases(execution_ids: Iterable[int], worker: str) -> set[int]:
+    """Touch the rows ``worker`` runs; answer the ids it still holds.
+
+    An id missing from the answer was taken away (the reaper gave it to another worker
+    after this one looked dead): the caller should stop running it.
+    """
+    ids = list(execution_ids)
+    if not ids:
+        return set()
+    with get_engine().begin() as conn:
+        held = conn.execute(
+            update(EXECUTIONS)
+            .where(
+                EXECUTIONS.c.id.in_(ids),
+                EXECUTIONS.c.worker == worker,
+                EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+            )
+            .values(heartbeat_at=datetime.now(UTC))
+            .returning(EXECUTIONS.c.id)
+        ).scalars()
+        return set(held)
+
+
+def cancel(actor: Actor, execution_id: int) -> ExecutionStatus:
+    """Stop a run: a queued or waiting one ends at once, a running one within 2 s.
+
+    Returns:
+        The status after the request (``cancelled``, or ``running`` until the worker stops).
+
+    Raises:
+        NotFound: not the actor's execution.
+        Conflict: it has already ended.
+    """
+    with get_engine().begin() as conn:
+        row = owned_execution(conn, actor, execution_id)
+        status = ExecutionStatus(row.status)
+        if status.finished:
+            raise Conflict(f"execution {execution_id} has already {status}")
+        ended = conn.execute(
+            update(EXECUTIONS)
+            .where(
+                EXECUTIONS.c.id == execution_id,
+                EXECUTIONS.c.status.in_([ExecutionStatus.QUEUED, ExecutionStatus.WAITING]),
+            )
+            .values(
+                status=ExecutionStatus.CANCELLED,
+                cancel_requested=True,
+                finished_at=datetime.now(UTC),
+                error="cancelled before it started"
+                if status == ExecutionStatus.QUEUED
+                else "cancelled while waiting",
+                worker=None,
+            )
+        ).rowcount
+        if not ended:  # running (or a worker claimed it a moment ago): the runner stops it
+            conn.execute(
+                update(EXECUTIONS)
+                .where(EXECUTIONS.c.id == execution_id)
+                .values(cancel_requested=True)
+            )
+            return ExecutionStatus.RUNNING
+        event = append_event(conn, execution_id, EventType.EXECUTION_CANCELLED)
+    publish([event])
+    return ExecutionStatus.CANCELLED
+
+
+def request_cancel(execution_id: int, *, engine: Engine | None = None) -> None:
+    """Ask the run to stop; its store sees the flag within ``CANCEL_CACHE_S`` of a poll."""
+    engine = engine or get_engine()
+    with engine.begin() as conn:
+        conn.execute(
+            update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(cancel_requested=True)
+        )
+
+
+def reopen(conn: Connection, execution_id: int) -> bool:
+    """Put a failed or cancelled execution back to ``queued`` (a retry), in ``conn``'s
+    transaction; False when it is in any other status."""
+    retryable = [ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
+    return bool(
+        conn.execute(
+            update(EXECUTIONS)
+            .where(EXECUTIONS.c.id == execution_id, EXECUTIONS.c.status.in_(retryable))
+            .values(
+                status=ExecutionStatus.QUEUED,
+                cancel_requested=False,
+                error=None,
+                outputs=None,
+                finished_at=None,
+                worker=None,
+            )
+        ).rowcount
+    )
+
+
+def recover(
+    conn: Connection, row: Any, now: datetime, *, give_up: str | None
+) -> dict[str, Any] | None:
+    """Take back a ``running`` execution whose lease ran out, in ``conn``'s transaction.
+
+    It goes back to ``queued`` to be resumed by whichever worker claims it next, or, with
+    ``give_up`` (the reason), ends ``failed``. The compare-and-set names the lease it
+    found stale (``row.heartbeat_at``), so a run that came back to life, or that another
+    reaper took first, is left alone.
+
+    Returns:
+        The event row to publish once committed, or None when nothing changed.
+    """
+    gone = f"its worker ({row.worker or 'unknown'}) stopped answering"
+    if give_up is not None:
+        values: dict[str, Any] = {
+            "status": ExecutionStatus.FAILED,
+            "error": give_up,
+            "finished_at": now,
+            "worker": None,
+        }
+    else:
+        values = {"status": ExecutionStatus.QUEUED, "worker": None}
+    changed = conn.execute(
+        update(EXECUTIONS)
+        .where(
+            EXECUTIONS.c.id == row.id,
+            EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+            EXECUTIONS.c.heartbeat_at == row.heartbeat_at,
+        )
+        .values(**values)
+    ).rowcount
+    if not changed:
+        return None
+    if give_up is not None:
+        return append_event(conn, row.id, EventType.EXECUTION_FAILED, error=give_up)
+    return append_event(
+        conn,
+        row.id,
+        EventType.EXECUTION_QUEUED,
+        recovered=True,
+        reason=f"{gone}; resuming from its finished steps",
+    )
+
+
+def mark_started(
+    execution_id: int, *, worker: str | None = None, engine: Engine | None = None
+) -> None:
+    """Set the row ``running`` (first start or a resume); ``started_at`` keeps the first start.
+
+    Raises:
+        NotFound: when there is no such execution.
+    """
+    engine = engine or get_engine()
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(EXECUTIONS.c.started_at).where(EXECUTIONS.c.id == execution_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"execution {execution_id} does not exist")
+        conn.execute(
+            update(EXECUTIONS)
+            .where(EXECUTIONS.c.id == execution_id)
+            .values(
+                status=ExecutionStatus.RUNNING,
+                started_at=row.started_at or now,
+                finished_at=None,
+                error=None,
+                worker=worker,
+                heartbeat_at=now,
+            )
+        )
+
+
+def mark_finished(
+    execution_id: int,
+    *,
+    status: ExecutionStatus | str,
+    outputs: dict[str, Any] | None = None,
+    error: str | None = None,
+    usage: dict[str, Any] | None = None,
+    engine: Engine | None = None,
+) -> None:
+    """Record how a run ended (or paused: ``waiting`` sets no ``finished_at``)."""
+    engine = engine or get_engine()
+    status = ExecutionStatus(status)
+    with engine.begin() as conn:
+        conn.execute(
+            update(EXECUTIONS)
+            .where(EXECUTIONS.c.id == execution_id)
+            .values(
+                status=status,
+                outputs=jsonable(outputs),
+                error=error,
+                usage=jsonable(usage or {}),
+                finished_at=datetime.now(UTC) if status.finished else None,
+                worker=None,
+            )
+        )

@@ -1,0 +1,261 @@
+"""Queueing a run: the one :func:`queue_run` behind every way a run starts.
+
+The API and the editor (:func:`start`), webhooks (:func:`start_from_hook`), re-runs,
+schedules, node tests and ``agentflow run`` all check the inputs against the trigger the
+same way (:func:`check_inputs`), refuse a document naming credentials its owner lacks,
+store the queued execution with its pinned document, and (except the CLI, which runs it
+in-process) hand a token to the workers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    select,
+)
+
+from agentflow_app.db import get_engine
+from agentflow_app.engine.errors import InvalidWorkflow
+from agentflow_app.engine.events import EventType
+from agentflow_app.engine.registry import default_registry
+from agentflow_app.engine.validate import analyse
+from agentflow_app.errors import Conflict, InvalidInput, NotFound
+from agentflow_app.models import Workflow
+from agentflow_app.nodes.triggers import InputsError, validate_inputs
+from agentflow_app.redis_client import redis_or_none
+from agentflow_app.services.credentials import credential_problems
+from agentflow_app.services.executions.events import append_event, publish
+from agentflow_app.services.executions.lifecycle import create, reopen
+from agentflow_app.services.executions.rows import (
+    TEST_TRIGGER,
+    TRIGGERS,
+    FinishedStep,
+    current_document,
+    owned_execution,
+    owned_workflow,
+)
+from agentflow_app.services.users import Actor
+from tasks import dispatch
+
+WEBHOOK_TRIGGER = "trigger.webhook"
+
+
+def check_inputs(
+    document: dict[str, Any], inputs: Any, *, coerce_strings: bool = False
+) -> dict[str, Any]:
+    """The inputs a run of ``document`` starts with, checked against its trigger.
+
+    Args:
+        coerce_strings: The inputs were typed as text (``agentflow run --input k=v``):
+            read each by its declared type, and as JSON where the trigger declares none.
+
+    Raises:
+        InvalidWorkflow: the document does not validate.
+        InputsError: (422) every input problem, each naming the trigger node and the input.
+    """
+    analysis = analyse(document, default_registry())
+    if analysis.problems:
+        raise InvalidWorkflow([problem.model_dump() for problem in analysis.problems])
+    trigger = analysis.trigger
+    specs = getattr(analysis.configs.get(trigger), "inputs", None)
+    node_type = analysis.classes[trigger].type
+    if not isinstance(specs, list):  # a schedule trigger: fixed values, merged at run time
+        specs = []
+    if coerce_strings and not specs and isinstance(inputs, dict):
+        return {name: _json_or_text(value) for name, value in inputs.items()}
+    try:
+        return validate_inputs(
+            specs,
+            inputs,
+            allow_extra=node_type == WEBHOOK_TRIGGER,
+            coerce_strings=coerce_strings,
+        )
+    except InputsError as exc:
+        problems = [{**p, "node_id": p.get("node_id") or trigger} for p in exc.problems]
+        raise InputsError(str(exc), problems) from None
+
+
+def _json_or_text(value: Any) -> Any:
+    """A command-line value: JSON when it parses (numbers, booleans, objects), else text."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def queue_run(
+    document: dict[str, Any],
+    inputs: Any,
+    *,
+    owner_id: int | None,
+    trigger: str,
+    workflow_id: int | None = None,
+    version: int | None = None,
+    parent_id: int | None = None,
+    queued_data: dict[str, Any] | None = None,
+    finished_steps: Iterable[FinishedStep] = (),
+    coerce_strings: bool = False,
+    send: bool = True,
+) -> int:
+    """Check, store and queue one run of ``document``; the new execution's id.
+
+    Args:
+        owner_id: Whose run it is (None: a run of ``agentflow run``, with no vault).
+        trigger: What started it (``manual``, ``webhook``, ``schedule``, ``rerun``, ``test``).
+        queued_data: What the ``execution.queued`` event says (a schedule's fire time...).
+        finished_steps: Steps stored as already succeeded (a node test's samples).
+        coerce_strings: See :func:`check_inputs`.
+        send: Hand a token to the workers (False: the caller runs it in-process).
+
+    Raises:
+        InvalidWorkflow: the document does not validate, or names credentials the owner lacks.
+        InputsError: (422) the inputs do not match the trigger.
+    """
+    values = check_inputs(document, inputs, coerce_strings=coerce_strings)
+    if owner_id is not None and (problems := credential_problems(owner_id, document)):
+        raise InvalidWorkflow(problems)
+    execution_id = create(
+        document,
+        values,
+        owner_id=owner_id,
+        workflow_id=workflow_id,
+        workflow_version=version,
+        trigger=trigger,
+        parent_id=parent_id,
+        queued_data=queued_data,
+        finished_steps=finished_steps,
+        redis=redis_or_none() if send else None,
+    )
+    if send:
+        dispatch.enqueue_execution(execution_id)
+    return execution_id
+
+
+def start(actor: Actor, workflow_id: int, inputs: Any = None, trigger: str = "manual") -> int:
+    """Queue a run of the workflow's newest version and return its id at once.
+
+    The document is pinned on the execution, so saving the workflow later never changes a
+    run that is queued or in flight.
+
+    Raises:
+        NotFound: not the actor's workflow.
+        InputsError: (422) the inputs do not match the trigger.
+    """
+    if trigger not in TRIGGERS:
+        raise InvalidInput(f"unknown trigger {trigger!r}; use one of {', '.join(TRIGGERS)}")
+    with get_engine().connect() as conn:
+        workflow = owned_workflow(conn, actor, workflow_id)
+        document = current_document(conn, workflow.id, workflow.version)
+    return queue_run(
+        document,
+        inputs,
+        owner_id=actor.id,
+        trigger=trigger,
+        workflow_id=workflow.id,
+        version=workflow.version,
+    )
+
+
+def hook_workflow(hook_token: str) -> int:
+    """The id of the workflow listening on ``hook_token``.
+
+    Raises:
+        NotFound: no workflow has this token (or its trigger is no longer a webhook).
+    """
+    with get_engine().connect() as conn:
+        workflow_id = conn.execute(
+            select(Workflow.id).where(Workflow.hook_token == hook_token)
+        ).scalar_one_or_none()
+    if workflow_id is None:
+        raise NotFound("no workflow listens on this webhook URL")
+    return workflow_id
+
+
+def start_from_hook(hook_token: str, body: Any) -> int:
+    """Queue a run of the workflow whose webhook token is ``hook_token``, as its owner.
+
+    Raises:
+        NotFound: no workflow has this token.
+        InputsError: (422) the body is not a JSON object or does not match the trigger.
+    """
+    with get_engine().connect() as conn:
+        workflow = conn.execute(
+            select(Workflow.id, Workflow.owner_id, Workflow.version).where(
+                Workflow.hook_token == hook_token
+            )
+        ).one_or_none()
+        if workflow is None:
+            raise NotFound("no workflow listens on this webhook URL")
+        document = current_document(conn, workflow.id, workflow.version)
+    if not isinstance(body, dict):
+        message = 'the webhook body must be a JSON object, e.g. {"email": "a@b.com"}'
+        raise InputsError(message, [{"node_id": None, "field": "body", "message": message}])
+    return queue_run(
+        document,
+        body,
+        owner_id=workflow.owner_id,
+        trigger="webhook",
+        workflow_id=workflow.id,
+        version=workflow.version,
+    )
+
+
+def rerun(actor: Actor, execution_id: int) -> int:
+    """Start a new execution with the same inputs, on the workflow's newest version.
+
+    The newest version is what the user sees in the editor, so a fix made after a failure
+    applies; use :func:`retry` to resume the same run instead.
+
+    Raises:
+        NotFound: not the actor's execution, or its workflow was deleted.
+        Conflict: it was a node test (its inputs and samples are not a run's).
+        InputsError: the inputs no longer match the newest trigger.
+    """
+    with get_engine().connect() as conn:
+        row = owned_execution(conn, actor, execution_id)
+        if row.trigger == TEST_TRIGGER:
+            raise Conflict(
+                f"execution {execution_id} tested one node: test it again from the editor, "
+                "or press Execute to run the whole workflow"
+            )
+        if row.workflow_id is None:
+            raise NotFound(f"execution {execution_id} has no stored workflow to run again")
+        workflow = owned_workflow(conn, actor, row.workflow_id)
+        document = current_document(conn, workflow.id, workflow.version)
+    return queue_run(
+        document,
+        row.inputs,
+        owner_id=actor.id,
+        trigger="rerun",
+        workflow_id=workflow.id,
+        version=workflow.version,
+        parent_id=execution_id,
+    )
+
+
+def retry(actor: Actor, execution_id: int) -> int:
+    """Queue a failed or cancelled execution again; it resumes from its failed steps.
+
+    Finished steps keep their outputs and are not run again; failed, cancelled and
+    never-started steps run. The execution keeps its id, document and inputs.
+
+    Raises:
+        NotFound: not the actor's execution.
+        Conflict: it did not fail (or get cancelled).
+    """
+    with get_engine().begin() as conn:
+        row = owned_execution(conn, actor, execution_id)
+        if not reopen(conn, execution_id):
+            raise Conflict(
+                f"execution {execution_id} is {row.status}: only a failed or cancelled "
+                "execution can be retried"
+            )
+        event = append_event(conn, execution_id, EventType.EXECUTION_QUEUED, retry=True)
+    publish([event])
+    dispatch.enqueue_execution(execution_id)
+    return execution_id

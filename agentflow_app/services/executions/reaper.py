@@ -1,0 +1,128 @@
+"""The safety net every worker runs on a timer (``tasks.maintenance``).
+
+Executions whose lease ran out (their worker died) are given back with
+:func:`.lifecycle.recover`: queued again to resume, or failed after
+:data:`MAX_RECOVERIES`; owners with queued runs nobody picked up get a fresh token.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    Connection,
+    func,
+    select,
+)
+
+from agentflow_app.db import get_engine
+from agentflow_app.engine.events import EventType
+from agentflow_app.engine.status import ExecutionStatus
+from agentflow_app.redis_client import redis_or_none
+from agentflow_app.services.executions.events import publish
+from agentflow_app.services.executions.lifecycle import LEASE_S, recover, running_count
+from agentflow_app.services.executions.rows import (
+    EVENTS,
+    EXECUTIONS,
+)
+from agentflow_app.settings import get_settings
+from tasks import dispatch
+
+log = logging.getLogger(__name__)
+
+#: How often every worker runs the reaper (seconds); a Redis lock keeps it to one at a time.
+REAP_EVERY_S = 5.0
+#: Queued this long with capacity free and still not started: give its owner a new token.
+PICKUP_S = 10.0
+#: A run recovered this many times is failed instead of queued again.
+MAX_RECOVERIES = 3
+#: At most one nudge token per owner per this many seconds.
+NUDGE_TTL_S = 30
+
+
+class ReapReport(BaseModel):
+    requeued: list[int] = []
+    failed: list[int] = []
+    nudged: list[int] = []
+
+
+def reap(now: datetime | None = None) -> ReapReport:
+    """Recover executions whose worker vanished and queued runs nobody picked up.
+
+    A ``running`` execution whose heartbeat is older than :data:`LEASE_S` goes back to
+    ``queued`` with an ``execution.queued`` event (``data.recovered``), and a token is sent:
+    the worker that claims it resumes it, reusing finished steps (SPEC §7). After
+    :data:`MAX_RECOVERIES` recoveries it is failed with the reason instead. Each owner whose
+    oldest queued run has waited :data:`PICKUP_S` with capacity free gets one extra token
+    (at most one per :data:`NUDGE_TTL_S`).
+    """
+    now = now or datetime.now(UTC)
+    report = ReapReport()
+    engine = get_engine()
+    with engine.connect() as conn:
+        stale = conn.execute(
+            select(EXECUTIONS.c.id, EXECUTIONS.c.heartbeat_at, EXECUTIONS.c.worker).where(
+                EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+                EXECUTIONS.c.heartbeat_at < now - timedelta(seconds=LEASE_S),
+            )
+        ).all()
+    events: list[dict[str, Any]] = []
+    for row in stale:
+        with engine.begin() as conn:
+            recoveries = _recoveries(conn, row.id)
+            give_up = None
+            if recoveries >= MAX_RECOVERIES:
+                give_up = (
+                    f"its worker ({row.worker or 'unknown'}) stopped answering "
+                    f"{recoveries + 1} times; the run was given up. Retry it when the "
+                    "workers are healthy"
+                )
+            event = recover(conn, row, now, give_up=give_up)
+        if event is None:  # it came back to life, or another reaper got there first
+            continue
+        events.append(event)
+        (report.failed if give_up is not None else report.requeued).append(row.id)
+    publish(events)
+    for execution_id in report.requeued:
+        dispatch.enqueue_execution(execution_id)
+    report.nudged = _nudge_waiting(now)
+    if report.requeued or report.failed or report.nudged:
+        log.warning("reaper: %s", report.model_dump())
+    return report
+
+
+def _recoveries(conn: Connection, execution_id: int) -> int:
+    rows = conn.execute(
+        select(EVENTS.c.data).where(
+            EVENTS.c.execution_id == execution_id, EVENTS.c.type == EventType.EXECUTION_QUEUED
+        )
+    ).scalars()
+    return sum(1 for data in rows if isinstance(data, dict) and data.get("recovered"))
+
+
+def _nudge_waiting(now: datetime) -> list[int]:
+    limit = get_settings().agentflow_max_concurrent_executions
+    with get_engine().connect() as conn:
+        owners = conn.execute(
+            select(EXECUTIONS.c.owner_id, func.min(EXECUTIONS.c.id))
+            .where(
+                EXECUTIONS.c.status == ExecutionStatus.QUEUED,
+                EXECUTIONS.c.owner_id.is_not(None),
+                EXECUTIONS.c.created_at < now - timedelta(seconds=PICKUP_S),
+            )
+            .group_by(EXECUTIONS.c.owner_id)
+        ).all()
+        owners = [(owner, oldest) for owner, oldest in owners if running_count(conn, owner) < limit]
+    client = redis_or_none()
+    nudged = []
+    for owner, oldest in owners:
+        if client is not None and not client.set(
+            f"agentflow:nudge:{owner}", "1", nx=True, ex=NUDGE_TTL_S
+        ):
+            continue
+        dispatch.enqueue_execution(oldest)
+        nudged.append(oldest)
+    return nudged

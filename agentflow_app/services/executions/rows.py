@@ -1,0 +1,156 @@
+"""The ``executions``, ``step_runs`` and ``execution_events`` tables as records, and owner reads.
+
+Everything in the package that reads a row goes through here: the tables' names, the
+small conversions rows need (aware timestamps, JSON-safe values) and the ownership reads
+(another user's execution or workflow is :class:`NotFound`, like a missing one).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import (
+    Connection,
+    Engine,
+    select,
+)
+from sqlmodel import Session
+
+from agentflow_app.db import get_engine
+from agentflow_app.engine.events import Event, EventType, StepRecord
+from agentflow_app.engine.status import StepStatus
+from agentflow_app.errors import NotFound
+from agentflow_app.models import Execution, ExecutionEvent, StepRun, Workflow, WorkflowVersion
+from agentflow_app.services.users import Actor
+
+EXECUTIONS = Execution.__table__
+STEPS = StepRun.__table__
+EVENTS = ExecutionEvent.__table__
+
+TRIGGERS = ("manual", "webhook", "schedule", "rerun")
+#: The trigger of a node test's run ("Test this node" in the editor): a real execution of a
+#: small document, kept out of the history and the run counts, where it would read as a
+#: run of the workflow.
+TEST_TRIGGER = "test"
+
+
+class ClaimedRun(NamedTuple):
+    """An execution a worker has just set ``running``, with what it runs (read by the same
+    transaction, so the run needs no further read to start)."""
+
+    execution_id: int
+    owner_id: int | None
+    document: dict[str, Any]
+    inputs: dict[str, Any]
+    #: Whether steps are stored already (a retry, a recovery, a node test's samples);
+    #: when not, the run starts without reading them.
+    has_steps: bool = True
+
+
+class FinishedStep(NamedTuple):
+    """A step that a new execution starts with, already succeeded with ``output``."""
+
+    node_id: str
+    type: str
+    output: Any
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """``value`` with UTC attached when the database gave it back naive (SQLite does)."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def duration(started: datetime | None, finished: datetime | None) -> float | None:
+    """Seconds between two row timestamps, or None while either is missing."""
+    if started is None or finished is None:
+        return None
+    return round((aware(finished) - aware(started)).total_seconds(), 3)
+
+
+def iso(value: datetime | None) -> str | None:
+    return aware(value).isoformat() if value is not None else None
+
+
+def jsonable(value: Any) -> Any:
+    """What JSON can say of a value: node outputs may hold datetimes, models, bytes..."""
+    return to_jsonable_python(value, fallback=str)
+
+
+def event_from_row(row: Any) -> Event:
+    return Event(
+        execution_id=row["execution_id"],
+        seq=row["seq"],
+        ts=aware(row["ts"]),
+        type=EventType(row["type"]),
+        node_id=row["node_id"],
+        data=row["data"] or {},
+    )
+
+
+def step_record(row: Any) -> StepRecord:
+    return StepRecord(
+        node_id=row["node_id"],
+        type=row["type"],
+        status=StepStatus(row["status"]),
+        attempts=row["attempts"],
+        started_at=aware(row["started_at"]),
+        finished_at=aware(row["finished_at"]),
+        output=row["output"],
+        output_truncated=row["output_truncated"],
+        error=row["error"],
+        usage=row["usage"],
+    )
+
+
+def load_execution(execution_id: int, *, engine: Engine | None = None) -> Execution:
+    """The executions row (document, inputs, status...).
+
+    Raises:
+        NotFound: when there is no such execution.
+    """
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        execution = session.get(Execution, execution_id)
+    if execution is None:
+        raise NotFound(f"execution {execution_id} does not exist")
+    return execution
+
+
+def owned_execution(conn: Connection, actor: Actor, execution_id: int) -> Any:
+    row = conn.execute(
+        select(
+            EXECUTIONS.c.id,
+            EXECUTIONS.c.owner_id,
+            EXECUTIONS.c.status,
+            EXECUTIONS.c.trigger,
+            EXECUTIONS.c.workflow_id,
+            EXECUTIONS.c.inputs,
+            EXECUTIONS.c.last_seq,
+        ).where(EXECUTIONS.c.id == execution_id)
+    ).one_or_none()
+    if row is None or row.owner_id != actor.id:
+        raise NotFound(f"execution {execution_id} not found")
+    return row
+
+
+def owned_workflow(conn: Connection, actor: Actor, workflow_id: int) -> Any:
+    row = conn.execute(
+        select(Workflow.id, Workflow.owner_id, Workflow.version).where(Workflow.id == workflow_id)
+    ).one_or_none()
+    if row is None or row.owner_id != actor.id:
+        raise NotFound(f"workflow {workflow_id} not found")
+    return row
+
+
+def current_document(conn: Connection, workflow_id: int, version: int) -> dict[str, Any]:
+    document = conn.execute(
+        select(WorkflowVersion.document).where(
+            WorkflowVersion.workflow_id == workflow_id, WorkflowVersion.version == version
+        )
+    ).scalar_one_or_none()
+    if document is None:
+        raise NotFound(f"workflow {workflow_id} has no version {version}")
+    return document
