@@ -17,11 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agentflow_app.engine.errors import NodeError
 from agentflow_app.engine.node import RunContext
-from agentflow_app.errors import AgentFlowError
-
-
-class CredentialError(AgentFlowError):
-    """A credential is missing or of the wrong kind; the message names it."""
+from agentflow_app.errors import CredentialError
 
 
 class _Credential(BaseModel):
