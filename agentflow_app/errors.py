@@ -33,3 +33,11 @@ class InvalidInput(AgentFlowError):
     def __init__(self, message: str, problems: list[dict] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class CredentialError(AgentFlowError):
+    """A credential is missing, of the wrong kind or unreadable; the message names it.
+
+    Raised by credential providers (the vault, ``StaticCredentials``) and turned into a
+    node's error by whoever asked for the credential.
+    """

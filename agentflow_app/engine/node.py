@@ -59,7 +59,8 @@ class CredentialProvider(Protocol):
         """The decrypted value of credential ``name``.
 
         Raises:
-            CredentialError: when it does not exist or is not one of ``kinds``.
+            ~agentflow_app.errors.CredentialError: when it does not exist or is not one of
+                ``kinds``.
         """
         ...
 

@@ -1,109 +1,24 @@
-"""Credential kinds the built-in nodes use, and a dict-backed provider for tests and the CLI.
+"""How a node gets a credential at run time, and a dict-backed provider for tests and the CLI.
 
 A node never sees where credentials are kept: it asks ``ctx.credentials.get(name, kinds)``
 (:class:`~agentflow_app.engine.node.CredentialProvider`). The answer is a dict holding the
-credential's ``kind`` and its fields; :func:`load_credential` validates it against the
-pydantic model of its kind below, so a missing field is reported by name before any
-request goes out. The same models describe the credential forms in the UI.
+credential's ``kind`` and its fields; :func:`load_credential` validates it with the model
+of its kind in :mod:`agentflow_app.secrets.kinds`, the same model that checked it when it
+was saved, so a missing field is reported by name before any request goes out. There is no
+model here: one per kind, in one place.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from agentflow_app.engine.errors import NodeError
 from agentflow_app.engine.node import RunContext
-from agentflow_app.errors import AgentFlowError
-
-
-class CredentialError(AgentFlowError):
-    """A credential is missing or of the wrong kind; the message names it."""
-
-
-class _Credential(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class HttpCredential(_Credential):
-    """Authentication for ``http.request``: a bearer token, basic auth or one custom header."""
-
-    scheme: Literal["bearer", "basic", "header"] = "bearer"
-    token: str = Field(default="", description="Bearer token (scheme bearer)")
-    username: str = Field(default="", description="User name (scheme basic)")
-    password: str = Field(default="", description="Password (scheme basic)")
-    header_name: str = Field(default="", description="Header name, e.g. X-Api-Key (scheme header)")
-    header_value: str = Field(default="", description="Header value (scheme header)")
-
-    @model_validator(mode="after")
-    def _complete(self) -> HttpCredential:
-        needed = {
-            "bearer": ("token",),
-            "basic": ("username",),
-            "header": ("header_name", "header_value"),
-        }[self.scheme]
-        missing = [name for name in needed if not getattr(self, name)]
-        if missing:
-            raise ValueError(f"scheme {self.scheme} needs {' and '.join(missing)}")
-        return self
-
-    def headers(self) -> dict[str, str]:
-        """The request headers that carry this credential."""
-        if self.scheme == "bearer":
-            return {"Authorization": f"Bearer {self.token}"}
-        if self.scheme == "basic":
-            pair = f"{self.username}:{self.password}".encode()
-            return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
-        return {self.header_name: self.header_value}
-
-
-class SlackCredential(_Credential):
-    """A Slack bot token (``xoxb-…``); ``base_url`` points elsewhere for tests or a proxy."""
-
-    token: str = Field(min_length=1, description="Bot token, xoxb-…")
-    base_url: str = Field(default="https://slack.com/api", description="Slack Web API base URL")
-
-
-class HubSpotCredential(_Credential):
-    """A HubSpot private-app access token."""
-
-    token: str = Field(min_length=1, description="Private app access token, pat-…")
-    base_url: str = Field(default="https://api.hubapi.com", description="HubSpot API base URL")
-
-
-class SmtpCredential(_Credential):
-    """An SMTP account."""
-
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
-    username: str = ""
-    password: str = ""
-    tls: Literal["none", "starttls", "ssl"] = "starttls"
-    from_address: str = Field(alias="from", min_length=3, description="Sender address")
-
-
-class SesCredential(_Credential):
-    """Amazon SES; without keys, boto3's default chain (instance role, environment) is used."""
-
-    region: str = Field(min_length=1, description="AWS region, e.g. eu-west-1")
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    from_address: str = Field(alias="from", min_length=3, description="Verified sender address")
-    endpoint_url: str | None = Field(default=None, description="Custom SES endpoint (tests)")
-
-
-#: Every credential kind the built-in nodes understand, by kind name.
-CREDENTIAL_KINDS: dict[str, type[_Credential]] = {
-    "http": HttpCredential,
-    "slack": SlackCredential,
-    "hubspot": HubSpotCredential,
-    "smtp": SmtpCredential,
-    "ses": SesCredential,
-}
+from agentflow_app.errors import CredentialError
+from agentflow_app.secrets.kinds import KINDS, CredentialKind
 
 
 class StaticCredentials:
@@ -136,8 +51,11 @@ class StaticCredentials:
 
 async def load_credential(
     ctx: RunContext, where: str, name: str | None, kinds: tuple[str, ...]
-) -> _Credential:
-    """Fetch credential ``name`` and validate it against the model of its kind.
+) -> CredentialKind:
+    """Fetch credential ``name`` and validate it with the model of its kind.
+
+    The model is the kind's :class:`~agentflow_app.secrets.kinds.CredentialKind`, read with
+    :meth:`~agentflow_app.secrets.kinds.CredentialKind.from_stored`.
 
     Args:
         where: what asks, for messages (``slack.message``).
@@ -155,7 +73,7 @@ async def load_credential(
     if kind not in kinds:
         raise NodeError(f"{where}: credential {name!r} is a {kind} credential")
     try:
-        return CREDENTIAL_KINDS[kind].model_validate(data)
+        return KINDS[kind].from_stored(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"

@@ -26,8 +26,9 @@ from pydantic import BaseModel, Field
 from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateStr, Tool
 from agentflow_app.net.guard import BlockedAddress, NetError, check_url, describe_block
-from agentflow_app.nodes.credentials import SesCredential, SmtpCredential, load_credential
+from agentflow_app.nodes.credentials import load_credential
 from agentflow_app.nodes.remote import as_text
+from agentflow_app.secrets.kinds import SesKind, SmtpKind
 
 MAX_RECIPIENTS = 50
 EMAIL_KINDS = ("smtp", "ses")
@@ -72,9 +73,9 @@ async def send_email(
     to_list = recipients(where, to)
     subject_text = " ".join(as_text(subject).split())
     body_text = as_text(body)
-    if isinstance(cred, SmtpCredential):
+    if isinstance(cred, SmtpKind):
         return await _send_smtp(ctx, where, cred, to_list, subject_text, body_text, html, timeout_s)
-    assert isinstance(cred, SesCredential)
+    assert isinstance(cred, SesKind)
     return await _send_ses(ctx, where, cred, to_list, subject_text, body_text, html, timeout_s)
 
 
@@ -105,7 +106,7 @@ class _PinnedSMTPSSL(smtplib.SMTP_SSL):
 
 
 def _deliver_smtp(
-    cred: SmtpCredential, addresses: list[str], message: EmailMessage, timeout: float
+    cred: SmtpKind, addresses: list[str], message: EmailMessage, timeout: float
 ) -> None:
     factory = _PinnedSMTPSSL if cred.tls == "ssl" else _PinnedSMTP
     for index, address in enumerate(addresses):
@@ -119,7 +120,7 @@ def _deliver_smtp(
             if cred.tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             if cred.username:
-                smtp.login(cred.username, cred.password)
+                smtp.login(cred.username, cred.password or "")
             smtp.send_message(message)
         return
 
@@ -127,7 +128,7 @@ def _deliver_smtp(
 async def _send_smtp(
     ctx: RunContext,
     where: str,
-    cred: SmtpCredential,
+    cred: SmtpKind,
     to: list[str],
     subject: str,
     body: str,
@@ -187,7 +188,7 @@ def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
 # -- SES ------------------------------------------------------------------------------------
 
 
-def _deliver_ses(cred: SesCredential, request: dict[str, Any], timeout: float) -> str:
+def _deliver_ses(cred: SesKind, request: dict[str, Any], timeout: float) -> str:
     session = boto3.session.Session(
         aws_access_key_id=cred.access_key_id,
         aws_secret_access_key=cred.secret_access_key,
@@ -207,7 +208,7 @@ def _deliver_ses(cred: SesCredential, request: dict[str, Any], timeout: float) -
 async def _send_ses(
     ctx: RunContext,
     where: str,
-    cred: SesCredential,
+    cred: SesKind,
     to: list[str],
     subject: str,
     body: str,

@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateJSON, TemplateStr, Tool
 from agentflow_app.net.guard import redact_url
-from agentflow_app.nodes.credentials import HttpCredential, load_credential
+from agentflow_app.nodes.credentials import load_credential
 from agentflow_app.nodes.remote import as_text, send, status_error
+from agentflow_app.secrets.kinds import HttpKind
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -63,7 +64,7 @@ async def perform_request(
     secret_headers: list[str] = []
     if credential:
         cred = await load_credential(ctx, where, credential, ("http",))
-        assert isinstance(cred, HttpCredential)
+        assert isinstance(cred, HttpKind)
         auth = cred.headers()
         request_headers.update(auth)
         secret_headers = list(auth)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateStr, Tool
 from agentflow_app.net.client import GuardedResponse
-from agentflow_app.nodes.credentials import HubSpotCredential, load_credential
+from agentflow_app.nodes.credentials import load_credential
 from agentflow_app.nodes.remote import (
     as_text,
     excerpt,
@@ -25,6 +25,7 @@ from agentflow_app.nodes.remote import (
     send,
     status_error,
 )
+from agentflow_app.secrets.kinds import HubSpotKind
 
 CONTACTS = "/crm/v3/objects/contacts"
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
@@ -71,13 +72,13 @@ async def upsert_contact(
         TransientError: rate limits and HubSpot server errors.
     """
     cred = await load_credential(ctx, where, credential, ("hubspot",))
-    assert isinstance(cred, HubSpotCredential)
+    assert isinstance(cred, HubSpotKind)
     address = as_text(email).strip()
     if "@" not in address:
         raise NodeError(f"{where}: {address!r} is not an email address")
     values = {str(name): as_text(value) for name, value in properties.items()}
     values.pop("email", None)
-    base = cred.base_url.rstrip("/") + CONTACTS
+    base = cred.api_url + CONTACTS
     headers = {"Authorization": f"Bearer {cred.token}"}
 
     search = {

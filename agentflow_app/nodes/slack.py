@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateStr, Tool
-from agentflow_app.nodes.credentials import SlackCredential, load_credential
+from agentflow_app.nodes.credentials import load_credential
 from agentflow_app.nodes.remote import as_text, excerpt, retry_after_s, send, status_error
+from agentflow_app.secrets.kinds import SlackKind
 
 _HINTS = {
     "not_authed": "the credential has no token",
@@ -42,11 +43,11 @@ async def post_message(
         TransientError: rate limited or Slack is having trouble.
     """
     cred = await load_credential(ctx, where, credential, ("slack",))
-    assert isinstance(cred, SlackCredential)
+    assert isinstance(cred, SlackKind)
     channel_text, message = as_text(channel).strip(), as_text(text)
     if not channel_text:
         raise NodeError(f"{where}: the channel is empty")
-    url = f"{cred.base_url.rstrip('/')}/chat.postMessage"
+    url = f"{cred.api_url}/chat.postMessage"
     response = await send(
         ctx,
         where,

@@ -23,13 +23,12 @@ from pydantic import BaseModel
 
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.net.guard import AddressGuard, NetError
+from agentflow_app.secrets.kinds import HUBSPOT_API, SLACK_API
 from agentflow_app.settings import get_settings
 
 TIMEOUT_S = 15.0
 ANTHROPIC_API = "https://api.anthropic.com"
 OPENAI_API = "https://api.openai.com/v1"
-SLACK_API = "https://slack.com/api"
-HUBSPOT_API = "https://api.hubapi.com"
 
 
 class CheckResult(BaseModel):

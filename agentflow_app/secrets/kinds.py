@@ -1,18 +1,34 @@
 """Credential kinds: the fields each one holds, which of them are secret, how they validate.
 
-A credential's value is a small JSON object whose shape depends on its kind. The models
-here check it when it is saved (so a missing token is reported by field, at the form, not
-at run time) and say which fields are secret: those are masked in lists (the hint), never
-sent back, and redacted from outputs. Field names match what the nodes read
-(``agentflow_app.nodes.credentials``) and what the LLM providers read (``api_key``,
-``access_key_id``/``secret_access_key``/``session_token``/``region``).
+A credential's value is a small JSON object whose shape depends on its kind. There is one
+model per kind, and it is used both ways:
+
+* when a credential is saved (:func:`parse_value`): a missing token is reported by field,
+  at the form, not at run time;
+* when a node reads one at run time (:meth:`CredentialKind.from_stored`, through
+  ``agentflow_app.nodes.credentials.load_credential``): the node gets this same model,
+  typed, so what was accepted on save is exactly what the node can use.
+
+The models also say which fields are secret: those are masked in lists (the hint), never
+sent back, and redacted from outputs. The LLM providers read the raw value's fields
+(``api_key``, ``access_key_id``/``secret_access_key``/``session_token``/``region``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+import base64
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticUndefined
 
 from agentflow_app.errors import InvalidInput
@@ -34,6 +50,24 @@ def _check_base_url(value: str | None) -> str | None:
 
 #: An optional http(s) base URL; empty means the service's default.
 BaseUrl = Annotated[str | None, AfterValidator(_check_base_url)]
+
+#: The services' own API base URLs, used when a credential leaves ``base_url`` empty.
+SLACK_API = "https://slack.com/api"
+HUBSPOT_API = "https://api.hubapi.com"
+
+
+def _sender_field(description: str) -> Any:
+    """``from_address``, which also answers to ``from`` (the header it fills).
+
+    Both spellings are accepted on save and on read, and the value is always stored and
+    shown as ``from_address``; giving both at once is refused as an unknown field.
+    """
+    return Field(
+        min_length=3,
+        max_length=320,
+        validation_alias=AliasChoices("from_address", "from"),
+        description=description,
+    )
 
 
 class CredentialKind(BaseModel):
@@ -66,6 +100,29 @@ class CredentialKind(BaseModel):
     def stored(self) -> dict[str, Any]:
         """The value as stored and handed to nodes (unset optional fields left out)."""
         return self.model_dump(exclude_none=True)
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> Self:
+        """Validate a value read back at run time, with the same rules as on save.
+
+        Every rule of the kind applies, so a node never works with a value the form would
+        have refused. That is stricter than the nodes' old read models (which, for one,
+        let basic auth go without a password), and safe: every stored value was saved
+        through :func:`parse_value` under these same rules.
+
+        The one leniency: keys that are not fields of the kind are dropped instead of
+        refused. A value comes back with the provider's ``kind`` beside its fields, and a
+        field a later version removes must not make every credential saved before it
+        unreadable (the save path still refuses unknown fields).
+
+        Raises:
+            pydantic.ValidationError: a field missing or malformed; ``loc`` names it.
+        """
+        known = set(cls.model_fields)
+        for info in cls.model_fields.values():
+            if isinstance(info.validation_alias, AliasChoices):
+                known.update(c for c in info.validation_alias.choices if isinstance(c, str))
+        return cls.model_validate({k: v for k, v in data.items() if k in known})
 
 
 class AnthropicKind(CredentialKind):
@@ -116,6 +173,12 @@ class AwsKind(CredentialKind):
 
 
 class SlackKind(CredentialKind):
+    """A Slack bot token; ``base_url`` points elsewhere for tests or a proxy.
+
+    ``base_url`` is empty unless the user gave one (so the stored value and the form stay
+    free of a default that could change); :attr:`api_url` is the URL to call.
+    """
+
     kind = "slack"
     label = "Slack"
     secret_fields = ("token",)
@@ -123,14 +186,26 @@ class SlackKind(CredentialKind):
     token: str = Field(min_length=1, description="Bot token, xoxb-…")
     base_url: BaseUrl = Field(default=None, description="Slack Web API base URL (optional)")
 
+    @property
+    def api_url(self) -> str:
+        """``base_url``, or Slack's own Web API when none was given."""
+        return self.base_url or SLACK_API
+
 
 class HubSpotKind(CredentialKind):
+    """A HubSpot private-app access token; ``base_url`` as for :class:`SlackKind`."""
+
     kind = "hubspot"
     label = "HubSpot"
     secret_fields = ("token",)
 
     token: str = Field(min_length=1, description="Private app access token, pat-…")
     base_url: BaseUrl = Field(default=None, description="HubSpot API base URL (optional)")
+
+    @property
+    def api_url(self) -> str:
+        """``base_url``, or HubSpot's own API when none was given."""
+        return self.base_url or HUBSPOT_API
 
 
 class SmtpKind(CredentialKind):
@@ -143,7 +218,7 @@ class SmtpKind(CredentialKind):
     username: str | None = Field(default=None, description="Login user (optional)")
     password: str | None = Field(default=None, description="Login password (optional)")
     tls: Literal["none", "starttls", "ssl"] = Field(default="starttls", description="Encryption")
-    from_address: str = Field(min_length=3, max_length=320, description="Sender address")
+    from_address: str = _sender_field("Sender address")
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> SmtpKind:
@@ -163,7 +238,7 @@ class SesKind(CredentialKind):
     secret_fields = ("secret_access_key", "session_token")
 
     region: str = Field(min_length=1, max_length=40, description="AWS region, e.g. eu-west-1")
-    from_address: str = Field(min_length=3, max_length=320, description="Verified sender")
+    from_address: str = _sender_field("Verified sender")
     aws_credential: str | None = Field(
         default=None, description="Name of an aws credential holding the keys (optional)"
     )
@@ -192,7 +267,12 @@ _SCHEME_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 class HttpKind(CredentialKind):
-    """Authentication for ``http.request``: bearer token, basic auth or one custom header."""
+    """Authentication for ``http.request``: bearer token, basic auth or one custom header.
+
+    Basic auth needs a username and a password, on save and on read alike. Nothing could
+    ever save one without a password, so no stored credential lacks it; a hand-built value
+    without one (``StaticCredentials``) is refused by name before any request goes out.
+    """
 
     kind = "http"
     label = "HTTP"
@@ -225,6 +305,15 @@ class HttpKind(CredentialKind):
         if self.header_name and not _is_token(self.header_name):
             raise ValueError("header_name is not a valid HTTP header name")
         return self
+
+    def headers(self) -> dict[str, str]:
+        """The request headers that carry this credential."""
+        if self.scheme == "bearer":
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.scheme == "basic":
+            pair = f"{self.username}:{self.password}".encode()
+            return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+        return {str(self.header_name): str(self.header_value)}
 
 
 def _is_token(name: str) -> bool:

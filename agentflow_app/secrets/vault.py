@@ -18,10 +18,9 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from agentflow_app.db import session_scope
-from agentflow_app.errors import AgentFlowError
+from agentflow_app.errors import AgentFlowError, CredentialError
 from agentflow_app.models.base import utcnow
 from agentflow_app.models.credential import Credential
-from agentflow_app.nodes.credentials import CredentialError
 from agentflow_app.secrets.redaction import Redactor
 from agentflow_app.secrets.storage import read_value
 

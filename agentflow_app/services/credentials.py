@@ -18,11 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from agentflow_app.db import session_scope
-from agentflow_app.errors import Conflict, InvalidInput, NotFound
+from agentflow_app.errors import Conflict, CredentialError, InvalidInput, NotFound
 from agentflow_app.models.base import utcnow
 from agentflow_app.models.credential import Credential
 from agentflow_app.models.workflow import Workflow, WorkflowVersion
-from agentflow_app.nodes.credentials import CredentialError
 from agentflow_app.secrets.checks import CheckResult, check
 from agentflow_app.secrets.fernet import UndecryptableError, cipher
 from agentflow_app.secrets.kinds import parse_value

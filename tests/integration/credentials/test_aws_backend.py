@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 from sqlmodel import select
 
 from agentflow_app.db import session_scope
+from agentflow_app.errors import CredentialError
 from agentflow_app.models.credential import Credential
-from agentflow_app.nodes.credentials import CredentialError
 from agentflow_app.secrets.aws import AwsSecretStore, SecretsBackendError
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials

@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from agentflow_app.cli import main
 from agentflow_app.db import session_scope
+from agentflow_app.errors import CredentialError
 from agentflow_app.models.credential import Credential
-from agentflow_app.nodes.credentials import CredentialError
 from agentflow_app.secrets.fernet import Cipher
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentflow_app.errors import Conflict, InvalidInput, NotFound
-from agentflow_app.nodes.credentials import CredentialError
+from agentflow_app.errors import Conflict, CredentialError, InvalidInput, NotFound
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials, workflows
 from tests.integration.credentials.conftest import raw_database
