@@ -93,7 +93,7 @@ async def run_execution(
             registry=registry,
             http=http,
             credentials=credentials,
-            services={"registry": registry, **(services or {})},
+            services=services,
             execution_id=execution_id,
         )
     except InvalidWorkflow as exc:

@@ -83,7 +83,6 @@ async def execute(
             registry=registry,
             http=http,
             credentials=StaticCredentials(vault),
-            services={"registry": registry},
             retry_backoff_s=0.01,
         )
 

@@ -79,7 +79,6 @@ async def execute(
             registry=registry,
             http=http,
             credentials=vault,
-            services={"registry": registry},
             retry_backoff_s=0.01,
         )
     return result, store
