@@ -15,10 +15,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agentflow_app.catalog import default_registry
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import Event, EventType
 from agentflow_app.engine.node import CredentialProvider
-from agentflow_app.engine.registry import Registry, default_registry
+from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import Conflict

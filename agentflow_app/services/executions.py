@@ -31,10 +31,10 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, exists, func, insert, select, update
 
+from agentflow_app.catalog import default_registry
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import Event, EventType
-from agentflow_app.engine.registry import default_registry
 from agentflow_app.engine.status import TERMINAL_EXECUTION, ExecutionStatus
 from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
