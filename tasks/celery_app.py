@@ -48,7 +48,7 @@ def _warm_before_fork(**_kwargs) -> None:
     then took about a second (importing the LLM SDKs and LangChain) and paid it again in
     every process the pool replaced. Loaded here, every pool process starts with them.
     """
-    from agentflow_app.engine.registry import default_registry
+    from agentflow_app.catalog import default_registry
     from agentflow_app.net import tls
 
     default_registry()

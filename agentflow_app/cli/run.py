@@ -270,8 +270,8 @@ def _stderr() -> Console:
 
 def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
     """Validate and create the execution (or load the one to resume), migrating first."""
+    from agentflow_app.catalog import default_registry
     from agentflow_app.engine.errors import InvalidWorkflow
-    from agentflow_app.engine.registry import default_registry
     from agentflow_app.migrate import upgrade_head
     from agentflow_app.services import executions
 

@@ -5,6 +5,8 @@ A node type is a class with a ``type`` id, display metadata, a pydantic ``Config
 ``run`` sees it, so a node works with plain values. Everything outside the process (HTTP,
 credentials, logs, streamed tokens) comes through :class:`RunContext`, which is what makes
 a node testable against local servers and keeps it free of Reflex, Celery and the database.
+The catalog of node types and tools reaches a node the same way (``ctx.registry``): the
+host composes it (``agentflow_app.catalog``) and hands it to the runner.
 
 Agent tools follow the same pattern (:class:`Tool`), so a plugin adds either with a class.
 """
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    from agentflow_app.engine.registry import Registry
     from agentflow_app.net.client import GuardedClient
 
 
@@ -81,9 +84,12 @@ class RunContext:
     log: Callable[..., Awaitable[None]]
     #: ``await token(text)`` emits streamed text as ``step.token`` (batched by the runner).
     token: Callable[[str], Awaitable[None]]
+    #: The node types and agent tools of this run (an agent looks its tools up here).
+    registry: Registry
     #: Outputs of finished upstream nodes, by node id.
     upstream: dict[str, Any] = field(default_factory=dict)
-    #: Anything extra a host passes to nodes (the LLM factory, the tool registry, ...).
+    #: Anything extra a host passes to nodes; the agent puts ``tool_credentials`` here
+    #: for its tools.
     services: dict[str, Any] = field(default_factory=dict)
 
 
@@ -116,8 +122,16 @@ class Node:
         """The source handles whose edges are active after ``output`` (default: all)."""
         return self.outputs
 
-    def is_idempotent(self, config: Any) -> bool:
-        """Per-config idempotency (a GET request is, a POST is not)."""
+    def is_idempotent(self, config: Any, registry: Registry | None = None) -> bool:
+        """Per-config idempotency (a GET request is, a POST is not).
+
+        Args:
+            config: the step's validated config.
+            registry: the run's node types and tools, for a node whose answer depends on
+                them (an agent asks its tools); None when the caller has no run. An
+                override may leave this parameter out: the runner then calls it with the
+                config alone.
+        """
         return self.idempotent
 
 

@@ -1,18 +1,15 @@
-"""The catalog of node types and agent tools: built-ins first, then plugins.
+"""The catalog of node types and agent tools: a plain container.
 
 Everything that needs to know which node types exist (validation, the runner, the editor
-palette, the agent's tool list) asks a :class:`Registry`. :func:`default_registry` builds the
-process-wide one lazily, so importing the engine stays cheap for a worker that never runs a
-workflow, and a broken plugin ends up in ``plugin_errors`` instead of taking the app down.
+palette, the agent's tool list) asks a :class:`Registry` it is given. What goes into the
+process-wide one (built-ins, entry points, the plugin folder) is decided outside the engine,
+in :mod:`agentflow_app.catalog`; a plugin that failed to load is listed in
+``plugin_errors`` so validation can name it.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
-import logging
-import threading
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -20,11 +17,6 @@ from pydantic import BaseModel
 
 from agentflow_app.engine.errors import RegistryError
 from agentflow_app.engine.node import Node, NodeConfig, Tool
-
-log = logging.getLogger(__name__)
-
-#: Modules that register built-in node types through ``register_builtin(registry)``.
-BUILTIN_MODULES = ("agentflow_app.nodes", "agentflow_app.llm.nodes")
 
 N = TypeVar("N", bound=type[Node])
 T = TypeVar("T", bound=type[Tool])
@@ -172,52 +164,3 @@ def check_tool_class(cls: object) -> None:
         raise RegistryError(f"tool class {name} ({tool_id}): `Args` must be a pydantic model")
     if cls.run is Tool.run or not inspect.iscoroutinefunction(cls.run):
         raise RegistryError(f"tool class {name} ({tool_id}) needs `async def run(ctx, args)`")
-
-
-def register_builtins(registry: Registry) -> None:
-    """Register the node types that ship with AgentFlow.
-
-    Each package in :data:`BUILTIN_MODULES` that exists exposes
-    ``register_builtin(registry)``; a missing optional package (``llm.nodes``) is skipped,
-    but an error inside our own code is not hidden.
-    """
-    for module_name in BUILTIN_MODULES:
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        register = getattr(module, "register_builtin", None)
-        if register is not None:
-            register(registry)
-
-
-_default: Registry | None = None
-_default_lock = threading.Lock()
-
-
-def default_registry() -> Registry:
-    """The process-wide registry: built-ins, then entry-point plugins, then the plugin folder.
-
-    Built lazily on first use and cached. Broken plugins are logged and listed in
-    ``plugin_errors``; the rest of the catalog still loads.
-    """
-    global _default
-    with _default_lock:
-        if _default is None:
-            from agentflow_app.engine.plugins import load_entry_points, load_folder
-            from agentflow_app.settings import get_settings
-
-            registry = Registry()
-            register_builtins(registry)
-            load_entry_points(registry)
-            folder = get_settings().agentflow_plugins
-            if folder is not None:
-                load_folder(registry, folder)
-            _default = registry
-        return _default
-
-
-def reset_default_registry() -> None:
-    """Forget the cached registry (after changing AGENTFLOW_PLUGINS, in tests and the CLI)."""
-    global _default
-    with _default_lock:
-        _default = None

@@ -30,6 +30,7 @@ repeats a finished step.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import random
@@ -48,7 +49,7 @@ from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.engine.events import EventType, StepRecord
 from agentflow_app.engine.node import CredentialProvider, Node, RunContext
 from agentflow_app.engine.plan import OUTPUT_TYPE, Plan, PlanNode, compile_plan
-from agentflow_app.engine.registry import Registry, default_registry
+from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.store import ExecutionStore
 from agentflow_app.engine.templating import InputsScope, NodesScope, render_config
@@ -90,7 +91,7 @@ async def run(
     inputs: dict[str, Any],
     store: ExecutionStore,
     *,
-    registry: Registry | None = None,
+    registry: Registry,
     http: Any,
     credentials: CredentialProvider | None,
     services: dict[str, Any] | None = None,
@@ -104,7 +105,9 @@ async def run(
         document: a document (validated here) or a compiled :class:`Plan`.
         inputs: the execution inputs, given to the trigger.
         store: where steps and events go; a resumed run finds its steps there.
-        registry: node types (the default registry when omitted).
+        registry: node types and agent tools; the host composes it
+            (``agentflow_app.catalog.default_registry()`` in the app) and nodes see it as
+            ``ctx.registry``.
         http: the guarded HTTP client nodes use (``ctx.http``).
         credentials: the credential provider nodes use (``ctx.credentials``).
         services: extras for nodes (``ctx.services``), e.g. the LLM factory.
@@ -117,16 +120,14 @@ async def run(
         Exception: whatever the store raises; the run is then abandoned as a crashed worker
             would leave it, and running it again resumes it.
     """
-    if isinstance(document, Plan):
-        plan = document
-    else:
-        plan = compile_plan(document, registry or default_registry())
+    plan = document if isinstance(document, Plan) else compile_plan(document, registry)
     if execution_id is None:
         execution_id = getattr(store, "execution_id", 0)
     execution = _Execution(
         plan=plan,
         inputs=dict(inputs),
         store=store,
+        registry=registry,
         http=http,
         credentials=credentials,
         services=services or {},
@@ -135,6 +136,17 @@ async def run(
         retry_backoff_s=retry_backoff_s,
     )
     return await execution.execute()
+
+
+def _is_idempotent(node: Node, config: Any, registry: Registry) -> bool:
+    """Ask ``node`` whether running ``config`` again is harmless, giving it the registry.
+
+    Plugins written before ``is_idempotent`` received the registry override it with the
+    config alone; they are asked that way rather than broken on resume.
+    """
+    if "registry" in inspect.signature(node.is_idempotent).parameters:
+        return node.is_idempotent(config, registry=registry)
+    return node.is_idempotent(config)
 
 
 def _now() -> datetime:
@@ -229,6 +241,7 @@ class _Execution:
         plan: Plan,
         inputs: dict[str, Any],
         store: ExecutionStore,
+        registry: Registry,
         http: Any,
         credentials: CredentialProvider | None,
         services: dict[str, Any],
@@ -240,6 +253,7 @@ class _Execution:
         self.raw_inputs = inputs
         self.inputs = InputsScope(inputs)
         self.store = store
+        self.registry = registry
         self.http = http
         self.credentials = credentials
         self.services = services
@@ -309,7 +323,7 @@ class _Execution:
                 record is not None
                 and record.status in (StepStatus.RUNNING, StepStatus.WAITING)
                 and pn.cls.side_effects
-                and not pn.cls().is_idempotent(pn.config)
+                and not _is_idempotent(pn.cls(), pn.config, self.registry)
             ):
                 self._settle(node_id, await self._record_failed(pn, record, MAY_HAVE_BEEN_SENT))
                 continue
@@ -471,6 +485,7 @@ class _Execution:
             cancelled=self.cancelled,
             log=log_,
             token=tokens.add,
+            registry=self.registry,
             upstream=upstream,
             services=self.services,
         )

@@ -173,19 +173,16 @@ class LLMAgent(Node):
     #: Through its tools it may act on the world; :meth:`is_idempotent` says when it does.
     side_effects = True
 
-    def is_idempotent(self, config: AgentConfig) -> bool:
-        """Safe to run again unless a listed tool has side effects (unknown ones count)."""
-        from agentflow_app.engine.registry import default_registry
+    def is_idempotent(self, config: AgentConfig, registry: Registry | None = None) -> bool:
+        """Safe to run again unless a listed tool has side effects (unknown ones count).
 
-        known = default_registry().tools()
+        Without a registry every tool is unknown, so only an agent without tools is safe.
+        """
+        known = registry.tools() if registry is not None else {}
         return not any(known[t].side_effects if t in known else True for t in config.tools)
 
     async def run(self, ctx: RunContext, config: AgentConfig) -> dict[str, Any]:
-        registry = ctx.services.get("registry")
-        if registry is None:
-            from agentflow_app.engine.registry import default_registry
-
-            registry = default_registry()
+        registry = ctx.registry
         try:
             classes = [registry.tool(tool_id) for tool_id in config.tools]
         except RegistryError as exc:
@@ -457,6 +454,6 @@ async def _parse_json(
 
 
 def register_builtin(registry: Registry) -> None:
-    """Add the LLM node types to ``registry`` (called by the engine's registry)."""
+    """Add the LLM node types to ``registry`` (called by ``agentflow_app.catalog``)."""
     registry.register_node(LLMPrompt)
     registry.register_node(LLMAgent)

@@ -1,6 +1,6 @@
 """The built-in node types and agent tools (SPEC §6), one module per family.
 
-:func:`register_builtin` is what :func:`agentflow_app.engine.registry.register_builtins`
+:func:`register_builtin` is what :func:`agentflow_app.catalog.register_builtins`
 calls. Nodes get everything outside the process through ``RunContext``: HTTP through
 ``ctx.http`` (the SSRF-guarded client) and credentials through ``ctx.credentials``.
 

@@ -98,7 +98,7 @@ def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
     Returns:
         ``[{node_id, field, message}]``, empty when every name resolves.
     """
-    from agentflow_app.engine.registry import default_registry
+    from agentflow_app.catalog import default_registry
     from agentflow_app.llm.providers import CREDENTIAL_KINDS as PROVIDER_KINDS
 
     registry = default_registry()

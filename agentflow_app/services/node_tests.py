@@ -26,9 +26,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from agentflow_app.catalog import default_registry
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import InvalidWorkflow
-from agentflow_app.engine.registry import default_registry
 from agentflow_app.engine.runner import MAX_OUTPUT_BYTES
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.validate import analyse

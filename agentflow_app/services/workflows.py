@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, select
 
+from agentflow_app.catalog import default_registry
 from agentflow_app.db import session_scope
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.errors import InvalidWorkflow
-from agentflow_app.engine.registry import default_registry
 from agentflow_app.engine.validate import validate
 from agentflow_app.errors import NotFound
 from agentflow_app.models import Workflow, WorkflowVersion

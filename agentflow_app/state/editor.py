@@ -31,6 +31,7 @@ import reflex as rx
 from pydantic import BaseModel, Field, ValidationError
 
 from agentflow_app import routes
+from agentflow_app.catalog import default_registry
 from agentflow_app.components.form_schema import (
     CredentialChoice,
     FieldView,
@@ -41,7 +42,7 @@ from agentflow_app.components.form_schema import (
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import Event, EventType
-from agentflow_app.engine.registry import Registry, default_registry
+from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.validate import validate
 from agentflow_app.errors import AgentFlowError, InvalidInput, NotFound
 from agentflow_app.services import credentials as credentials_service

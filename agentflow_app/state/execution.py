@@ -27,8 +27,8 @@ from typing import Any
 import reflex as rx
 
 from agentflow_app import routes
+from agentflow_app.catalog import default_registry
 from agentflow_app.engine.events import Event
-from agentflow_app.engine.registry import default_registry
 from agentflow_app.errors import AgentFlowError, Conflict, NotFound
 from agentflow_app.services import executions
 from agentflow_app.services.users import Actor

@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 import reflex as rx
 
 from agentflow_app import routes
-from agentflow_app.engine.registry import default_registry
+from agentflow_app.catalog import default_registry
 from agentflow_app.errors import AgentFlowError
 from agentflow_app.services import workflows
 from agentflow_app.state.auth import signed_in, to_login

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentflow_app.engine.node import CredentialProvider, Node, RunContext
+from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.templating import make_scope, render_config
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.credentials import StaticCredentials
@@ -27,10 +28,14 @@ def node_context(
     inputs: Mapping[str, Any] | None = None,
     upstream: Mapping[str, Any] | None = None,
     services: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
     logs: list[dict[str, Any]] | None = None,
     node_id: str = "node",
 ) -> RunContext:
-    """A context for one node run; ``credentials`` may be ``{name: (kind, fields)}``."""
+    """A context for one node run; ``credentials`` may be ``{name: (kind, fields)}``.
+
+    ``registry`` is what ``ctx.registry`` holds (empty unless given: only agents read it).
+    """
     if credentials is None or isinstance(credentials, Mapping):
         credentials = StaticCredentials(credentials or {})
     sink = logs if logs is not None else []
@@ -51,6 +56,7 @@ def node_context(
         cancelled=asyncio.Event(),
         log=log,
         token=token,
+        registry=registry if registry is not None else Registry(),
         upstream=dict(upstream or {}),
         services=dict(services or {}),
     )

@@ -16,7 +16,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from agentflow_app.engine.registry import Registry, register_builtins
+from agentflow_app.catalog import register_builtins
+from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import run
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.store import MemoryStore
@@ -83,7 +84,6 @@ async def execute(
             registry=registry,
             http=http,
             credentials=StaticCredentials(vault),
-            services={"registry": registry},
             retry_backoff_s=0.01,
         )
 

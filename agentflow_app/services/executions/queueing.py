@@ -17,10 +17,10 @@ from sqlalchemy import (
     select,
 )
 
+from agentflow_app.catalog import default_registry
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import EventType
-from agentflow_app.engine.registry import default_registry
 from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Workflow

@@ -15,24 +15,20 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agentflow_app.catalog import default_registry
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import Event, EventType
+from agentflow_app.engine.node import CredentialProvider
+from agentflow_app.engine.registry import Registry
+from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import Conflict
+from agentflow_app.services.executions.lifecycle import mark_finished, mark_started
+from agentflow_app.services.executions.rows import ClaimedRun, load_execution
+from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
 
 if TYPE_CHECKING:
     from redis import Redis
-
-
-from agentflow_app.engine.node import CredentialProvider
-from agentflow_app.engine.registry import Registry, default_registry
-from agentflow_app.engine.runner import RunResult, run
-from agentflow_app.services.executions.lifecycle import mark_finished, mark_started
-from agentflow_app.services.executions.rows import (
-    ClaimedRun,
-    load_execution,
-)
-from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +52,8 @@ async def run_execution(
         http: the guarded HTTP client nodes use.
         credentials: the acting user's credential provider.
         registry: node types (the process default when omitted).
-        services: extras for nodes (``ctx.services``); the registry is added for agents.
+        services: extras for nodes (``ctx.services``); the registry reaches them as
+            ``ctx.registry``.
         redis: where events are published (None: stored only).
         redact: the vault's redaction of the owner's secrets (see ``no_redaction``).
         on_event: called with each stored event (live progress).
@@ -92,7 +89,7 @@ async def run_execution(
             registry=registry,
             http=http,
             credentials=credentials,
-            services={"registry": registry, **(services or {})},
+            services=services,
             execution_id=execution_id,
         )
     except InvalidWorkflow as exc:

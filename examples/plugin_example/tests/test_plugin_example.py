@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from agentflow_app.engine.node import Node, RunContext
-from agentflow_app.engine.plugins import load_entry_points, load_folder
 from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.engine.store import MemoryStore
+from agentflow_app.plugins import load_entry_points, load_folder
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 

@@ -116,7 +116,7 @@ def make_ctx(recorder: Recorder, vault: StaticCredentials, http: GuardedClient) 
             cancelled=asyncio.Event(),
             log=recorder.log,
             token=recorder.token,
-            services={"registry": registry} if registry is not None else {},
+            registry=registry if registry is not None else Registry(),
         )
 
     return make

@@ -267,11 +267,19 @@ async def test_a_side_effect_is_never_repeated_when_the_model_keeps_failing(
     assert len(fake_llm.requests) == 3
 
 
-def test_an_agent_is_idempotent_only_without_side_effecting_tools() -> None:
+def test_an_agent_is_idempotent_only_without_side_effecting_tools(registry: Registry) -> None:
     agent = LLMAgent()
+    assert agent.is_idempotent(agent_config(tools=[]), registry)
+    assert not agent.is_idempotent(agent_config(tools=["http_request"]), registry)
+    assert not agent.is_idempotent(agent_config(tools=["not_installed"]), registry)
+
+
+def test_an_agent_asks_the_registry_it_is_given_about_its_tools(registry: Registry) -> None:
+    agent = LLMAgent()
+    assert agent.is_idempotent(agent_config(tools=["word_count"]), registry)
+    # without a registry no tool is known, so only a tool-less agent counts as safe
+    assert not agent.is_idempotent(agent_config(tools=["word_count"]))
     assert agent.is_idempotent(agent_config(tools=[]))
-    assert not agent.is_idempotent(agent_config(tools=["http_request"]))
-    assert not agent.is_idempotent(agent_config(tools=["not_installed"]))
 
 
 async def test_an_agent_with_json_output_parses_its_final_answer(

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from agentflow_app.catalog import register_builtins
 from agentflow_app.engine.events import EventType
-from agentflow_app.engine.registry import Registry, register_builtins
+from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import run
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.store import MemoryStore
@@ -79,7 +80,6 @@ async def execute(
             registry=registry,
             http=http,
             credentials=vault,
-            services={"registry": registry},
             retry_backoff_s=0.01,
         )
     return result, store

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from agentflow_app.engine.events import EventType, StepRecord
+from agentflow_app.engine.node import Node, NodeConfig, RunContext
+from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import MAX_OUTPUT_BYTES, MAY_HAVE_BEEN_SENT
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.store import MemoryStore
@@ -15,6 +18,7 @@ from tests.helpers.engine_builders import (
     document,
     edge,
     fan_out,
+    make_registry,
     node,
     run_doc,
 )
@@ -382,3 +386,59 @@ async def test_an_in_flight_side_effect_is_not_repeated() -> None:
     result, _ = await run_doc(doc, store=store, journal=journal)
     assert journal.started() == ["send"]
     assert result.status == ExecutionStatus.SUCCEEDED
+
+
+class _AsksTheRegistry(Node):
+    """Like an agent: safe to repeat only if the run's registry has what it needs."""
+
+    type = "test.asks_registry"
+    label = "Asks the registry"
+    side_effects = True
+    seen: ClassVar[list[Registry | None]] = []
+
+    def is_idempotent(self, config: NodeConfig, registry: Registry | None = None) -> bool:
+        self.seen.append(registry)
+        return registry is not None and registry.has_node("test.echo")
+
+    async def run(self, ctx: RunContext, config: NodeConfig) -> Any:
+        return {"registry_has_echo": ctx.registry.has_node("test.echo")}
+
+
+class _OldStyleOverride(Node):
+    """A plugin written before ``is_idempotent`` received the registry."""
+
+    type = "test.old_style"
+    label = "Old style"
+    side_effects = True
+
+    def is_idempotent(self, config: NodeConfig) -> bool:
+        return False
+
+    async def run(self, ctx: RunContext, config: NodeConfig) -> Any:
+        return {"sent": True}
+
+
+async def test_an_in_flight_step_is_judged_with_the_run_registry() -> None:
+    registry = make_registry()
+    registry.register_node(_AsksTheRegistry)
+    registry.register_node(_OldStyleOverride)
+    doc = document(
+        [
+            node("start", "test.trigger"),
+            node("asks", "test.asks_registry"),
+            node("old", "test.old_style"),
+        ],
+        [edge("start", "asks"), edge("start", "old")],
+    )
+    store = MemoryStore()
+    store.steps = {
+        "start": _record("start", "test.trigger", StepStatus.SUCCEEDED, {}),
+        "asks": _record("asks", "test.asks_registry", StepStatus.RUNNING),
+        "old": _record("old", "test.old_style", StepStatus.RUNNING),
+    }
+    _AsksTheRegistry.seen.clear()
+    result, _ = await run_doc(doc, store=store, registry=registry)
+    assert _AsksTheRegistry.seen == [registry]
+    assert result.steps["asks"].status == StepStatus.SUCCEEDED
+    assert result.steps["asks"].output == {"registry_has_echo": True}
+    assert result.steps["old"].error == MAY_HAVE_BEEN_SENT

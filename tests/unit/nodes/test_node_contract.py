@@ -12,8 +12,9 @@ import re
 import pytest
 from pydantic import ValidationError
 
+from agentflow_app.catalog import register_builtins
 from agentflow_app.engine.node import Node, NodeConfig, Tool
-from agentflow_app.engine.registry import Registry, register_builtins
+from agentflow_app.engine.registry import Registry
 from agentflow_app.nodes import NODES as NODE_CLASSES
 
 REGISTRY = Registry()

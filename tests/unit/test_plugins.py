@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agentflow_app.engine.errors import RegistryError
-from agentflow_app.engine.node import Node
-from agentflow_app.engine.plugins import load_entry_points, load_folder
-from agentflow_app.engine.registry import Registry, default_registry, reset_default_registry
-from agentflow_app.settings import reset_settings
+from agentflow_app.engine.registry import Registry
+from agentflow_app.plugins import load_entry_points, load_folder
 
 GOOD = """
 from agentflow_app.engine.node import Node, NodeConfig, Tool
@@ -131,55 +128,3 @@ def test_a_duplicate_type_id_names_both_classes(tmp_path: Path) -> None:
     assert "'same.shout' is registered twice" in error.message
     assert "agentflow_plugins.one.Shout" in error.message
     assert "agentflow_plugins.two.Shout" in error.message
-
-
-def test_registering_incomplete_classes_says_what_is_missing() -> None:
-    class NoType(Node):
-        label = "x"
-
-        async def run(self, ctx, config):
-            return {}
-
-    class SyncRun(Node):
-        type = "x.sync"
-        label = "x"
-
-        def run(self, ctx, config):
-            return {}
-
-    class BadConfig(Node):
-        type = "x.config"
-        label = "x"
-        Config = dict
-
-        async def run(self, ctx, config):
-            return {}
-
-    registry = Registry()
-    with pytest.raises(RegistryError, match="needs a `type` id"):
-        registry.register_node(NoType)
-    with pytest.raises(RegistryError, match="must be `async def`"):
-        registry.register_node(SyncRun)
-    with pytest.raises(RegistryError, match="must subclass"):
-        registry.register_node(BadConfig)
-    with pytest.raises(RegistryError, match=r"unknown node type 'x\.none'"):
-        registry.node("x.none")
-
-
-def test_default_registry_reads_the_plugins_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write(tmp_path, "good.py", GOOD.format(prefix="env"))
-    write(tmp_path, "bad.py", "import not_a_module_anywhere\n")
-    monkeypatch.setenv("AGENTFLOW_PLUGINS", str(tmp_path))
-    reset_settings()
-    reset_default_registry()
-    try:
-        registry = default_registry()
-        assert registry.has_node("env.shout")
-        assert "bad" in [e.name for e in registry.plugin_errors]
-        assert default_registry() is registry
-    finally:
-        monkeypatch.delenv("AGENTFLOW_PLUGINS")
-        reset_settings()
-        reset_default_registry()

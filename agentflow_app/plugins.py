@@ -11,6 +11,11 @@ folder) may be:
 Each plugin is installed into a scratch registry first and merged only when it loaded
 completely, so a plugin that breaks halfway leaves nothing behind. Its failure is logged and
 kept as a :class:`PluginError` naming it; the other plugins and the built-ins still load.
+
+This is the mechanics; :mod:`agentflow_app.catalog` decides what gets loaded (which group,
+which folder) and in what order. It lives beside the catalog, not in the engine, because
+importing foreign code from the file system and the installed distributions is the host's
+business: the engine only receives the registry that results.
 """
 
 from __future__ import annotations
