@@ -48,6 +48,7 @@ from agentflow_app.services import credentials as credentials_service
 from agentflow_app.services import executions, node_tests, workflows
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
+from agentflow_app.state.formatting import format_duration, pretty_json, route_id
 
 log = logging.getLogger(__name__)
 
@@ -249,11 +250,6 @@ def merge_change(
     return {**document, "nodes": merged, "edges": [dict(e) for e in edges]}
 
 
-def pretty_json(value: Any) -> str:
-    """A value as the test form shows and edits it."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
 def parse_sample(text: str, what: str) -> Any:
     """JSON typed into the test form (blank means ``{}``).
 
@@ -268,12 +264,6 @@ def parse_sample(text: str, what: str) -> Any:
         raise ValueError(
             f"{what} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
         ) from None
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def refusal_message(exc: InvalidInput) -> str:
@@ -401,13 +391,6 @@ class EditorState(rx.State):
 
     # -- loading -------------------------------------------------------------------------
 
-    def _route_id(self) -> int | None:
-        raw = str(self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
-        try:
-            return int(raw)
-        except (TypeError, ValueError):
-            return None
-
     @rx.event
     async def load(self) -> Any:
         """``on_load``: the workflow of the URL, its catalog and the user's credentials."""
@@ -417,7 +400,7 @@ class EditorState(rx.State):
         self.loaded, self.load_error = False, ""
         self.selected_id, self.form, self.versions = "", [], []
         self._reset_test("")
-        workflow_id = self._route_id()
+        workflow_id = route_id(self.router.url.path)
         if workflow_id is None:
             self.load_error = "This address does not name a workflow."
             return None
