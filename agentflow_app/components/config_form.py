@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from agentflow_app.components.form_schema import Cell, FieldView, Row
 from agentflow_app.components.node_test_panel import node_test_panel
 from agentflow_app.state.editor import EditorState
+from agentflow_app.state.form_model import Cell, FieldView, Row
 
 
 def _key(*parts) -> rx.Var:

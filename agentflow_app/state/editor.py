@@ -31,13 +31,6 @@ import reflex as rx
 from pydantic import BaseModel, Field, ValidationError
 
 from agentflow_app import routes
-from agentflow_app.components.form_schema import (
-    CredentialChoice,
-    FieldView,
-    build_form,
-    coerce,
-    field_schema,
-)
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import Event, EventType
@@ -48,6 +41,16 @@ from agentflow_app.services import credentials as credentials_service
 from agentflow_app.services import executions, node_tests, workflows
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
+from agentflow_app.state.form_model import (
+    CredentialChoice,
+    FieldView,
+    build_form,
+    coerce,
+    field_schema,
+    get_path,
+    item_schema,
+    set_path,
+)
 from agentflow_app.state.formatting import format_duration, pretty_json, route_id
 
 log = logging.getLogger(__name__)
@@ -282,33 +285,6 @@ def refusal_message(exc: InvalidInput) -> str:
 def slug(name: str) -> str:
     """A file-name-safe version of a workflow name."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "workflow"
-
-
-def _set_path(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """A copy of ``config`` with dotted ``key`` set (None removes it)."""
-    config = json.loads(json.dumps(config))
-    parts = key.split(".")
-    target = config
-    for part in parts[:-1]:
-        child = target.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            target[part] = child
-        target = child
-    if value is None:
-        target.pop(parts[-1], None)
-    else:
-        target[parts[-1]] = value
-    return config
-
-
-def _get_path(config: dict[str, Any], key: str) -> Any:
-    current: Any = config
-    for part in key.split("."):
-        if not isinstance(current, dict):
-            return None
-        current = current.get(part)
-    return current
 
 
 class EditorState(rx.State):
@@ -590,7 +566,7 @@ class EditorState(rx.State):
         return registry.node(self.selected_type).Config
 
     def _set(self, key: str, value: Any) -> None:
-        self._update_data({"config": _set_path(self._config(), key, value)})
+        self._update_data({"config": set_path(self._config(), key, value)})
 
     @rx.event
     def set_label(self, value: str) -> None:
@@ -627,7 +603,7 @@ class EditorState(rx.State):
             return
         errors.pop(key, None)
         self.json_errors = errors
-        if value == _get_path(self._config(), key):
+        if value == get_path(self._config(), key):
             self._refresh()
             return
         self._set(key, value)
@@ -644,7 +620,7 @@ class EditorState(rx.State):
     @rx.event
     def toggle_option(self, key: str, option: str, checked: bool) -> None:
         """A multi-choice list (agent tools): add or remove one option."""
-        current = _get_path(self._config(), key)
+        current = get_path(self._config(), key)
         chosen = [v for v in (current if isinstance(current, list) else []) if v != option]
         if checked:
             chosen.append(option)
@@ -653,7 +629,7 @@ class EditorState(rx.State):
     @rx.event
     def add_row(self, key: str) -> None:
         """A new row in a list, key-value or list-of-objects editor."""
-        current = _get_path(self._config(), key)
+        current = get_path(self._config(), key)
         form = next((f for f in self.form if f["key"] == key), None)
         if form is None:
             return
@@ -678,19 +654,16 @@ class EditorState(rx.State):
         model = self._config_model()
         if model is None:
             return {}
-        schema, root = field_schema(model, key)
-        items = schema.get("items") or {}
-        ref = items.get("$ref", "")
-        item_schema = root.get("$defs", {}).get(ref.split("/")[-1], items) if ref else items
+        row_schema = item_schema(model, key)
         row: dict[str, Any] = {}
-        for column in item_schema.get("required", []):
-            column_schema = item_schema.get("properties", {}).get(column, {})
+        for column in row_schema.get("required", []):
+            column_schema = row_schema.get("properties", {}).get(column, {})
             row[column] = f"{column}_{index + 1}" if column_schema.get("type") == "string" else None
         return {k: v for k, v in row.items() if v is not None}
 
     @rx.event
     def remove_row(self, key: str, index: int) -> None:
-        current = _get_path(self._config(), key)
+        current = get_path(self._config(), key)
         if isinstance(current, dict):
             pairs = list(current.items())
             if 0 <= index < len(pairs):
@@ -703,7 +676,7 @@ class EditorState(rx.State):
     @rx.event
     def set_cell(self, key: str, index: int, column: str, raw: str) -> None:
         """A cell of a row edited: a list item, a key or value, or an object's column."""
-        current = _get_path(self._config(), key)
+        current = get_path(self._config(), key)
         if isinstance(current, dict):
             pairs = list(current.items())
             if not 0 <= index < len(pairs):
@@ -724,11 +697,7 @@ class EditorState(rx.State):
                 model = self._config_model()
                 if model is None:
                     return
-                schema, root = field_schema(model, key)
-                items = schema.get("items") or {}
-                ref = items.get("$ref", "")
-                item_schema = root.get("$defs", {}).get(ref.split("/")[-1], items) if ref else items
-                column_schema = item_schema.get("properties", {}).get(column, {})
+                column_schema = item_schema(model, key).get("properties", {}).get(column, {})
                 try:
                     value = coerce(column_schema, raw)
                 except ValueError:
@@ -745,7 +714,7 @@ class EditorState(rx.State):
 
     @rx.event
     def set_cell_checked(self, key: str, index: int, column: str, checked: bool) -> None:
-        current = _get_path(self._config(), key)
+        current = get_path(self._config(), key)
         if (
             isinstance(current, list)
             and 0 <= index < len(current)

@@ -7,10 +7,10 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from agentflow_app.components.form_schema import build_form, coerce, field_schema
 from agentflow_app.engine.node import NodeConfig, TemplateStr
 from agentflow_app.engine.registry import default_registry
 from agentflow_app.state.editor import filter_palette, merge_change, palette, template_hints
+from agentflow_app.state.form_model import build_form, coerce, field_schema
 
 
 class Auth(BaseModel):
