@@ -33,7 +33,6 @@ from agentflow_app.errors import AgentFlowError, Conflict, NotFound
 from agentflow_app.services import executions
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
-from agentflow_app.state.editor import catalog as canvas_catalog
 from agentflow_app.state.execution_view import (
     LiveRun,
     RunHeader,
@@ -43,6 +42,7 @@ from agentflow_app.state.execution_view import (
     empty_header,
 )
 from agentflow_app.state.formatting import route_id, sentence
+from agentflow_app.state.palette import catalog as canvas_catalog
 
 log = logging.getLogger(__name__)
 
