@@ -20,6 +20,7 @@ from agentflow_app.state.credentials import CredentialsState
 from agentflow_app.state.editor import EditorState
 from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.executions import ExecutionsState
+from agentflow_app.state.palette import PaletteState
 from agentflow_app.state.settings import SettingsState
 from agentflow_app.state.templates import TemplatesState
 from agentflow_app.state.workflows import WorkflowsState
@@ -58,7 +59,7 @@ app.add_page(
     editor,
     route=routes.WORKFLOW_EDITOR,
     title="Editor · AgentFlow",
-    on_load=[AuthState.require_login, EditorState.load],
+    on_load=[AuthState.require_login, PaletteState.load, EditorState.load],
 )
 app.add_page(
     executions_page,

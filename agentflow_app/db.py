@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import overload
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
@@ -66,3 +68,15 @@ def session_scope() -> Iterator[Session]:
 
 def is_postgres() -> bool:
     return get_engine().dialect.name == "postgresql"
+
+
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
+def aware(moment: datetime | None) -> datetime | None:
+    """A timestamp as stored, with its time zone: SQLite gives them back naive, and every
+    timestamp AgentFlow stores is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

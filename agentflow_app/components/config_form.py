@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import reflex as rx
 
-from agentflow_app.components.form_schema import Cell, FieldView, Row
 from agentflow_app.components.node_test_panel import node_test_panel
+from agentflow_app.state.config_panel import ConfigPanelState
 from agentflow_app.state.editor import EditorState
+from agentflow_app.state.form_model import Cell, FieldView, Row
 
 
 def _key(*parts) -> rx.Var:
-    key = EditorState.selected_id + ":" + EditorState.form_key.to_string()
+    key = EditorState.selected_id + ":" + ConfigPanelState.form_key.to_string()
     for part in parts:
         key = key + ":" + part
     return key
@@ -52,7 +53,7 @@ def _text_input(field: FieldView, **props) -> rx.Component:
         key=_key(field["key"]),
         default_value=field["value"],
         placeholder=field["placeholder"],
-        on_blur=lambda value: EditorState.set_value(field["key"], value),
+        on_blur=lambda value: ConfigPanelState.set_value(field["key"], value),
         width="100%",
         color_scheme=rx.cond(field["error"] != "", "red", "gray"),
         custom_attrs={"data-field": field["key"]},
@@ -65,7 +66,7 @@ def _area(field: FieldView, rows: str) -> rx.Component:
         key=_key(field["key"]),
         default_value=field["value"],
         placeholder=field["placeholder"],
-        on_blur=lambda value: EditorState.set_value(field["key"], value),
+        on_blur=lambda value: ConfigPanelState.set_value(field["key"], value),
         rows=rows,
         resize="vertical",
         width="100%",
@@ -80,7 +81,7 @@ def _select(field: FieldView) -> rx.Component:
         field["options"],
         value=field["value"],
         placeholder=rx.cond(field["placeholder"] != "", field["placeholder"], "Choose…"),
-        on_change=lambda value: EditorState.set_choice(field["key"], value),
+        on_change=lambda value: ConfigPanelState.set_choice(field["key"], value),
         width="100%",
         custom_attrs={"data-field": field["key"]},
     )
@@ -93,7 +94,7 @@ def _remove(field: FieldView, index: rx.Var) -> rx.Component:
         color_scheme="gray",
         size="1",
         aria_label="Remove row",
-        on_click=EditorState.remove_row(field["key"], index),
+        on_click=ConfigPanelState.remove_row(field["key"], index),
     )
 
 
@@ -104,7 +105,7 @@ def _add(field: FieldView, label: str) -> rx.Component:
         variant="soft",
         color_scheme="gray",
         size="1",
-        on_click=EditorState.add_row(field["key"]),
+        on_click=ConfigPanelState.add_row(field["key"]),
         custom_attrs={"data-add-row": field["key"]},
     )
 
@@ -117,7 +118,7 @@ def _cell_input(field: FieldView, row: Row, index: rx.Var, cell: Cell) -> rx.Com
             rx.checkbox(
                 cell["column"],
                 checked=cell["checked"],
-                on_change=lambda checked: EditorState.set_cell_checked(
+                on_change=lambda checked: ConfigPanelState.set_cell_checked(
                     field["key"], index, cell["column"], checked
                 ),
                 size="1",
@@ -128,7 +129,7 @@ def _cell_input(field: FieldView, row: Row, index: rx.Var, cell: Cell) -> rx.Com
             rx.select(
                 cell["options"],
                 value=cell["value"],
-                on_change=lambda value: EditorState.set_cell(
+                on_change=lambda value: ConfigPanelState.set_cell(
                     field["key"], index, cell["column"], value
                 ),
                 size="1",
@@ -138,7 +139,9 @@ def _cell_input(field: FieldView, row: Row, index: rx.Var, cell: Cell) -> rx.Com
             key=_key(field["key"], row["key"], cell["column"]),
             default_value=cell["value"],
             placeholder=cell["column"],
-            on_blur=lambda value: EditorState.set_cell(field["key"], index, cell["column"], value),
+            on_blur=lambda value: ConfigPanelState.set_cell(
+                field["key"], index, cell["column"], value
+            ),
             size="1",
             flex="1",
             min_width="0",
@@ -203,7 +206,7 @@ def _multi(field: FieldView) -> rx.Component:
             lambda row: rx.checkbox(
                 row["key"],
                 checked=row["cells"][0]["checked"],
-                on_change=lambda checked: EditorState.toggle_option(
+                on_change=lambda checked: ConfigPanelState.toggle_option(
                     field["key"], row["key"], checked
                 ),
                 size="2",
@@ -226,7 +229,7 @@ def _editor(field: FieldView) -> rx.Component:
             "boolean",
             rx.switch(
                 checked=field["checked"],
-                on_change=lambda checked: EditorState.set_checked(field["key"], checked),
+                on_change=lambda checked: ConfigPanelState.set_checked(field["key"], checked),
                 custom_attrs={"data-field": field["key"]},
             ),
         ),
@@ -285,8 +288,8 @@ def config_panel() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.vstack(
-                rx.text(EditorState.selected_type_label, size="1", color_scheme="gray"),
-                rx.code(EditorState.selected_type, size="1", variant="ghost"),
+                rx.text(ConfigPanelState.type_label, size="1", color_scheme="gray"),
+                rx.code(ConfigPanelState.node_type, size="1", variant="ghost"),
                 spacing="0",
             ),
             rx.spacer(),
@@ -304,16 +307,16 @@ def config_panel() -> rx.Component:
             rx.text("Label", size="2", weight="medium"),
             rx.input(
                 key=_key("label"),
-                default_value=EditorState.selected_label,
-                on_blur=EditorState.set_label,
+                default_value=ConfigPanelState.label,
+                on_blur=ConfigPanelState.set_label,
                 width="100%",
                 custom_attrs={"data-field": "label"},
             ),
             rx.text("Note", size="2", weight="medium"),
             rx.text_area(
                 key=_key("note"),
-                default_value=EditorState.selected_note,
-                on_blur=EditorState.set_note,
+                default_value=ConfigPanelState.note,
+                on_blur=ConfigPanelState.set_note,
                 placeholder="What this step is for (optional)",
                 rows="2",
                 width="100%",
@@ -323,20 +326,20 @@ def config_panel() -> rx.Component:
             width="100%",
         ),
         rx.foreach(
-            EditorState.node_messages,
+            ConfigPanelState.messages,
             lambda message: rx.callout(
                 message, icon="triangle-alert", color_scheme="red", size="1", width="100%"
             ),
         ),
         rx.separator(size="4"),
-        rx.foreach(EditorState.main_fields, form_field),
+        rx.foreach(ConfigPanelState.main_fields, form_field),
         rx.cond(
-            EditorState.advanced_fields.length() > 0,
+            ConfigPanelState.advanced_fields.length() > 0,
             rx.accordion.root(
                 rx.accordion.item(
                     header="Timeout, retries and errors",
                     content=rx.vstack(
-                        rx.foreach(EditorState.advanced_fields, form_field),
+                        rx.foreach(ConfigPanelState.advanced_fields, form_field),
                         spacing="3",
                         width="100%",
                     ),
@@ -349,7 +352,7 @@ def config_panel() -> rx.Component:
             ),
         ),
         rx.cond(
-            EditorState.selected_testable,
+            ConfigPanelState.testable,
             rx.fragment(rx.separator(size="4"), node_test_panel()),
         ),
         spacing="3",

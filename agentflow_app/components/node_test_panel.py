@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from agentflow_app.state.editor import EditorState, SampleView
+from agentflow_app.state.editor import EditorState
+from agentflow_app.state.node_test import NodeTestState, SampleView
 
 _CODE = "var(--code-font-family)"
 _STATUS_COLORS = (
@@ -23,7 +24,7 @@ _STATUS_COLORS = (
 
 
 def _key(*parts) -> rx.Var:
-    key = EditorState.test_node + ":" + EditorState.test_form_key.to_string()
+    key = NodeTestState.node + ":" + NodeTestState.form_key.to_string()
     for part in parts:
         key = key + ":" + part
     return key
@@ -71,28 +72,26 @@ def _form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.text("Sample inputs", size="2", weight="medium"),
-            rx.text(
-                "inputs.* as JSON (", EditorState.test_inputs_source, ")", size="1", color="gray"
-            ),
-            _json_box("inputs", EditorState.test_inputs, "3", "node-test-inputs"),
-            rx.foreach(EditorState.test_samples, _sample),
+            rx.text("inputs.* as JSON (", NodeTestState.inputs_source, ")", size="1", color="gray"),
+            _json_box("inputs", NodeTestState.inputs, "3", "node-test-inputs"),
+            rx.foreach(NodeTestState.samples, _sample),
             rx.hstack(
                 rx.button(
                     rx.icon("play", size=14),
                     "Run test",
                     type="submit",
-                    loading=EditorState.test_busy,
-                    disabled=EditorState.test_running,
+                    loading=NodeTestState.busy,
+                    disabled=NodeTestState.running,
                     data_testid="node-test-run",
                 ),
                 rx.cond(
-                    EditorState.test_running,
+                    NodeTestState.running,
                     rx.button(
                         "Stop",
                         type="button",
                         variant="soft",
                         color_scheme="red",
-                        on_click=EditorState.stop_test,
+                        on_click=NodeTestState.stop,
                         data_testid="node-test-stop",
                     ),
                 ),
@@ -105,7 +104,7 @@ def _form() -> rx.Component:
                     color_scheme="gray",
                     size="1",
                     title="Fill the samples again from the latest runs",
-                    on_click=EditorState.prepare_test,
+                    on_click=NodeTestState.prepare,
                 ),
                 width="100%",
                 align="center",
@@ -113,7 +112,7 @@ def _form() -> rx.Component:
             spacing="2",
             width="100%",
         ),
-        on_submit=EditorState.run_test,
+        on_submit=NodeTestState.start,
         reset_on_submit=False,
         width="100%",
     )
@@ -129,13 +128,13 @@ def _status(value: rx.Var, testid: str) -> rx.Component:
 
 
 def _result() -> rx.Component:
-    run = EditorState.test_run
+    run = NodeTestState.run
     return rx.vstack(
         rx.hstack(
             rx.text("Result", size="2", weight="medium"),
             _status(run["status"], "node-test-status"),
             rx.cond(run["step_status"] != "", _status(run["step_status"], "node-test-step")),
-            rx.cond(EditorState.test_running, rx.spinner(size="1")),
+            rx.cond(NodeTestState.running, rx.spinner(size="1")),
             rx.spacer(),
             rx.text(run["duration"], size="1", color_scheme="gray", data_testid="node-test-time"),
             rx.link(
@@ -215,7 +214,7 @@ def _result() -> rx.Component:
 
 def node_test_panel() -> rx.Component:
     """Sample inputs and upstream outputs, a Run button, and the node's result."""
-    mine = EditorState.test_node == EditorState.selected_id
+    mine = NodeTestState.node == EditorState.selected_id
     return rx.vstack(
         rx.hstack(
             rx.icon("flask-conical", size=16),
@@ -231,20 +230,20 @@ def node_test_panel() -> rx.Component:
             color_scheme="gray",
         ),
         rx.cond(
-            mine & EditorState.test_ready,
+            mine & NodeTestState.ready,
             _form(),
             rx.button(
                 rx.icon("flask-conical", size=14),
                 "Test…",
                 variant="soft",
-                on_click=EditorState.prepare_test,
+                on_click=NodeTestState.prepare,
                 data_testid="node-test-open",
             ),
         ),
         rx.cond(
-            mine & (EditorState.test_error != ""),
+            mine & (NodeTestState.error != ""),
             rx.callout(
-                EditorState.test_error,
+                NodeTestState.error,
                 icon="triangle-alert",
                 color_scheme="red",
                 size="1",
@@ -252,7 +251,7 @@ def node_test_panel() -> rx.Component:
                 data_testid="node-test-refused",
             ),
         ),
-        rx.cond(mine & (EditorState.test_run["execution_id"] > 0), _result()),
+        rx.cond(mine & (NodeTestState.run["execution_id"] > 0), _result()),
         spacing="2",
         width="100%",
         data_testid="node-test",

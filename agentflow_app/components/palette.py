@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from agentflow_app.state.editor import EditorState, PaletteGroup, PaletteItem
+from agentflow_app.state.palette import PaletteGroup, PaletteItem, PaletteState
 
 
 def _item(item: PaletteItem) -> rx.Component:
@@ -83,17 +83,17 @@ def palette() -> rx.Component:
         rx.input(
             rx.input.slot(rx.icon("search", size=14)),
             placeholder="Search nodes…",
-            value=EditorState.palette_query,
-            on_change=EditorState.set_palette_query,
+            value=PaletteState.query,
+            on_change=PaletteState.set_query,
             size="2",
             width="100%",
             data_testid="palette-search",
         ),
         rx.scroll_area(
             rx.vstack(
-                rx.foreach(EditorState.palette_view, _group),
+                rx.foreach(PaletteState.view, _group),
                 rx.cond(
-                    EditorState.palette_view.length() == 0,
+                    PaletteState.view.length() == 0,
                     rx.text("No node matches.", size="2", color_scheme="gray", padding="8px"),
                 ),
                 spacing="4",

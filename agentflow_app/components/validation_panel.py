@@ -46,7 +46,7 @@ def _problem(problem: ProblemView) -> rx.Component:
 def problems_list() -> rx.Component:
     """Every problem of the working document, or a reassuring line when there is none."""
     return rx.cond(
-        EditorState.problem_count > 0,
+        EditorState.problems.length() > 0,
         rx.vstack(
             rx.foreach(EditorState.problems, _problem),
             spacing="0",
@@ -69,17 +69,17 @@ def problems_button() -> rx.Component:
         rx.popover.trigger(
             rx.button(
                 rx.cond(
-                    EditorState.problem_count > 0,
+                    EditorState.problems.length() > 0,
                     rx.icon("circle-alert", size=15),
                     rx.icon("circle-check", size=15),
                 ),
                 rx.cond(
-                    EditorState.problem_count > 0,
-                    EditorState.problem_count.to_string() + " problems",
+                    EditorState.problems.length() > 0,
+                    EditorState.problems.length().to_string() + " problems",
                     "Valid",
                 ),
                 variant="soft",
-                color_scheme=rx.cond(EditorState.problem_count > 0, "red", "grass"),
+                color_scheme=rx.cond(EditorState.problems.length() > 0, "red", "grass"),
                 size="2",
                 data_testid="problems-button",
             )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from agentflow_app.state.editor import EditorState, VersionView
+from agentflow_app.state.editor import EditorState
+from agentflow_app.state.versions import VersionsState, VersionView
 
 
 def _version(row: VersionView) -> rx.Component:
@@ -27,7 +28,7 @@ def _version(row: VersionView) -> rx.Component:
                 "Restore",
                 size="1",
                 variant="soft",
-                on_click=EditorState.restore(row["version"]),
+                on_click=VersionsState.restore(row["version"]),
                 data_testid="restore-version",
             ),
         ),
@@ -48,7 +49,7 @@ def versions_button() -> rx.Component:
                 variant="soft",
                 color_scheme="gray",
                 size="2",
-                on_click=EditorState.load_versions,
+                on_click=VersionsState.load_versions,
                 data_testid="versions-button",
             )
         ),
@@ -57,7 +58,7 @@ def versions_button() -> rx.Component:
                 rx.text("Version history", size="2", weight="bold"),
                 rx.scroll_area(
                     rx.vstack(
-                        rx.foreach(EditorState.versions, _version), spacing="0", width="100%"
+                        rx.foreach(VersionsState.versions, _version), spacing="0", width="100%"
                     ),
                     max_height="50vh",
                     type="auto",

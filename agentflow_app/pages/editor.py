@@ -12,6 +12,7 @@ from agentflow_app.components.validation_panel import problems_button, problems_
 from agentflow_app.components.versions import versions_button
 from agentflow_app.react_flow.canvas import workflow_canvas
 from agentflow_app.state.editor import EditorState
+from agentflow_app.state.palette import PaletteState
 
 
 def _import_dialog() -> rx.Component:
@@ -247,7 +248,7 @@ def editor() -> rx.Component:
                         graph=EditorState.graph,
                         patch=EditorState.patch,
                         decorations=EditorState.decorations,
-                        catalog=EditorState.catalog,
+                        catalog=PaletteState.catalog,
                         focus_request=EditorState.focus_request,
                         dirty=EditorState.dirty,
                         on_moved=EditorState.nodes_moved,

@@ -38,7 +38,7 @@ from croniter import croniter
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, func, or_, select, update
 
-from agentflow_app.db import get_engine
+from agentflow_app.db import aware, get_engine
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Workflow, WorkflowVersion
 from agentflow_app.nodes.triggers import ScheduleTrigger
@@ -82,7 +82,7 @@ def due(now: datetime | None = None) -> list[DueSchedule]:
     Args:
         now: the current time (aware); a fixed clock for tests, ``datetime.now(UTC)`` else.
     """
-    now = _aware(now or datetime.now(UTC))
+    now = aware(now or datetime.now(UTC))
     with get_engine().connect() as conn:
         rows = conn.execute(
             select(
@@ -247,7 +247,3 @@ def _configured_inputs(document: dict[str, Any]) -> Any:
 
 def _wall_clock(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -31,6 +31,7 @@ from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
 from agentflow_app.services import users
 from agentflow_app.services.users import Actor, InvalidCredentials
+from agentflow_app.state.formatting import sentence
 
 HOME = routes.WORKFLOWS
 
@@ -123,7 +124,7 @@ class AuthState(rx.State):
         try:
             issued = await asyncio.to_thread(users.login, email, password, address)
         except (Throttled, InvalidCredentials) as exc:
-            self.login_error = _sentence(str(exc))
+            self.login_error = sentence(str(exc))
             self.login_busy = False
             return
         self.auth_token = issued.access_token
@@ -154,15 +155,15 @@ class AuthState(rx.State):
             issued = await asyncio.to_thread(users.login, email, password, address)
         except InvalidInput as exc:
             self.register_errors = {
-                p.get("field") or "form": _sentence(p["message"]) for p in exc.problems
-            } or {"form": _sentence(str(exc))}
+                p.get("field") or "form": sentence(p["message"]) for p in exc.problems
+            } or {"form": sentence(str(exc))}
         except Forbidden as exc:
             self.signup_open = False
-            self.register_errors = {"form": _sentence(str(exc))}
+            self.register_errors = {"form": sentence(str(exc))}
         except Conflict as exc:
-            self.register_errors = {"email": _sentence(str(exc))}
+            self.register_errors = {"email": sentence(str(exc))}
         except AgentFlowError as exc:
-            self.register_errors = {"form": _sentence(str(exc))}
+            self.register_errors = {"form": sentence(str(exc))}
         else:
             self.auth_token = issued.access_token
             self._verify()
@@ -179,14 +180,6 @@ class AuthState(rx.State):
         self.user_email = self.user_name = ""
         self.is_admin = False
         return rx.redirect(routes.LOGIN)
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    if not message:
-        return message
-    message = message[0].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 async def signed_in(state: rx.State) -> Actor | None:

@@ -10,7 +10,7 @@ import reflex as rx
 from agentflow_app.services import executions
 from agentflow_app.services.executions import Dashboard
 from agentflow_app.state.auth import signed_in, to_login
-from agentflow_app.state.execution_view import format_duration
+from agentflow_app.state.formatting import format_duration
 
 DAYS = 14
 

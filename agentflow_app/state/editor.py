@@ -1,4 +1,4 @@
-"""The workflow editor's state: the working document, validation, the config panel, saving.
+"""The workflow editor's document and canvas: the parent of the editor's feature states.
 
 The canvas (``react_flow/canvas.jsx``) owns per-frame interaction and reports finished
 changes; this state keeps the working document in a backend-only var (``_doc``), validates
@@ -8,13 +8,15 @@ it with the engine after every change, and pushes to the browser only what it mu
 - ``patch``: node data edited in the config panel;
 - ``decorations``: validation markers per node.
 
-"Test this node" (``test_*`` vars) runs the selected node alone on a worker, on sample
-inputs and sample upstream outputs typed in the panel (``services.node_tests``), and
-follows that execution in a background event.
-
 Every push carries a rising ``rev``; a canvas report names the ``rev`` it was based on, so
 a report that crossed a panel edit on the wire keeps the panel's data (see
 :meth:`EditorState.canvas_changed`).
+
+The features that need the document are substates of this one, each in its module, and
+read its vars through inheritance: the config panel (:mod:`.config_panel`), the node test
+(:mod:`.node_test`) and the version history (:mod:`.versions`). The palette and catalog
+do not need the document and live in :mod:`.palette`. This state has no computed vars:
+it changes on every edit, and each of them would be recomputed and sent with it.
 """
 
 from __future__ import annotations
@@ -22,105 +24,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import re
-from collections import deque
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import reflex as rx
 from pydantic import BaseModel, Field, ValidationError
 
 from agentflow_app import routes
 from agentflow_app.catalog import default_registry
-from agentflow_app.components.form_schema import (
-    CredentialChoice,
-    FieldView,
-    build_form,
-    coerce,
-    field_schema,
-)
 from agentflow_app.engine.document import WorkflowDocument
-from agentflow_app.engine.errors import InvalidWorkflow
-from agentflow_app.engine.events import Event, EventType
-from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.validate import validate
-from agentflow_app.errors import AgentFlowError, InvalidInput, NotFound
+from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.services import credentials as credentials_service
-from agentflow_app.services import executions, node_tests, workflows
+from agentflow_app.services import workflows
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
+from agentflow_app.state.form_model import CredentialChoice
+from agentflow_app.state.formatting import route_id
 
-log = logging.getLogger(__name__)
-
-#: Palette order; categories a plugin invents come after these, alphabetically.
-CATEGORY_ORDER = ("Triggers", "AI", "Logic", "Data", "Integrations", "Flow", "Output")
-_TRIGGER_INPUTS = ("trigger.manual", "trigger.webhook", "trigger.schedule")
-
-
-class PaletteItem(TypedDict):
-    type: str
-    label: str
-    icon: str
-    description: str
-    category: str
-
-
-class PaletteGroup(TypedDict):
-    name: str
-    items: list[PaletteItem]
+if TYPE_CHECKING:
+    from agentflow_app.state.config_panel import ConfigPanelState
+    from agentflow_app.state.node_test import NodeTestState
+    from agentflow_app.state.versions import VersionsState
 
 
 class ProblemView(TypedDict):
     node_id: str
     where: str
     message: str
-
-
-class VersionView(TypedDict):
-    version: int
-    name: str
-    created: str
-    current: bool
-
-
-class SampleView(TypedDict):
-    """An upstream node's sample output in the test form."""
-
-    node_id: str
-    label: str
-    type: str
-    text: str
-    source: str
-
-
-class NodeTestView(TypedDict):
-    """Where the node test stands, as the panel shows it."""
-
-    execution_id: int
-    href: str
-    status: str
-    step_status: str
-    duration: str
-    output: str
-    truncated: bool
-    error: str
-    tokens: str
-    logs: list[str]
-
-
-def empty_test_run() -> NodeTestView:
-    return NodeTestView(
-        execution_id=0,
-        href="",
-        status="",
-        step_status="",
-        duration="",
-        output="",
-        truncated=False,
-        error="",
-        tokens="",
-        logs=[],
-    )
 
 
 class _Moved(BaseModel):
@@ -137,98 +68,6 @@ class _Change(BaseModel):
 
 
 # -- pure helpers (tested directly) ------------------------------------------------------------
-
-
-def catalog(registry: Registry) -> dict[str, dict[str, Any]]:
-    """What the canvas draws for each node type: label, icon, colour group, handles."""
-    return {
-        type_id: {
-            "label": cls.label,
-            "icon": cls.icon,
-            "category": cls.category,
-            "description": cls.description,
-            "inputs": list(cls.inputs),
-            "outputs": list(cls.outputs),
-            # A node type may declare that each input handle takes a single edge.
-            "single_input": bool(getattr(cls, "single_input", False)),
-        }
-        for type_id, cls in registry.nodes().items()
-    }
-
-
-def palette(registry: Registry) -> list[PaletteGroup]:
-    """Node types grouped by category, in palette order."""
-    groups: dict[str, list[PaletteItem]] = {}
-    for type_id, cls in registry.nodes().items():
-        groups.setdefault(cls.category, []).append(
-            PaletteItem(
-                type=type_id,
-                label=cls.label,
-                icon=cls.icon,
-                description=cls.description,
-                category=cls.category,
-            )
-        )
-    rank = {name: index for index, name in enumerate(CATEGORY_ORDER)}
-    names = sorted(groups, key=lambda name: (rank.get(name, len(rank)), name))
-    return [
-        PaletteGroup(name=name, items=sorted(groups[name], key=lambda i: i["label"]))
-        for name in names
-    ]
-
-
-def filter_palette(groups: list[PaletteGroup], query: str) -> list[PaletteGroup]:
-    """Groups with the items whose label, type, category or description match ``query``."""
-    words = query.lower().split()
-    if not words:
-        return groups
-    result = []
-    for group in groups:
-        items = [
-            item
-            for item in group["items"]
-            if all(
-                word
-                in f"{item['label']} {item['type']} {item['category']} {item['description']}".lower()
-                for word in words
-            )
-        ]
-        if items:
-            result.append(PaletteGroup(name=group["name"], items=items))
-    return result
-
-
-def template_hints(document: dict[str, Any], node_id: str) -> list[str]:
-    """What templates of ``node_id`` may use: the trigger's inputs and upstream outputs."""
-    nodes = {n.get("id"): n for n in document.get("nodes", []) if isinstance(n, dict)}
-    hints: list[str] = []
-    for node in nodes.values():
-        if node.get("type") not in _TRIGGER_INPUTS:
-            continue
-        declared = (node.get("data") or {}).get("config", {}).get("inputs")
-        if isinstance(declared, list):
-            names = [i.get("name") for i in declared if isinstance(i, dict)]
-        elif isinstance(declared, dict):
-            names = list(declared)
-        else:
-            names = []
-        hints += [f"inputs.{name}" for name in names if isinstance(name, str) and name]
-    incoming: dict[str, list[str]] = {}
-    for edge in document.get("edges", []):
-        if isinstance(edge, dict):
-            incoming.setdefault(edge.get("target"), []).append(edge.get("source"))
-    seen: set[str] = set()
-    queue = deque(incoming.get(node_id, []))
-    upstream: list[str] = []
-    while queue:
-        current = queue.popleft()
-        if current in seen or current not in nodes or current == node_id:
-            continue
-        seen.add(current)
-        upstream.append(current)
-        queue.extend(incoming.get(current, []))
-    hints += [f"nodes.{n}.output" for n in upstream]
-    return hints
 
 
 def merge_change(
@@ -250,80 +89,13 @@ def merge_change(
     return {**document, "nodes": merged, "edges": [dict(e) for e in edges]}
 
 
-def pretty_json(value: Any) -> str:
-    """A value as the test form shows and edits it."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
-def parse_sample(text: str, what: str) -> Any:
-    """JSON typed into the test form (blank means ``{}``).
-
-    Raises:
-        ValueError: saying which box holds text that is not JSON, and where.
-    """
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{what} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-        ) from None
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def refusal_message(exc: InvalidInput) -> str:
-    """A refused test, in one message that names each node and field."""
-    lines = [
-        f"{p.get('node_id') or 'workflow'}"
-        f"{' · ' + str(p['field']).removeprefix('config.') if p.get('field') else ''}: "
-        f"{p.get('message')}"
-        for p in exc.problems
-    ]
-    if isinstance(exc, InvalidWorkflow):
-        return "Not ready to test: " + "; ".join(lines)
-    return "; ".join(lines) if lines else str(exc)
-
-
 def slug(name: str) -> str:
     """A file-name-safe version of a workflow name."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "workflow"
 
 
-def _set_path(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """A copy of ``config`` with dotted ``key`` set (None removes it)."""
-    config = json.loads(json.dumps(config))
-    parts = key.split(".")
-    target = config
-    for part in parts[:-1]:
-        child = target.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            target[part] = child
-        target = child
-    if value is None:
-        target.pop(parts[-1], None)
-    else:
-        target[parts[-1]] = value
-    return config
-
-
-def _get_path(config: dict[str, Any], key: str) -> Any:
-    current: Any = config
-    for part in key.split("."):
-        if not isinstance(current, dict):
-            return None
-        current = current.get(part)
-    return current
-
-
 class EditorState(rx.State):
-    """One open workflow in one browser tab."""
+    """One open workflow in one browser tab: the working document and the canvas."""
 
     wf_id: int = 0
     loaded: bool = False
@@ -337,37 +109,11 @@ class EditorState(rx.State):
     graph: dict[str, Any] = {}
     patch: dict[str, Any] = {}
     decorations: dict[str, Any] = {}
-    catalog: dict[str, Any] = {}
     focus_request: dict[str, Any] = {}
 
-    palette_groups: list[PaletteGroup] = []
-    palette_query: str = ""
-
+    #: The node whose config panel is open (``""``: the workflow's own panel).
     selected_id: str = ""
-    selected_type: str = ""
-    selected_type_label: str = ""
-    selected_label: str = ""
-    selected_note: str = ""
-    form: list[FieldView] = []
-    form_key: int = 0
-    node_messages: list[str] = []
-    json_errors: dict[str, str] = {}
-
-    selected_testable: bool = False
-    #: The node the test form is for; the form shows only while that node is selected.
-    test_node: str = ""
-    test_ready: bool = False
-    test_busy: bool = False
-    test_running: bool = False
-    test_error: str = ""
-    test_inputs: str = "{}"
-    test_inputs_source: str = ""
-    test_samples: list[SampleView] = []
-    test_form_key: int = 0
-    test_run: NodeTestView = empty_test_run()
-
     problems: list[ProblemView] = []
-    versions: list[VersionView] = []
     import_error: str = ""
     import_open: bool = False
     delete_open: bool = False
@@ -376,49 +122,40 @@ class EditorState(rx.State):
     _saved: str = ""
     _rev: int = 0
     _credentials: list[CredentialChoice] = []
-    _test_ticket: str = ""
 
-    # -- derived -------------------------------------------------------------------------
+    # -- the feature substates ---------------------------------------------------------------
+    # They subclass this state, so their modules import this one; importing them when called
+    # keeps the import graph one-way. Within an event of this state they are already loaded.
 
-    @rx.var
-    def palette_view(self) -> list[PaletteGroup]:
-        return filter_palette(self.palette_groups, self.palette_query)
+    async def _panel(self) -> ConfigPanelState:
+        from agentflow_app.state.config_panel import ConfigPanelState
 
-    @rx.var
-    def problem_count(self) -> int:
-        return len(self.problems)
+        return await self.get_state(ConfigPanelState)
 
-    @rx.var
-    def main_fields(self) -> list[FieldView]:
-        return [f for f in self.form if not f["advanced"]]
+    async def _node_test(self) -> NodeTestState:
+        from agentflow_app.state.node_test import NodeTestState
 
-    @rx.var
-    def advanced_fields(self) -> list[FieldView]:
-        return [f for f in self.form if f["advanced"]]
+        return await self.get_state(NodeTestState)
 
-    @rx.event
-    def set_palette_query(self, value: str) -> None:
-        self.palette_query = value
+    async def _versions(self) -> VersionsState:
+        from agentflow_app.state.versions import VersionsState
+
+        return await self.get_state(VersionsState)
 
     # -- loading -------------------------------------------------------------------------
 
-    def _route_id(self) -> int | None:
-        raw = str(self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
-        try:
-            return int(raw)
-        except (TypeError, ValueError):
-            return None
-
     @rx.event
     async def load(self) -> Any:
-        """``on_load``: the workflow of the URL, its catalog and the user's credentials."""
+        """``on_load``: the workflow of the URL and the user's credentials."""
         actor = await signed_in(self)
         if actor is None:
             return await to_login(self)
         self.loaded, self.load_error = False, ""
-        self.selected_id, self.form, self.versions = "", [], []
-        self._reset_test("")
-        workflow_id = self._route_id()
+        self.selected_id = ""
+        (await self._panel()).form = []
+        (await self._versions()).versions = []
+        (await self._node_test())._reset_for("")
+        workflow_id = route_id(self.router.url.path)
         if workflow_id is None:
             self.load_error = "This address does not name a workflow."
             return None
@@ -428,17 +165,14 @@ class EditorState(rx.State):
         except NotFound:
             self.load_error = "This workflow does not exist, or it is not yours."
             return None
-        registry = default_registry()
-        self.catalog = catalog(registry)
-        self.palette_groups = palette(registry)
         self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds]
         self.wf_id = detail.id
         self.version = detail.version
-        self._show(detail.document, saved=True)
+        await self._show(detail.document, saved=True)
         self.loaded = True
         return None
 
-    def _show(self, document: dict[str, Any], *, saved: bool) -> None:
+    async def _show(self, document: dict[str, Any], *, saved: bool) -> None:
         """Replace the canvas with ``document``."""
         self._doc = json.loads(json.dumps(document))
         self._doc.setdefault("nodes", [])
@@ -451,7 +185,7 @@ class EditorState(rx.State):
         self.graph = {"rev": self._rev, "nodes": self._doc["nodes"], "edges": self._doc["edges"]}
         if self.selected_id not in self._node_ids():
             self.selected_id = ""
-        self._refresh(form_reset=True)
+        await self._refresh(form_reset=True)
 
     def _plain(self) -> dict[str, Any]:
         """The working document as plain JSON values (not Reflex's change-tracking proxies)."""
@@ -466,10 +200,13 @@ class EditorState(rx.State):
     def _node(self, node_id: str) -> dict[str, Any] | None:
         return next((n for n in self._doc.get("nodes", []) if n.get("id") == node_id), None)
 
-    # -- validation and the panel ---------------------------------------------------------
+    async def _actor(self) -> Actor | None:
+        return await signed_in(self)
 
-    def _refresh(self, *, form_reset: bool = False) -> None:
-        """Validate, then rebuild markers, the problem list and the open form."""
+    # -- validation -----------------------------------------------------------------------
+
+    async def _refresh(self, *, form_reset: bool = False) -> None:
+        """Validate, then rebuild markers, the problem list and the open config panel."""
         names = {c["name"] for c in self._credentials}
         problems = validate(self._doc, default_registry(), lambda name: name in names)
         labels = {
@@ -491,47 +228,11 @@ class EditorState(rx.State):
         self.problems = views
         self.decorations = markers
         self.dirty = self._fingerprint() != self._saved
-        self._build_form(
-            problems=[(p.field or "", p.message) for p in problems if p.node_id == self.selected_id]
+        panel = await self._panel()
+        panel._build(
+            [(p.field or "", p.message) for p in problems if p.node_id == self.selected_id],
+            form_reset=form_reset,
         )
-        if form_reset:
-            self.form_key += 1
-
-    def _build_form(self, problems: list[tuple[str, str]]) -> None:
-        node = self._node(self.selected_id) if self.selected_id else None
-        if node is None:
-            self.selected_id = self.selected_type = self.selected_type_label = ""
-            self.selected_label = self.selected_note = ""
-            self.form, self.node_messages = [], []
-            self.selected_testable = False
-            return
-        registry = default_registry()
-        data = node.get("data") or {}
-        self.selected_type = str(node.get("type", ""))
-        self.selected_label = str(data.get("label", ""))
-        self.selected_note = str(data.get("description", ""))
-        self.node_messages = [m for f, m in problems if not f.startswith("config")]
-        if not registry.has_node(self.selected_type):
-            self.selected_type_label = "Unknown node type"
-            self.form = []
-            self.selected_testable = False
-            return
-        cls = registry.node(self.selected_type)
-        self.selected_type_label = cls.label
-        self.selected_testable = not cls.is_trigger and bool(cls.inputs)
-        config = data.get("config") if isinstance(data.get("config"), dict) else {}
-        form = build_form(
-            cls.Config,
-            config,
-            problems=[(f, m) for f, m in problems if f.startswith("config")],
-            hints=template_hints(self._doc, self.selected_id),
-            credentials=self._credentials,
-            tool_ids=sorted(registry.tools()),
-        )
-        for view in form:
-            if view["key"] in self.json_errors:
-                view["error"] = self.json_errors[view["key"]]
-        self.form = form
 
     # -- canvas events ------------------------------------------------------------------------
 
@@ -549,7 +250,7 @@ class EditorState(rx.State):
         self.dirty = self._fingerprint() != self._saved
 
     @rx.event
-    def canvas_changed(self, change: dict[str, Any]) -> None:
+    async def canvas_changed(self, change: dict[str, Any]) -> None:
         """A finished structural edit on the canvas (connect, delete, paste, undo...)."""
         try:
             report = _Change.model_validate(change)
@@ -559,239 +260,47 @@ class EditorState(rx.State):
         before = self._node(self.selected_id) if self.selected_id else None
         self._doc = merge_change(self._doc, report.nodes, report.edges, fresh)
         after = self._node(self.selected_id) if self.selected_id else None
-        self._refresh(
+        await self._refresh(
             form_reset=before is not None and (after or {}).get("data") != before.get("data")
         )
 
+    async def _select(self, node_id: str) -> None:
+        self.selected_id = node_id
+        (await self._panel()).json_errors = {}
+        await self._refresh(form_reset=True)
+
     @rx.event
-    def select_node(self, node_id: str) -> None:
+    async def select_node(self, node_id: str) -> None:
         """Open the config panel of the selected node (``""`` closes it)."""
         if node_id == self.selected_id:
             return
-        self.selected_id = node_id if node_id in self._node_ids() else ""
-        self.json_errors = {}
-        self._refresh(form_reset=True)
+        await self._select(node_id if node_id in self._node_ids() else "")
 
     @rx.event
-    def focus_node(self, node_id: str) -> None:
+    async def focus_node(self, node_id: str) -> None:
         """A problem was clicked: select its node and bring it into view."""
         if node_id not in self._node_ids():
             return
         self._rev += 1
         self.focus_request = {"rev": self._rev, "id": node_id}
-        self.selected_id = node_id
-        self.json_errors = {}
-        self._refresh(form_reset=True)
-
-    # -- the config panel -------------------------------------------------------------------
-
-    def _update_data(self, change: dict[str, Any]) -> None:
-        node = self._node(self.selected_id)
-        if node is None:
-            return
-        data = dict(node.get("data") or {})
-        data.update(change)
-        node["data"] = data
-        self._rev += 1
-        self.patch = {"rev": self._rev, "nodes": {self.selected_id: data}}
-        self._refresh()
-
-    def _config(self) -> dict[str, Any]:
-        node = self._node(self.selected_id) or {}
-        config = (node.get("data") or {}).get("config")
-        return config if isinstance(config, dict) else {}
-
-    def _config_model(self) -> type[BaseModel] | None:
-        registry = default_registry()
-        if not registry.has_node(self.selected_type):
-            return None
-        return registry.node(self.selected_type).Config
-
-    def _set(self, key: str, value: Any) -> None:
-        self._update_data({"config": _set_path(self._config(), key, value)})
-
-    @rx.event
-    def set_label(self, value: str) -> None:
-        label = value.strip()
-        node = self._node(self.selected_id)
-        if node is None or label == (node.get("data") or {}).get("label"):
-            return
-        self._update_data({"label": label})
-
-    @rx.event
-    def set_note(self, value: str) -> None:
-        node = self._node(self.selected_id)
-        if node is None or value == (node.get("data") or {}).get("description", ""):
-            return
-        self._update_data({"description": value})
-
-    @rx.event
-    def set_value(self, key: str, raw: str) -> None:
-        """Text typed into a field (committed on blur), read as the field's type."""
-        model = self._config_model()
-        if model is None:
-            return
-        try:
-            schema, _ = field_schema(model, key)
-        except KeyError:
-            return
-        errors = dict(self.json_errors)
-        try:
-            value = coerce(schema, raw)
-        except ValueError as exc:
-            errors[key] = f"{key}: {exc}"
-            self.json_errors = errors
-            self._refresh()
-            return
-        errors.pop(key, None)
-        self.json_errors = errors
-        if value == _get_path(self._config(), key):
-            self._refresh()
-            return
-        self._set(key, value)
-
-    @rx.event
-    def set_choice(self, key: str, value: str) -> None:
-        """An enum or credential picked from a list (``""`` clears it)."""
-        self._set(key, value or None)
-
-    @rx.event
-    def set_checked(self, key: str, checked: bool) -> None:
-        self._set(key, bool(checked))
-
-    @rx.event
-    def toggle_option(self, key: str, option: str, checked: bool) -> None:
-        """A multi-choice list (agent tools): add or remove one option."""
-        current = _get_path(self._config(), key)
-        chosen = [v for v in (current if isinstance(current, list) else []) if v != option]
-        if checked:
-            chosen.append(option)
-        self._set(key, chosen)
-
-    @rx.event
-    def add_row(self, key: str) -> None:
-        """A new row in a list, key-value or list-of-objects editor."""
-        current = _get_path(self._config(), key)
-        form = next((f for f in self.form if f["key"] == key), None)
-        if form is None:
-            return
-        if form["kind"] == "keyvalue":
-            pairs = dict(current) if isinstance(current, dict) else {}
-            n = 1
-            while f"key_{n}" in pairs:
-                n += 1
-            pairs[f"key_{n}"] = ""
-            self._set(key, pairs)
-        elif form["kind"] == "objects":
-            rows = list(current) if isinstance(current, list) else []
-            rows.append(self._new_object(key, len(rows)))
-            self._set(key, rows)
-        else:
-            rows = list(current) if isinstance(current, list) else []
-            rows.append("")
-            self._set(key, rows)
-        self.form_key += 1
-
-    def _new_object(self, key: str, index: int) -> dict[str, Any]:
-        model = self._config_model()
-        if model is None:
-            return {}
-        schema, root = field_schema(model, key)
-        items = schema.get("items") or {}
-        ref = items.get("$ref", "")
-        item_schema = root.get("$defs", {}).get(ref.split("/")[-1], items) if ref else items
-        row: dict[str, Any] = {}
-        for column in item_schema.get("required", []):
-            column_schema = item_schema.get("properties", {}).get(column, {})
-            row[column] = f"{column}_{index + 1}" if column_schema.get("type") == "string" else None
-        return {k: v for k, v in row.items() if v is not None}
-
-    @rx.event
-    def remove_row(self, key: str, index: int) -> None:
-        current = _get_path(self._config(), key)
-        if isinstance(current, dict):
-            pairs = list(current.items())
-            if 0 <= index < len(pairs):
-                del pairs[index]
-            self._set(key, dict(pairs))
-        elif isinstance(current, list) and 0 <= index < len(current):
-            self._set(key, [v for i, v in enumerate(current) if i != index])
-        self.form_key += 1
-
-    @rx.event
-    def set_cell(self, key: str, index: int, column: str, raw: str) -> None:
-        """A cell of a row edited: a list item, a key or value, or an object's column."""
-        current = _get_path(self._config(), key)
-        if isinstance(current, dict):
-            pairs = list(current.items())
-            if not 0 <= index < len(pairs):
-                return
-            name, value = pairs[index]
-            if column == "key":
-                if raw == name or not raw or raw in current:
-                    self.form_key += 1  # refused: a key must be new and not empty
-                    self._refresh()
-                    return
-                pairs[index] = (raw, value)
-            else:
-                pairs[index] = (name, raw)
-            self._set(key, dict(pairs))
-        elif isinstance(current, list) and 0 <= index < len(current):
-            rows = list(current)
-            if isinstance(rows[index], dict):
-                model = self._config_model()
-                if model is None:
-                    return
-                schema, root = field_schema(model, key)
-                items = schema.get("items") or {}
-                ref = items.get("$ref", "")
-                item_schema = root.get("$defs", {}).get(ref.split("/")[-1], items) if ref else items
-                column_schema = item_schema.get("properties", {}).get(column, {})
-                try:
-                    value = coerce(column_schema, raw)
-                except ValueError:
-                    value = raw
-                row = dict(rows[index])
-                if value is None:
-                    row.pop(column, None)
-                else:
-                    row[column] = value
-                rows[index] = row
-            else:
-                rows[index] = raw
-            self._set(key, rows)
-
-    @rx.event
-    def set_cell_checked(self, key: str, index: int, column: str, checked: bool) -> None:
-        current = _get_path(self._config(), key)
-        if (
-            isinstance(current, list)
-            and 0 <= index < len(current)
-            and isinstance(current[index], dict)
-        ):
-            rows = list(current)
-            rows[index] = {**rows[index], column: bool(checked)}
-            self._set(key, rows)
+        await self._select(node_id)
 
     # -- the document -------------------------------------------------------------------------
 
     @rx.event
-    def set_name(self, value: str) -> None:
+    async def set_name(self, value: str) -> None:
         name = value.strip() or "Untitled workflow"
         if name != self._doc.get("name"):
             self._doc["name"] = name
             self.name = name
-            self._refresh()
+            await self._refresh()
 
     @rx.event
-    def set_description(self, value: str) -> None:
+    async def set_description(self, value: str) -> None:
         if value != self._doc.get("description", ""):
             self._doc["description"] = value
             self.description = value
-            self._refresh()
-
-    async def _actor(self) -> Actor | None:
-        return await signed_in(self)
+            await self._refresh()
 
     @rx.event
     async def save(self):
@@ -821,8 +330,7 @@ class EditorState(rx.State):
         self._saved = self._fingerprint()
         self.dirty = False
         self.saving = False
-        if self.versions:
-            self.versions = await self._version_views(actor)
+        await (await self._versions())._after_save(actor)
         if self.problems:
             count = len(self.problems)
             yield rx.toast.warning(
@@ -832,49 +340,6 @@ class EditorState(rx.State):
             )
         else:
             yield rx.toast.success(f"Saved as version {detail.version}.", id="save-result")
-
-    async def _version_views(self, actor: Actor) -> list[VersionView]:
-        rows = await asyncio.to_thread(workflows.versions, actor, self.wf_id)
-        return [
-            VersionView(
-                version=row.version,
-                name=row.name,
-                created=f"{row.created_at:%Y-%m-%d %H:%M}",
-                current=row.version == self.version,
-            )
-            for row in rows
-        ]
-
-    @rx.event
-    async def load_versions(self) -> Any:
-        """Fill the version history (when its panel opens)."""
-        actor = await self._actor()
-        if actor is None:
-            return await to_login(self)
-        try:
-            self.versions = await self._version_views(actor)
-        except NotFound:
-            self.versions = []
-        return None
-
-    @rx.event
-    async def restore(self, version: int):
-        """Save an older version as the newest one and show it."""
-        actor = await self._actor()
-        if actor is None:
-            yield await to_login(self)
-            return
-        try:
-            detail = await asyncio.to_thread(
-                workflows.restore, actor, self.wf_id, version, draft=True
-            )
-        except AgentFlowError as exc:
-            yield rx.toast.error(f"Could not restore version {version}: {exc}")
-            return
-        self.version = detail.version
-        self._show(detail.document, saved=True)
-        self.versions = await self._version_views(actor)
-        yield rx.toast.success(f"Version {version} restored as version {detail.version}.")
 
     @rx.event
     def export_document(self) -> Any:
@@ -886,7 +351,7 @@ class EditorState(rx.State):
         )
 
     @rx.event
-    def import_document(self, form_data: dict[str, Any]) -> Any:
+    async def import_document(self, form_data: dict[str, Any]) -> Any:
         """Replace the canvas with a pasted document (unsaved until Save)."""
         text = str(form_data.get("document") or "").strip()
         if not text:
@@ -911,7 +376,7 @@ class EditorState(rx.State):
         self.import_error = ""
         self.import_open = False
         self.selected_id = ""
-        self._show(document, saved=False)
+        await self._show(document, saved=False)
         return rx.toast.success("Imported. Save to keep it as a new version.")
 
     @rx.event
@@ -950,179 +415,3 @@ class EditorState(rx.State):
         self.dirty = False
         self.delete_open = False
         yield rx.redirect(routes.WORKFLOWS)
-
-    # -- testing one node -----------------------------------------------------------------
-
-    def _reset_test(self, node_id: str) -> None:
-        """Forget the test form and result; a watcher still running stops at its next event."""
-        self.test_node, self.test_ready, self.test_error = node_id, False, ""
-        self._test_ticket = ""
-        self.test_running = False
-        self.test_run = empty_test_run()
-
-    @rx.event
-    async def prepare_test(self) -> Any:
-        """Open the test form of the selected node, prefilled from the latest runs."""
-        actor = await self._actor()
-        if actor is None:
-            return await to_login(self)
-        node_id = self.selected_id
-        if not node_id:
-            return None
-        self._reset_test(node_id)
-        try:
-            setup = await asyncio.to_thread(
-                node_tests.prepare, actor, self.wf_id, self._plain(), node_id
-            )
-        except InvalidInput as exc:
-            self.test_error = refusal_message(exc)
-            return None
-        except NotFound as exc:
-            self.test_error = f"{exc}."
-            return None
-        self.test_inputs = pretty_json(setup.inputs)
-        self.test_inputs_source = (
-            f"from execution #{setup.inputs_from_execution}"
-            if setup.inputs_from_execution
-            else "from the trigger's declared inputs"
-        )
-        self.test_samples = [
-            SampleView(
-                node_id=slot.node_id,
-                label=slot.label,
-                type=slot.type,
-                text=pretty_json(slot.output),
-                source=f"from execution #{slot.from_execution}"
-                if slot.from_execution
-                else "no run has it yet",
-            )
-            for slot in setup.samples
-        ]
-        self.test_form_key += 1
-        self.test_ready = True
-        return None
-
-    @rx.event
-    async def run_test(self, form_data: dict[str, Any]) -> Any:
-        """Queue the test with the form's sample inputs and outputs, then follow it."""
-        actor = await self._actor()
-        if actor is None:
-            return await to_login(self)
-        node_id = self.test_node
-        if not node_id or node_id != self.selected_id or self.test_busy:
-            return None
-        try:
-            inputs = parse_sample(str(form_data.get("inputs") or ""), "Sample inputs")
-            samples = {
-                slot["node_id"]: parse_sample(
-                    str(form_data.get(f"sample:{slot['node_id']}") or ""),
-                    f"The sample output of {slot['label']}",
-                )
-                for slot in self.test_samples
-            }
-        except ValueError as exc:
-            self.test_error = str(exc)
-            return None
-        self.test_error = ""
-        self.test_busy = True
-        try:
-            execution_id = await asyncio.to_thread(
-                node_tests.start, actor, self.wf_id, self._plain(), node_id, inputs, samples
-            )
-        except InvalidInput as exc:
-            self.test_error = refusal_message(exc)
-            return None
-        except AgentFlowError as exc:
-            self.test_error = f"Could not start the test: {exc}."
-            return None
-        finally:
-            self.test_busy = False
-        self._test_ticket = f"{execution_id}:{node_id}"
-        self.test_run = {
-            **empty_test_run(),
-            "execution_id": execution_id,
-            "href": routes.execution_url(execution_id),
-            "status": "queued",
-        }
-        self.test_running = True
-        return EditorState.watch_test
-
-    @rx.event
-    async def stop_test(self) -> Any:
-        """Cancel the running test (its execution ends as ``cancelled``)."""
-        actor = await self._actor()
-        if actor is None:
-            return await to_login(self)
-        execution_id = self.test_run["execution_id"]
-        if not execution_id or not self.test_running:
-            return None
-        # An error means it ended meanwhile: the watcher shows how.
-        with contextlib.suppress(AgentFlowError):
-            await asyncio.to_thread(executions.cancel, actor, execution_id)
-        return None
-
-    @rx.event(background=True)
-    async def watch_test(self):
-        """Show the test's events as they come (status, tokens, logs), then its result."""
-        async with self:
-            actor = await signed_in(self)
-            ticket = self._test_ticket
-            execution_id = self.test_run["execution_id"]
-            node_id = self.test_node
-        if actor is None or not ticket:
-            return
-        try:
-            async with contextlib.aclosing(executions.follow(actor, execution_id)) as events:
-                async for event in events:
-                    async with self:
-                        if self._test_ticket != ticket:
-                            return
-                        self._apply_test_event(node_id, event)
-            result = await asyncio.to_thread(node_tests.result, actor, execution_id, node_id)
-        except NotFound:
-            async with self:
-                if self._test_ticket == ticket:
-                    self.test_running = False
-                    self.test_run = {**self.test_run, "error": "This test run no longer exists."}
-            return
-        except Exception as exc:  # Redis or the database went away while following
-            log.warning("following node test %s failed: %s", execution_id, exc)
-            async with self:
-                if self._test_ticket == ticket:
-                    self.test_running = False
-                    self.test_run = {
-                        **self.test_run,
-                        "error": "Lost track of this test run; open it to see how it ended.",
-                    }
-            return
-        async with self:
-            if self._test_ticket != ticket:
-                return
-            output = result.output
-            self.test_run = {
-                **self.test_run,
-                "status": str(result.status),
-                "step_status": str(result.step_status or ""),
-                "duration": format_duration(result.duration_s),
-                "output": "" if output is None else pretty_json(output),
-                "truncated": result.output_truncated,
-                "error": result.error or "",
-            }
-            self.test_running = False
-
-    def _apply_test_event(self, node_id: str, event: Event) -> None:
-        run = dict(self.test_run)
-        if event.node_id is None:
-            name = str(event.type).removeprefix("execution.")
-            run["status"] = "running" if name == "started" else name
-        elif event.node_id == node_id:
-            if event.type == EventType.STEP_TOKEN:
-                run["tokens"] = run["tokens"] + str(event.data.get("text", ""))
-            elif event.type == EventType.STEP_LOG:
-                run["logs"] = [*run["logs"], str(event.data.get("message", ""))]
-            elif event.type == EventType.STEP_STARTED:
-                run["step_status"] = "running"
-                run["tokens"] = ""  # a retried attempt streams its answer again
-            elif str(event.type).startswith("step."):
-                run["step_status"] = str(event.type).removeprefix("step.")
-        self.test_run = run

@@ -22,6 +22,7 @@ from agentflow_app.nodes.triggers import InputSpec
 from agentflow_app.services import executions, workflows
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
+from agentflow_app.state.formatting import route_id, sentence
 
 
 class InputField(TypedDict):
@@ -150,10 +151,6 @@ class ExecuteState(rx.State):
 
     _workflow: int = 0
 
-    def _route_workflow(self) -> int | None:
-        raw = str(self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
-        return int(raw) if raw.isdigit() else None
-
     async def _start(self, actor: Actor, workflow_id: int, values: dict[str, Any]):
         try:
             execution_id = await asyncio.to_thread(executions.start, actor, workflow_id, values)
@@ -163,17 +160,17 @@ class ExecuteState(rx.State):
                 for p in exc.problems
             }
             self.fields = [
-                {**f, "error": _sentence(by_name.get(f["name"], ""))} for f in self.fields
+                {**f, "error": sentence(by_name.get(f["name"], ""))} for f in self.fields
             ]
             unplaced = [m for n, m in by_name.items() if n not in {f["name"] for f in self.fields}]
-            self.error = _sentence(unplaced[0] if unplaced else str(exc))
+            self.error = sentence(unplaced[0] if unplaced else str(exc))
             self.open = True
             return None
         except NotFound:
             self.error = "This workflow no longer exists."
             return None
         except AgentFlowError as exc:
-            self.error = _sentence(str(exc))
+            self.error = sentence(str(exc))
             self.open = True
             return None
         self.open = False
@@ -186,7 +183,7 @@ class ExecuteState(rx.State):
         if actor is None:
             yield await to_login(self)
             return
-        workflow_id = self._route_workflow()
+        workflow_id = route_id(self.router.url.path)
         if workflow_id is None:
             return
         self.busy, self.error = True, ""
@@ -197,7 +194,7 @@ class ExecuteState(rx.State):
             self.busy, self.error, self.open = False, "This workflow no longer exists.", True
             return
         except AgentFlowError as exc:
-            self.busy, self.error, self.open = False, _sentence(str(exc)), True
+            self.busy, self.error, self.open = False, sentence(str(exc)), True
             return
         if workflow_id == self._workflow and [f["name"] for f in fields] == [
             f["name"] for f in self.fields
@@ -239,8 +236,3 @@ class ExecuteState(rx.State):
         yield
         yield await self._start(actor, self._workflow, values)
         self.busy = False
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    return (message[:1].upper() + message[1:]).rstrip(".") + "." if message else message

@@ -33,7 +33,6 @@ from agentflow_app.errors import AgentFlowError, Conflict, NotFound
 from agentflow_app.services import executions
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
-from agentflow_app.state.editor import catalog as canvas_catalog
 from agentflow_app.state.execution_view import (
     LiveRun,
     RunHeader,
@@ -42,6 +41,8 @@ from agentflow_app.state.execution_view import (
     empty_detail,
     empty_header,
 )
+from agentflow_app.state.formatting import route_id, sentence
+from agentflow_app.state.palette import catalog as canvas_catalog
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +119,6 @@ class ExecutionState(rx.State):
 
     # -- loading -----------------------------------------------------------------------
 
-    def _route_id(self) -> int | None:
-        raw = str(self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
-        try:
-            return int(raw)
-        except ValueError:
-            return None
-
     def _publish(self, touched: set[str] | None = None) -> None:
         """Rebuild the view models from the fold (``touched``: nodes changed since last)."""
         run = self._run
@@ -145,7 +139,7 @@ class ExecutionState(rx.State):
         actor = await signed_in(self)
         if actor is None:
             return await to_login(self)
-        execution_id = self._route_id()
+        execution_id = route_id(self.router.url.path)
         if execution_id is None:
             self.load_error, self.loaded = "This address does not name an execution.", True
             return None
@@ -304,11 +298,11 @@ class ExecutionState(rx.State):
                 yield rx.redirect(routes.execution_url(new_id))
                 return
         except Conflict as exc:
-            self.action_error = _sentence(str(exc))
+            self.action_error = sentence(str(exc))
         except NotFound:
             self.action_error = "This execution no longer exists."
         except AgentFlowError as exc:
-            self.action_error = _sentence(str(exc))
+            self.action_error = sentence(str(exc))
         if name != "cancel" or self.action_error:
             self.action_busy = ""  # a cancel stays busy until the run's last event arrives
         if name == "retry" and not self.action_error:
@@ -340,8 +334,3 @@ class ExecutionState(rx.State):
 def step_anchor(node: str) -> str:
     """The element id of a step's timeline row."""
     return f"step-{node}"
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    return (message[:1].upper() + message[1:]).rstrip(".") + "." if message else message

@@ -15,7 +15,9 @@ from typing import Any, TypedDict
 
 from agentflow_app import routes
 from agentflow_app.components.json_viewer import json_html
+from agentflow_app.db import aware
 from agentflow_app.engine.events import Event, EventType, execution_status_after, step_status_after
+from agentflow_app.state.formatting import format_clock, format_cost, format_duration, format_tokens
 
 #: Streamed text kept per step for the view (the step's output holds the whole answer).
 STREAM_KEEP = 20_000
@@ -140,45 +142,7 @@ def parse_time(value: Any) -> datetime | None:
             return None
     else:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def format_duration(seconds: float | None) -> str:
-    """``850 ms``, ``4.2 s``, ``2 m 03 s``, ``1 h 05 m``; empty when unknown."""
-    if seconds is None or seconds < 0:
-        return ""
-    if seconds < 1:
-        return f"{round(seconds * 1000)} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{round(seconds)} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} m"
-
-
-def format_tokens(usage: dict[str, Any] | None) -> str:
-    """``1,204 tokens`` (input + output); empty when the step used none."""
-    usage = usage or {}
-    total = sum(
-        int(usage.get(key) or 0)
-        for key in ("input_tokens", "output_tokens")
-        if isinstance(usage.get(key), int | float)
-    )
-    return f"{total:,} tokens" if total else ""
-
-
-def format_cost(usage: dict[str, Any] | None) -> str:
-    """``$0.0123``; empty when there is no cost."""
-    cost = (usage or {}).get("cost_usd")
-    if not isinstance(cost, int | float) or isinstance(cost, bool) or cost <= 0:
-        return ""
-    return f"${cost:.4f}" if cost < 1 else f"${cost:,.2f}"
-
-
-def format_clock(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else ""
+    return aware(moment)
 
 
 def _add_usage(total: dict[str, float], usage: dict[str, Any] | None) -> None:

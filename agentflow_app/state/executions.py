@@ -14,12 +14,13 @@ from typing import Any, TypedDict
 import reflex as rx
 
 from agentflow_app import routes
+from agentflow_app.db import aware
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import AgentFlowError, NotFound
 from agentflow_app.services import executions, workflows
 from agentflow_app.services.executions import ExecutionSummary
 from agentflow_app.state.auth import signed_in, to_login
-from agentflow_app.state.execution_view import format_cost, format_duration, format_tokens
+from agentflow_app.state.formatting import format_clock, format_cost, format_duration, format_tokens
 from agentflow_app.state.workflows import ago
 
 PAGE_SIZE = 25
@@ -47,9 +48,7 @@ class Choice(TypedDict):
 
 
 def row_of(summary: ExecutionSummary, now: datetime | None = None) -> ExecutionRow:
-    created = (
-        summary.created_at if summary.created_at.tzinfo else summary.created_at.replace(tzinfo=UTC)
-    )
+    created = aware(summary.created_at)
     return ExecutionRow(
         id=summary.id,
         href=routes.execution_url(summary.id),
@@ -57,7 +56,7 @@ def row_of(summary: ExecutionSummary, now: datetime | None = None) -> ExecutionR
         status=str(summary.status),
         trigger=summary.trigger,
         created=ago(created, now),
-        created_full=f"{created:%Y-%m-%d %H:%M:%S} UTC",
+        created_full=format_clock(created),
         duration=format_duration(summary.duration_s),
         tokens=format_tokens(summary.usage),
         cost=format_cost(summary.usage),

@@ -7,7 +7,7 @@ small conversions rows need (aware timestamps, JSON-safe values) and the ownersh
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from pydantic_core import to_jsonable_python
@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from agentflow_app.db import get_engine
+from agentflow_app.db import aware, get_engine
 from agentflow_app.engine.events import Event, EventType, StepRecord
 from agentflow_app.engine.status import StepStatus
 from agentflow_app.errors import NotFound
@@ -55,13 +55,6 @@ class FinishedStep(NamedTuple):
     node_id: str
     type: str
     output: Any
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """``value`` with UTC attached when the database gave it back naive (SQLite does)."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def duration(started: datetime | None, finished: datetime | None) -> float | None:

@@ -8,9 +8,11 @@ import pytest
 from pydantic import BaseModel, Field
 
 from agentflow_app.catalog import default_registry
-from agentflow_app.components.form_schema import build_form, coerce, field_schema
 from agentflow_app.engine.node import NodeConfig, TemplateStr
-from agentflow_app.state.editor import filter_palette, merge_change, palette, template_hints
+from agentflow_app.state.config_panel import template_hints
+from agentflow_app.state.editor import merge_change
+from agentflow_app.state.form_model import build_form, coerce, field_schema
+from agentflow_app.state.palette import filter_palette, palette
 
 
 class Auth(BaseModel):

@@ -3,8 +3,10 @@
 Nothing here knows a node type by name: the JSON schema of the model says what each field
 is (text, number, boolean, enum, list, key-value, list of objects, nested object, any JSON)
 and the ``TemplateField`` markers on the model say which strings are templates, so a
-plugin's node gets a complete form without any JavaScript. Pure Python: the editor state
-calls :func:`build_form` and :func:`coerce`; the tests call them directly.
+plugin's node gets a complete form without any JavaScript. Pure Python, next to the state
+that uses it: :class:`~agentflow_app.state.config_panel.ConfigPanelState` calls
+:func:`build_form`, :func:`coerce`, :func:`item_schema` and the path helpers; the tests call
+them directly. ``$ref`` resolution lives here only (:func:`_resolve`).
 """
 
 from __future__ import annotations
@@ -209,13 +211,32 @@ def _field_errors(problems: list[tuple[str, str]]) -> dict[str, str]:
     return {key: "; ".join(messages) for key, messages in errors.items()}
 
 
-def _get(values: dict[str, Any], dotted: str) -> Any:
+def get_path(values: dict[str, Any], dotted: str) -> Any:
+    """The value at dotted ``key`` of a config (None when any part is missing)."""
     current: Any = values
     for part in dotted.split("."):
         if not isinstance(current, dict) or part not in current:
             return None
         current = current[part]
     return current
+
+
+def set_path(values: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A copy of config ``values`` with dotted ``key`` set (None removes it)."""
+    values = json.loads(json.dumps(values))
+    parts = dotted.split(".")
+    target = values
+    for part in parts[:-1]:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            target[part] = child
+        target = child
+    if value is None:
+        target.pop(parts[-1], None)
+    else:
+        target[parts[-1]] = value
+    return values
 
 
 def build_form(
@@ -286,7 +307,7 @@ def _add_fields(
     kind, options = _kind(name, schema, template, root)
     if name in TOOL_FIELDS and kind == "list" and tool_ids:
         kind, options = "multi", list(tool_ids)
-    value = _get(values, key)
+    value = get_path(values, key)
     default = schema.get("default", raw_schema.get("default"))
     view = FieldView(
         key=key,
@@ -395,6 +416,16 @@ def field_schema(model: type[BaseModel], key: str) -> tuple[dict[str, Any], dict
             raise KeyError(f"{model.__name__} has no field {key!r}")
         schema, _ = _unwrap_optional(properties[part], root)
     return schema, root
+
+
+def item_schema(model: type[BaseModel], key: str) -> dict[str, Any]:
+    """The schema of one row of list field ``key`` (``$ref`` resolved).
+
+    Raises:
+        KeyError: naming the key when the model has no such field.
+    """
+    schema, root = field_schema(model, key)
+    return _resolve(schema.get("items") or {}, root)
 
 
 def coerce(schema: dict[str, Any], raw: str) -> Any:
