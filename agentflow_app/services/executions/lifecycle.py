@@ -53,6 +53,7 @@ from agentflow_app.services.executions.rows import (
     ClaimedRun,
     FinishedStep,
     jsonable,
+    oldest_queued,
     owned_execution,
 )
 from agentflow_app.services.executions.store_sql import PG_CLAIM_LOCK, PG_CLAIM_TAKE
@@ -198,11 +199,7 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
             if running_count(conn, owner) >= limit:
                 limits.owe(owner)
                 return None
-            candidate = conn.execute(
-                select(func.min(EXECUTIONS.c.id)).where(
-                    EXECUTIONS.c.owner_id == owner, EXECUTIONS.c.status == ExecutionStatus.QUEUED
-                )
-            ).scalar_one()
+            candidate = oldest_queued(conn, owner)
             if candidate is None:
                 return None
         now = datetime.now(UTC)  # under the owner's lock: starts in order, times too

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import (
-    func,
-    select,
-)
-
 from agentflow_app.db import get_engine
-from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services.executions.rows import (
-    EXECUTIONS,
+    oldest_queued,
 )
 from tasks import dispatch
 
@@ -71,11 +65,7 @@ def dispatch_waiting(owner_id: int | None) -> bool:
         log.warning("paying back a token owed to user %s failed: %s", owner_id, exc)
         return False
     with get_engine().connect() as conn:
-        oldest = conn.execute(
-            select(func.min(EXECUTIONS.c.id)).where(
-                EXECUTIONS.c.owner_id == owner_id, EXECUTIONS.c.status == ExecutionStatus.QUEUED
-            )
-        ).scalar_one()
+        oldest = oldest_queued(conn, owner_id)
     if oldest is None:
         return False
     return dispatch.enqueue_execution(oldest)

@@ -11,16 +11,12 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import (
-    Connection,
-    Engine,
-    select,
-)
+from sqlalchemy import Connection, Engine, func, select
 from sqlmodel import Session
 
 from agentflow_app.db import aware, get_engine
 from agentflow_app.engine.events import Event, EventType, StepRecord
-from agentflow_app.engine.status import StepStatus
+from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import NotFound
 from agentflow_app.models import Execution, ExecutionEvent, StepRun, Workflow, WorkflowVersion
 from agentflow_app.services.users import Actor
@@ -110,6 +106,15 @@ def load_execution(execution_id: int, *, engine: Engine | None = None) -> Execut
     if execution is None:
         raise NotFound(f"execution {execution_id} does not exist")
     return execution
+
+
+def oldest_queued(conn: Connection, owner_id: int) -> int | None:
+    """The id of the owner's oldest queued execution: the one its next token starts."""
+    return conn.execute(
+        select(func.min(EXECUTIONS.c.id)).where(
+            EXECUTIONS.c.owner_id == owner_id, EXECUTIONS.c.status == ExecutionStatus.QUEUED
+        )
+    ).scalar_one()
 
 
 def owned_execution(conn: Connection, actor: Actor, execution_id: int) -> Any:
