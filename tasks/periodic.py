@@ -75,7 +75,6 @@ def singleton(
     def beat_task() -> None:
         once()
 
-    beat_task.__name__ = beat_task.__qualname__ = task_name.rsplit(".", 1)[-1]
     task = celery_app.task(name=task_name, ignore_result=True, acks_late=False)(beat_task)
 
     def schedule(sender, **_kwargs) -> None:

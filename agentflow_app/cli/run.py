@@ -287,16 +287,15 @@ def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
     document = read_document(file)
     for broken in default_registry().plugin_errors:
         _stderr().print(Text(f"warning: plugin {broken.name} did not load: {broken.message}"))
+    upgrade_head()
     try:
-        executions.check_inputs(document, raw_inputs, coerce_strings=True)
+        execution_id = executions.queue_run(
+            document, raw_inputs, owner_id=None, trigger="manual", coerce_strings=True, send=False
+        )
     except InvalidWorkflow as exc:
         raise InvalidInput("the workflow is not valid", exc.problems) from None
     except InvalidInput as exc:
         raise InvalidInput("the inputs do not match the workflow's trigger", exc.problems) from None
-    upgrade_head()  # only once the file is known to be runnable: a typo migrates nothing
-    execution_id = executions.queue_run(
-        document, raw_inputs, owner_id=None, trigger="manual", coerce_strings=True, send=False
-    )
     return execution_id, document
 
 

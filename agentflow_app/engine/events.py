@@ -1,10 +1,11 @@
 """The closed set of execution events (SPEC §8), their payloads, and the record of one step.
 
 On the wire an event stays exactly SPEC §8's ``{execution_id, seq, ts, type, node_id?,
-data}``; :data:`PAYLOADS` gives each type's ``data`` a model (:meth:`Event.payload`), so
-readers name fields instead of guessing keys, and :func:`status_after` is the one place
-that says which status an event leaves its execution or step in. The store, the live
-view, the editor and the CLI all fold events through it.
+data}``; :data:`PAYLOADS` gives each type's ``data`` a model (:meth:`Event.payload`): the
+fields each type carries, checked against what the runner emits
+(``tests/unit/engine/test_engine_events.py``). :func:`status_after` is the one place that
+says which status an event leaves its execution or step in; the store, the live view,
+the node-test panel and the CLI all fold events through it.
 """
 
 from __future__ import annotations

@@ -161,13 +161,9 @@ def _kind(
         return "credential", []
     if widget == "json" or template == "json":
         return "json", []
-    if isinstance(schema.get("enum"), list):
-        return "enum", [str(v) for v in schema["enum"]]
     kind = schema.get("type")
-    if kind == "boolean":
-        return "boolean", []
-    if kind in ("integer", "number"):
-        return kind, []
+    if isinstance(schema.get("enum"), list) or kind in ("boolean", "integer", "number"):
+        return _cell_kind(schema)  # the same editors as a table cell's
     if kind == "string":
         if widget == "expression" or template == "expression":
             return "expression", []

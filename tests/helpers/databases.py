@@ -20,9 +20,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import select
 
-from agentflow_app.db import engine_for
+from agentflow_app.db import engine_for, get_engine
 from agentflow_app.migrate import upgrade_head
+from agentflow_app.models.execution import ExecutionEvent
 from agentflow_app.settings import reset_settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -37,6 +39,7 @@ def postgres_database() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
+        engine_for.cache_clear()  # no cached engine outlives its database
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -137,3 +140,15 @@ class CountingServer:
 def counting_server() -> Iterator[CountingServer]:
     with CountingServer() as server:
         yield server
+
+
+def event_seqs(execution_id: int) -> list[int]:
+    """The seqs of an execution's stored events, in order (read from the database)."""
+    with get_engine().connect() as conn:
+        return list(
+            conn.execute(
+                select(ExecutionEvent.seq)
+                .where(ExecutionEvent.execution_id == execution_id)
+                .order_by(ExecutionEvent.seq)
+            ).scalars()
+        )

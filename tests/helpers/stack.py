@@ -18,6 +18,7 @@ import redis
 from agentflow_app import db
 from agentflow_app.embedded_redis import EmbeddedRedis
 from agentflow_app.settings import get_settings, reset_settings
+from tests.helpers.databases import postgres_database
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SERVICES_REDIS = "redis://127.0.0.1:6379"
@@ -54,19 +55,6 @@ def services_available() -> str | None:
     except redis.RedisError as exc:
         return f"Redis at 127.0.0.1:6379 does not answer ({exc})"
     return None
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"agentflow_test_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        db.engine_for.cache_clear()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

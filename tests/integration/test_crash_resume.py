@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from agentflow_app.db import get_engine
-from agentflow_app.models.execution import Execution, ExecutionEvent
+from agentflow_app.models.execution import Execution
 from agentflow_app.services.executions import execution_record
-from tests.helpers.databases import CountingServer, counting_server, database
+from tests.helpers.databases import CountingServer, counting_server, database, event_seqs
 
 __all__ = ["counting_server", "database"]
 
@@ -98,17 +98,6 @@ def kill_when_blocked(process: subprocess.Popen[str], server: CountingServer) ->
 def newest_execution() -> int:
     with get_engine().connect() as conn:
         return conn.execute(select(func.max(Execution.id))).scalar_one()
-
-
-def event_seqs(execution_id: int) -> list[int]:
-    with get_engine().connect() as conn:
-        return list(
-            conn.execute(
-                select(ExecutionEvent.seq)
-                .where(ExecutionEvent.execution_id == execution_id)
-                .order_by(ExecutionEvent.seq)
-            ).scalars()
-        )
 
 
 def resume(env: dict[str, str], execution_id: int) -> tuple[int, dict[str, Any], str]:

@@ -351,28 +351,29 @@ def reopen(conn: Connection, execution_id: int) -> bool:
 
 
 def recover(
-    conn: Connection, row: Any, now: datetime, *, give_up: str | None
+    conn: Connection, row: Any, now: datetime, *, recoveries: int, give_up: bool
 ) -> dict[str, Any] | None:
     """Take back a ``running`` execution whose lease ran out, in ``conn``'s transaction.
 
     It goes back to ``queued`` to be resumed by whichever worker claims it next, or, with
-    ``give_up`` (the reason), ends ``failed``. The compare-and-set names the lease it
-    found stale (``row.heartbeat_at``), so a run that came back to life, or that another
-    reaper took first, is left alone.
+    ``give_up``, ends ``failed`` saying how often its worker vanished (``recoveries`` is
+    how often it was recovered before). The compare-and-set names the lease it found
+    stale (``row.heartbeat_at``), so a run that came back to life, or that another reaper
+    took first, is left alone.
 
     Returns:
         The event row to publish once committed, or None when nothing changed.
     """
     gone = f"its worker ({row.worker or 'unknown'}) stopped answering"
-    if give_up is not None:
-        values: dict[str, Any] = {
-            "status": ExecutionStatus.FAILED,
-            "error": give_up,
-            "finished_at": now,
-            "worker": None,
-        }
-    else:
-        values = {"status": ExecutionStatus.QUEUED, "worker": None}
+    error = (
+        f"{gone} {recoveries + 1} times; the run was given up. Retry it when the workers "
+        "are healthy"
+    )
+    values: dict[str, Any] = (
+        {"status": ExecutionStatus.FAILED, "error": error, "finished_at": now, "worker": None}
+        if give_up
+        else {"status": ExecutionStatus.QUEUED, "worker": None}
+    )
     changed = conn.execute(
         update(EXECUTIONS)
         .where(
@@ -384,8 +385,8 @@ def recover(
     ).rowcount
     if not changed:
         return None
-    if give_up is not None:
-        return append_event(conn, row.id, EventType.EXECUTION_FAILED, error=give_up)
+    if give_up:
+        return append_event(conn, row.id, EventType.EXECUTION_FAILED, error=error)
     return append_event(
         conn,
         row.id,

@@ -73,18 +73,12 @@ def reap(now: datetime | None = None) -> ReapReport:
     for row in stale:
         with engine.begin() as conn:
             recoveries = _recoveries(conn, row.id)
-            give_up = None
-            if recoveries >= MAX_RECOVERIES:
-                give_up = (
-                    f"its worker ({row.worker or 'unknown'}) stopped answering "
-                    f"{recoveries + 1} times; the run was given up. Retry it when the "
-                    "workers are healthy"
-                )
-            event = recover(conn, row, now, give_up=give_up)
+            give_up = recoveries >= MAX_RECOVERIES
+            event = recover(conn, row, now, recoveries=recoveries, give_up=give_up)
         if event is None:  # it came back to life, or another reaper got there first
             continue
         events.append(event)
-        (report.failed if give_up is not None else report.requeued).append(row.id)
+        (report.failed if give_up else report.requeued).append(row.id)
     publish(events)
     for execution_id in report.requeued:
         dispatch.enqueue_execution(execution_id)

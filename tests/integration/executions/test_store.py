@@ -24,7 +24,7 @@ from agentflow_app.services.executions import (
     mark_finished,
     mark_started,
 )
-from tests.helpers.databases import database
+from tests.helpers.databases import database, event_seqs
 
 __all__ = ["database"]
 
@@ -35,17 +35,6 @@ DOCUMENT = {
     "edges": [],
 }
 REDIS_URL = "redis://127.0.0.1:6379/9"
-
-
-def stored_seqs(execution_id: int) -> list[int]:
-    with get_engine().connect() as conn:
-        return list(
-            conn.execute(
-                select(ExecutionEvent.seq)
-                .where(ExecutionEvent.execution_id == execution_id)
-                .order_by(ExecutionEvent.seq)
-            ).scalars()
-        )
 
 
 def set_cancel(execution_id: int) -> None:
@@ -62,7 +51,7 @@ async def test_create_execution_stores_the_queued_event(database):
 
     assert record["status"] == "queued"
     assert record["inputs"] == {"company": "Acme"}
-    assert stored_seqs(execution_id) == [1]
+    assert event_seqs(execution_id) == [1]
 
 
 async def test_seq_rises_by_one_under_concurrent_emits(database):
@@ -81,7 +70,7 @@ async def test_seq_rises_by_one_under_concurrent_emits(database):
 
     seqs = sorted(event.seq for event in events)
     assert seqs == list(range(2, 122))
-    assert stored_seqs(execution_id) == list(range(1, 122))
+    assert event_seqs(execution_id) == list(range(1, 122))
 
 
 async def test_sequential_emits_answer_consecutive_seqs(database):
@@ -147,12 +136,12 @@ async def test_an_event_emitted_soon_is_stored_with_the_next_one_in_order(databa
 
     await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.RUNNING))
     await store.emit_soon(EventType.STEP_STARTED, node_id="a", attempt=1)
-    assert stored_seqs(execution_id) == [1], "nothing is written before the loop turns"
+    assert event_seqs(execution_id) == [1], "nothing is written before the loop turns"
     await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.SUCCEEDED))
     ended = await store.emit(EventType.STEP_SUCCEEDED, node_id="a")
 
     assert ended.seq == 3
-    assert stored_seqs(execution_id) == [1, 2, 3]
+    assert event_seqs(execution_id) == [1, 2, 3]
     assert [(str(e.type), e.seq) for e in heard] == [("step.started", 2), ("step.succeeded", 3)]
     loaded = await DbExecutionStore(execution_id).load_steps()
     assert loaded["a"].status == StepStatus.SUCCEEDED
@@ -166,10 +155,10 @@ async def test_an_event_emitted_soon_is_stored_without_another_after_it(database
     # A long node emits nothing more for a while: its start must show meanwhile.
     for _ in range(200):
         await asyncio.sleep(0.05)
-        if stored_seqs(execution_id) != [1]:
+        if event_seqs(execution_id) != [1]:
             break
 
-    assert stored_seqs(execution_id) == [1, 2]
+    assert event_seqs(execution_id) == [1, 2]
 
 
 async def test_a_failed_soon_write_is_raised_by_the_next_call(database):
