@@ -273,30 +273,37 @@ def _check_graph(doc: WorkflowDocument, result: Analysis) -> None:
     if len(order) == len(ids):
         result.order = order
         return
-    for cycle in _cycles({n for n in ids if indegree[n] > 0}, result.outgoing):
+    for cycle in _cycles({n for n in ids if indegree[n] > 0}, result.incoming):
         path = " → ".join([*cycle, cycle[0]])
         result.add(cycle[0], None, f"the workflow has a cycle: {path}")
 
 
-def _cycles(remaining: set[str], outgoing: dict[str, list[tuple[str, str]]]) -> list[list[str]]:
-    """One cycle per tangle among ``remaining`` nodes, each in edge order."""
+def _cycles(remaining: set[str], incoming: dict[str, list[tuple[str, str]]]) -> list[list[str]]:
+    """One cycle per tangle among ``remaining`` nodes, each in edge order from its
+    smallest node id.
+
+    Every node Kahn's algorithm leaves behind has a predecessor among the ones left, so
+    walking *backwards* from any of them must come back to a node already on the walk,
+    which closes a cycle. (Walking forwards does not: it can end at a node downstream of
+    a cycle that leads nowhere, and a graph with a cycle then passed validation.)
+    """
     cycles: list[list[str]] = []
     done: set[str] = set()
     for start in sorted(remaining):
         if start in done:
             continue
-        stack: list[str] = []
-        on_stack: dict[str, int] = {}
-        node: str | None = start
-        # Nodes left by Kahn's algorithm all have a predecessor among them; walking forward
-        # inside the set must revisit a node, which closes a cycle.
-        while node is not None and node not in on_stack and node not in done:
-            on_stack[node] = len(stack)
-            stack.append(node)
-            node = next((t for _, t in outgoing[node] if t in remaining and t not in done), None)
-        if node is not None and node in on_stack:
-            cycles.append(stack[on_stack[node] :])
-        done.update(stack)
+        walk: list[str] = []
+        at: dict[str, int] = {}
+        node = start
+        while node not in at and node not in done:
+            at[node] = len(walk)
+            walk.append(node)
+            node = next(source for source, _ in incoming[node] if source in remaining)
+        if node in at:  # else the walk joined a tangle whose cycle is reported already
+            cycle = walk[at[node] :][::-1]
+            first = cycle.index(min(cycle))  # named from its first node by id, stably
+            cycles.append(cycle[first:] + cycle[:first])
+        done.update(walk)
     return cycles
 
 

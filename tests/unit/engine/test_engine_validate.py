@@ -188,3 +188,21 @@ def test_every_problem_at_once_and_compile_raises_them() -> None:
         compile_plan(doc, make_registry())
     assert raised.value.problems == [p.model_dump() for p in found]
     assert "and" in str(raised.value)
+
+
+def test_a_cycle_closing_back_into_a_branch_is_refused() -> None:
+    # The shape a fuzzer found: a's first edge leads to a sink, its second to a condition
+    # whose true path returns to a. It used to pass validation and kill the runner.
+    doc = document(
+        [
+            node("start", "test.trigger"),
+            node("a", "test.echo"),
+            node("b", "test.echo"),
+            node("c", "test.condition", expression="true"),
+        ],
+        [edge("start", "a"), edge("a", "b"), edge("a", "c"), edge("c", "a", "true")],
+    )
+    (cycle,) = [p for p in problems(doc) if "cycle" in p.message]
+    assert "a → c → a" in cycle.message
+    with pytest.raises(InvalidWorkflow, match="cycle"):
+        compile_plan(doc, make_registry())
