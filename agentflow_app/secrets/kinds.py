@@ -51,6 +51,21 @@ def _check_base_url(value: str | None) -> str | None:
 #: An optional http(s) base URL; empty means the service's default.
 BaseUrl = Annotated[str | None, AfterValidator(_check_base_url)]
 
+
+def _check_ascii(value: str | None) -> str | None:
+    if value is not None and not all(" " <= c <= "~" for c in value):
+        raise ValueError(
+            "may hold only printable ASCII characters (it is sent in a request header or "
+            "a login); check for a character pasted along with it"
+        )
+    return value
+
+
+#: A value sent in an HTTP header or an SMTP login (a key, a token, an AWS secret): the
+#: HTTP clients and smtplib encode these as ASCII, so any other character would make every
+#: request with the credential fail. Refused where it enters, naming the field.
+HeaderText = Annotated[str, AfterValidator(_check_ascii)]
+
 #: The services' own API base URLs, used when a credential leaves ``base_url`` empty.
 SLACK_API = "https://slack.com/api"
 HUBSPOT_API = "https://api.hubapi.com"
@@ -130,7 +145,7 @@ class AnthropicKind(CredentialKind):
     label = "Anthropic"
     secret_fields = ("api_key",)
 
-    api_key: str = Field(min_length=1, description="API key, sk-ant-…")
+    api_key: HeaderText = Field(min_length=1, description="API key, sk-ant-…")
 
 
 class OpenAIKind(CredentialKind):
@@ -138,7 +153,7 @@ class OpenAIKind(CredentialKind):
     label = "OpenAI"
     secret_fields = ("api_key",)
 
-    api_key: str = Field(min_length=1, description="API key, sk-…")
+    api_key: HeaderText = Field(min_length=1, description="API key, sk-…")
     base_url: BaseUrl = Field(
         default=None, description="API base URL of a compatible gateway (optional)"
     )
@@ -155,9 +170,9 @@ class AwsKind(CredentialKind):
     use_default_chain: bool = Field(
         default=False, description="Use the worker's own AWS credentials instead of keys"
     )
-    access_key_id: str | None = Field(default=None, description="Access key id, AKIA…")
-    secret_access_key: str | None = Field(default=None, description="Secret access key")
-    session_token: str | None = Field(default=None, description="Session token (optional)")
+    access_key_id: HeaderText | None = Field(default=None, description="Access key id, AKIA…")
+    secret_access_key: HeaderText | None = Field(default=None, description="Secret access key")
+    session_token: HeaderText | None = Field(default=None, description="Session token (optional)")
 
     @model_validator(mode="after")
     def _keys_or_chain(self) -> AwsKind:
@@ -183,7 +198,7 @@ class SlackKind(CredentialKind):
     label = "Slack"
     secret_fields = ("token",)
 
-    token: str = Field(min_length=1, description="Bot token, xoxb-…")
+    token: HeaderText = Field(min_length=1, description="Bot token, xoxb-…")
     base_url: BaseUrl = Field(default=None, description="Slack Web API base URL (optional)")
 
     @property
@@ -199,7 +214,7 @@ class HubSpotKind(CredentialKind):
     label = "HubSpot"
     secret_fields = ("token",)
 
-    token: str = Field(min_length=1, description="Private app access token, pat-…")
+    token: HeaderText = Field(min_length=1, description="Private app access token, pat-…")
     base_url: BaseUrl = Field(default=None, description="HubSpot API base URL (optional)")
 
     @property
@@ -215,8 +230,8 @@ class SmtpKind(CredentialKind):
 
     host: str = Field(min_length=1, max_length=253, description="Server host name")
     port: int = Field(default=587, ge=1, le=65535, description="Server port")
-    username: str | None = Field(default=None, description="Login user (optional)")
-    password: str | None = Field(default=None, description="Login password (optional)")
+    username: HeaderText | None = Field(default=None, description="Login user (optional)")
+    password: HeaderText | None = Field(default=None, description="Login password (optional)")
     tls: Literal["none", "starttls", "ssl"] = Field(default="starttls", description="Encryption")
     from_address: str = _sender_field("Sender address")
 
@@ -242,9 +257,9 @@ class SesKind(CredentialKind):
     aws_credential: str | None = Field(
         default=None, description="Name of an aws credential holding the keys (optional)"
     )
-    access_key_id: str | None = Field(default=None, description="Access key id (optional)")
-    secret_access_key: str | None = Field(default=None, description="Secret access key")
-    session_token: str | None = Field(default=None, description="Session token (optional)")
+    access_key_id: HeaderText | None = Field(default=None, description="Access key id (optional)")
+    secret_access_key: HeaderText | None = Field(default=None, description="Secret access key")
+    session_token: HeaderText | None = Field(default=None, description="Session token (optional)")
     endpoint_url: BaseUrl = Field(default=None, description="Custom SES endpoint (optional)")
 
     @model_validator(mode="after")
@@ -281,11 +296,13 @@ class HttpKind(CredentialKind):
     scheme: Literal["bearer", "basic", "header"] = Field(
         default="bearer", description="How the request is authenticated"
     )
-    token: str | None = Field(default=None, description="Bearer token (scheme bearer)")
+    token: HeaderText | None = Field(default=None, description="Bearer token (scheme bearer)")
     username: str | None = Field(default=None, description="User name (scheme basic)")
     password: str | None = Field(default=None, description="Password (scheme basic)")
     header_name: str | None = Field(default=None, description="Header name (scheme header)")
-    header_value: str | None = Field(default=None, description="Header value (scheme header)")
+    header_value: HeaderText | None = Field(
+        default=None, description="Header value (scheme header)"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> HttpKind:
@@ -317,7 +334,7 @@ class HttpKind(CredentialKind):
 
 
 def _is_token(name: str) -> bool:
-    return all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) and bool(name)
+    return bool(name) and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
 
 
 #: Every kind by id, in the order the UI offers them.

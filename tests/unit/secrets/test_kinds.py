@@ -113,3 +113,46 @@ def test_hint_shows_at_most_the_last_four_of_a_long_secret(
 def test_secret_fields_are_declared_fields() -> None:
     for model in KINDS.values():
         assert set(model.secret_fields) <= set(model.model_fields), model.kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "field"),
+    [
+        ("anthropic", {"api_key": "sk-ant-ü123"}, "data.api_key"),
+        ("openai", {"api_key": "sk-\u200b123"}, "data.api_key"),
+        ("slack", {"token": "xoxb-1\n2"}, "data.token"),
+        ("hubspot", {"token": "pat-€"}, "data.token"),
+        ("http", {"scheme": "bearer", "token": "tök"}, "data.token"),
+        (
+            "http",
+            {"scheme": "header", "header_name": "X-Key", "header_value": "v\x00w"},
+            "data.header_value",
+        ),
+        (
+            "aws",
+            {"region": "eu-west-1", "access_key_id": "AKIA", "secret_access_key": "sé"},
+            "data.secret_access_key",
+        ),
+        (
+            "smtp",
+            {"host": "mail", "username": "u", "password": "pässword", "from_address": "a@b.c"},
+            "data.password",
+        ),
+    ],
+)
+def test_values_sent_in_headers_or_logins_must_be_printable_ascii(
+    kind: str, data: dict, field: str
+) -> None:
+    # A non-ASCII key once saved fine, then every request with it died in the HTTP client
+    # with UnicodeEncodeError (a 500 on the Test button, and every run failed).
+    with pytest.raises(InvalidInput) as caught:
+        parse_value(kind, data)
+    assert [p["field"] for p in caught.value.problems] == [field]
+    assert "printable ASCII" in caught.value.problems[0]["message"]
+    for value in data.values():
+        assert str(value) not in str(caught.value) or str(value).isascii()
+
+
+def test_a_header_name_must_be_an_ascii_token() -> None:
+    with pytest.raises(InvalidInput, match="header_name is not a valid HTTP header name"):
+        parse_value("http", {"scheme": "header", "header_name": "\u212aey", "header_value": "v"})
