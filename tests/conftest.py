@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from tests.helpers.stack import Stack, apply_env, make_stack, services_available
+from tests.helpers.suite import E2E_PORT, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,8 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-#: One fixed port for the suite's server: the built UI embeds its port (see serve.py).
-E2E_PORT = int(os.environ.get("AGENTFLOW_E2E_PORT", "3917"))
 
 
 @pytest.fixture(scope="session", autouse=True)

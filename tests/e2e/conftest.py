@@ -3,60 +3,22 @@
 ``live_server`` (tests/conftest.py) starts ``agentflow serve`` with this process's
 environment; overriding it here first starts :class:`tests.fakes.llm.FakeLLM` and points
 the Anthropic and OpenAI base URLs at it, so every browser test's workers reach the fake,
-never a real provider. The fake is served through :class:`PacedStream`, which can slow a
-streamed answer down (``fake_llm.pace(0.1)``) so a test sees tokens arrive while the step
-is still running.
+never a real provider. The fake is served through :class:`tests.fakes.paced_llm.PacedStream`,
+which can slow a streamed answer down (``fake_llm.pace(0.1)``) so a test sees tokens arrive
+while the step is still running.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.fakes.llm import FakeLLM
+from tests.fakes.paced_llm import PacedFakeLLM, PacedStream
 from tests.fakes.servers import serve_asgi
 from tests.helpers.stack import apply_env
-
-
-class PacedStream:
-    """ASGI middleware: waits ``delay_s`` before each further piece of a streamed body."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.delay_s = 0.0
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        delay = self.delay_s
-
-        async def paced(message: dict) -> None:
-            if delay and message.get("type") == "http.response.body" and message.get("more_body"):
-                await asyncio.sleep(delay)
-            await send(message)
-
-        await self.app(scope, receive, paced)
-
-
-class PacedFakeLLM:
-    """The fake LLM and its pacing knob, as tests use them."""
-
-    def __init__(self, fake: FakeLLM, pacer: PacedStream) -> None:
-        self.fake = fake
-        self.pacer = pacer
-
-    @property
-    def url(self) -> str:
-        return self.fake.url
-
-    def script(self, *replies: Any) -> None:
-        self.fake.script(*replies)
-
-    def pace(self, delay_s: float) -> None:
-        """Wait ``delay_s`` between the streamed pieces of the next answers (0: no wait)."""
-        self.pacer.delay_s = delay_s
 
 
 @pytest.fixture(scope="session")

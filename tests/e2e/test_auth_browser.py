@@ -8,9 +8,9 @@ import secrets
 import pytest
 from playwright.sync_api import Page, expect
 
-pytestmark = pytest.mark.e2e
+from tests.helpers.users import PASSWORD
 
-PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.e2e
 
 
 def test_register_logout_login_and_reload(live_server: str, page: Page) -> None:

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.fakes import credential_checks
 from tests.fakes.servers import serve_asgi
-from tests.integration.credentials import fakes
+from tests.helpers.users import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = f"xoxb-page-SECRET-{secrets.token_hex(8)}"
 NEW_TOKEN = f"xoxb-page-SECRET-{secrets.token_hex(8)}"
-PASSWORD = "correct horse battery"
 
 
 def _text(payload: str | bytes) -> str:
@@ -39,7 +39,7 @@ def test_the_secret_never_comes_back_over_the_websocket(live_server: str, page) 
 
     page.on("websocket", watch)
 
-    with serve_asgi(fakes.slack_app(NEW_TOKEN)) as slack:
+    with serve_asgi(credential_checks.slack_app(NEW_TOKEN)) as slack:
         page.goto(f"{live_server}/login?next=/credentials")
         page.locator("input[name=email]").fill(email)
         page.locator("input[name=password]").fill(PASSWORD)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.helpers.accounts import Account, sign_in
+from tests.helpers.accounts import Account
+from tests.helpers.editor_page import canvas_node, open_editor
 
 MODEL = "claude-sonnet-4-5"
 
@@ -40,16 +41,6 @@ def starter() -> dict[str, Any]:
 @pytest.fixture
 def account(live_server: str) -> Account:
     return Account(live_server, "editor")
-
-
-def open_editor(page: Page, account: Account, workflow_id: int) -> None:
-    sign_in(page, account)
-    page.goto(f"{account.base}/workflows/{workflow_id}")
-    expect(page.get_by_test_id("flow-node").first).to_be_visible(timeout=30_000)
-
-
-def node(page: Page, node_id: str):
-    return page.locator(f'.react-flow__node[data-id="{node_id}"]')
 
 
 def handle(page: Page, node_id: str, handle_id: str):
@@ -98,9 +89,9 @@ def test_build_save_reload_and_find_it_through_the_api(page: Page, account: Acco
     open_editor(page, account, workflow_id)
 
     # Three nodes from the palette: two by clicking, one dragged onto the canvas.
-    node(page, "start").click()
+    canvas_node(page, "start").click()
     page.locator('[data-palette-type="llm.prompt"]').click()
-    expect(node(page, "prompt_1")).to_be_visible()
+    expect(canvas_node(page, "prompt_1")).to_be_visible()
     expect(page.get_by_test_id("config-panel")).to_contain_text("llm.prompt")
     pick(page, "provider", "anthropic")
     fill_field(page, "model", MODEL)
@@ -108,7 +99,7 @@ def test_build_save_reload_and_find_it_through_the_api(page: Page, account: Acco
     expect(page.get_by_test_id("config-panel")).to_contain_text("inputs.company")
 
     page.locator('[data-palette-type="transform.template"]').click()
-    expect(node(page, "template_1")).to_be_visible()
+    expect(canvas_node(page, "template_1")).to_be_visible()
     fill_field(page, "template", "Facts: {{ nodes.prompt_1.output.text }}")
 
     canvas = page.get_by_test_id("canvas")
@@ -116,8 +107,8 @@ def test_build_save_reload_and_find_it_through_the_api(page: Page, account: Acco
     page.locator('[data-palette-type="output"]').drag_to(
         canvas, target_position={"x": box["width"] / 2, "y": box["height"] - 120}
     )
-    expect(node(page, "output_1")).to_be_visible()
-    node(page, "output_1").click()
+    expect(canvas_node(page, "output_1")).to_be_visible()
+    canvas_node(page, "output_1").click()
     fill_field(page, "value", "{{ nodes.template_1.output.text }}")
 
     page.get_by_test_id("canvas-layout").click()  # auto-layout, then fit the view
@@ -164,7 +155,7 @@ def test_build_save_reload_and_find_it_through_the_api(page: Page, account: Acco
 def test_undo_redo_delete_and_refused_connections(page: Page, account: Account) -> None:
     workflow_id = account.create(starter())
     open_editor(page, account, workflow_id)
-    node(page, "start").click()
+    canvas_node(page, "start").click()
     page.locator('[data-palette-type="logic.condition"]').click()
     expect(page.get_by_test_id("flow-node")).to_have_count(2)
     fill_field(page, "expression", "inputs.company == 'Acme'")
@@ -194,7 +185,7 @@ def test_undo_redo_delete_and_refused_connections(page: Page, account: Account) 
     expect(page.locator(".react-flow__edge")).to_have_count(1)
 
     # Copy and paste, then Delete removes the selection.
-    node(page, "condition_1").click()
+    canvas_node(page, "condition_1").click()
     page.keyboard.press("Control+c")
     page.keyboard.press("Control+v")
     expect(page.get_by_test_id("flow-node")).to_have_count(3)
@@ -236,7 +227,7 @@ def test_export_then_import_gives_the_same_document(page: Page, account: Account
     exported = json.loads(download.value.path().read_text())
     assert exported["nodes"] == account.get(workflow_id)["nodes"]
 
-    node(page, "shout").click()
+    canvas_node(page, "shout").click()
     page.keyboard.press("Delete")
     expect(page.get_by_test_id("flow-node")).to_have_count(1)
     save(page)
@@ -266,10 +257,10 @@ def test_a_drag_sends_one_event_when_it_ends(page: Page, account: Account) -> No
 
     page.on("websocket", watch)
     page.reload()  # the socket opens after the listener
-    expect(node(page, "start")).to_be_visible(timeout=30_000)
+    expect(canvas_node(page, "start")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("clean")).to_be_visible(timeout=30_000)
 
-    x, y = center(node(page, "start"))
+    x, y = center(canvas_node(page, "start"))
     page.mouse.move(x, y)
     page.mouse.down()
     page.mouse.move(x + 200, y + 120, steps=40)
@@ -286,11 +277,11 @@ def test_a_drag_sends_one_event_when_it_ends(page: Page, account: Account) -> No
 def test_problems_list_focuses_the_node(page: Page, account: Account) -> None:
     workflow_id = account.create(starter())
     open_editor(page, account, workflow_id)
-    node(page, "start").click()
+    canvas_node(page, "start").click()
     page.locator('[data-palette-type="http.request"]').click()
-    expect(node(page, "request_1")).to_be_visible()
+    expect(canvas_node(page, "request_1")).to_be_visible()
     page.get_by_test_id("canvas").click(position={"x": 20, "y": 20})
-    expect(node(page, "request_1").get_by_test_id("node-problem")).to_be_visible()
+    expect(canvas_node(page, "request_1").get_by_test_id("node-problem")).to_be_visible()
 
     page.get_by_test_id("problems-button").click()
     problem = page.locator(
@@ -298,7 +289,7 @@ def test_problems_list_focuses_the_node(page: Page, account: Account) -> None:
         has_text="nothing leads into this node",
     ).last  # the popover's copy of the list
     problem.click()
-    expect(node(page, "request_1")).to_have_class(re.compile(r"\bselected\b"))
+    expect(canvas_node(page, "request_1")).to_have_class(re.compile(r"\bselected\b"))
     expect(page.get_by_test_id("config-panel")).to_contain_text("http.request")
     # The required URL is reported where it is typed.
     expect(page.locator('[data-form-field="url"]')).to_contain_text("Field required")

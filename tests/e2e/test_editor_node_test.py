@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_editor import node, open_editor
+from tests.fakes.slow_server import SlowServer
 from tests.helpers.accounts import Account
-from tests.integration.executions.conftest import SlowServer
+from tests.helpers.editor_page import canvas_node, open_editor
 
 #: Guards against a hang on a busy shared machine (ms), never measurements.
 GUARD_MS = 45_000
@@ -65,7 +65,7 @@ def workflow(server: SlowServer) -> dict[str, Any]:
 
 
 def open_test(page: Page, node_id: str, node_type: str) -> None:
-    node(page, node_id).click()
+    canvas_node(page, node_id).click()
     expect(page.get_by_test_id("config-panel")).to_contain_text(node_type)
     page.get_by_test_id("node-test-open").click()
     expect(page.get_by_test_id("node-test-run")).to_be_visible()
@@ -95,7 +95,7 @@ def test_a_node_runs_on_samples_and_shows_its_output(
 
     # The HTTP step itself, with a URL edited and not saved; the inputs of the last test
     # are prefilled.
-    node(page, "fetch").click()
+    canvas_node(page, "fetch").click()
     expect(page.get_by_test_id("config-panel")).to_contain_text("http.request")
     field = page.locator('[data-form-field="url"]').locator("input, textarea").first
     field.fill(server.url + "/edited/{{ inputs.n }}")

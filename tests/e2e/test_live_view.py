@@ -1,8 +1,9 @@
 """The live execution view, the history and the dashboard in a real browser.
 
 A real server and Celery worker run each workflow; its LLM step talks to the scripted fake
-LLM (tests/e2e/conftest.py), paced so the streamed answer arrives over seconds. Run with
-``AGENTFLOW_E2E_PORT`` set to a port of your own (the UI build embeds it).
+LLM (tests/e2e/conftest.py, tests/fakes/paced_llm.py), paced so the streamed answer arrives
+over seconds. Run with ``AGENTFLOW_E2E_PORT`` set to a port of your own (the UI build
+embeds it).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PacedFakeLLM
 from tests.fakes.llm import Reply
+from tests.fakes.paced_llm import PacedFakeLLM
 from tests.helpers.accounts import Account, sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / ".e2e-screenshots"

@@ -17,7 +17,7 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import E2E_PORT, ROOT
+from tests.helpers.suite import E2E_PORT, ROOT
 
 pytestmark = pytest.mark.e2e
 SCREENSHOTS = Path(os.environ.get("AGENTFLOW_SCREENSHOTS", "/tmp/agentflow-screenshots"))

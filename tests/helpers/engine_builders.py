@@ -24,6 +24,7 @@ from agentflow_app.engine.node import (
 from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.store import MemoryStore
+from tests.helpers.documents import node
 
 
 @dataclass
@@ -238,15 +239,6 @@ def make_registry() -> Registry:
     for cls in TEST_NODES:
         registry.register_node(cls)
     return registry
-
-
-def node(node_id: str, type_: str, **config: Any) -> dict[str, Any]:
-    return {
-        "id": node_id,
-        "type": type_,
-        "position": {"x": 0, "y": 0},
-        "data": {"label": node_id, "config": config},
-    }
 
 
 def edge(source: str, target: str, handle: str | None = None) -> dict[str, Any]:

@@ -18,10 +18,9 @@ from click.testing import CliRunner
 
 from agentflow_app.cli.run import run_command
 from tests.helpers.databases import CountingServer, counting_server
+from tests.helpers.suite import ROOT
 
 __all__ = ["counting_server"]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def node(node_id: str, type_: str, config: dict[str, Any], label: str = "") -> dict[str, Any]:

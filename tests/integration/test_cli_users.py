@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 
 from agentflow_app.api.app import create_api
 from tests.helpers.stack import Stack
-
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct horse battery"
+from tests.helpers.suite import ROOT
+from tests.helpers.users import PASSWORD
 
 
 def agentflow(*args: str) -> subprocess.CompletedProcess[str]:

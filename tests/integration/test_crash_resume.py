@@ -23,10 +23,9 @@ from agentflow_app.db import get_engine
 from agentflow_app.models.execution import Execution
 from agentflow_app.services.executions import execution_record
 from tests.helpers.databases import CountingServer, counting_server, database, event_seqs
+from tests.helpers.suite import ROOT
 
 __all__ = ["counting_server", "database"]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def http_node(node_id: str, url: str, method: str = "GET") -> dict[str, Any]:

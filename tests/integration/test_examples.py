@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers.suite import ROOT
 
 
 def test_hello_example_runs_headless(tmp_path) -> None:

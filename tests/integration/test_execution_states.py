@@ -2,8 +2,8 @@
 
 A workflow (trigger → template → output) is run in-process by the real runner over the
 real store, so the events folded here are the ones a worker writes and publishes. The
-Reflex handlers are driven the way Reflex drives them (see tests/integration/api/
-test_state_handlers.py): a state tree with the browser's token, the URL in the router.
+Reflex handlers are driven the way Reflex drives them (see tests/helpers/states.py): a state
+tree with the browser's token, the URL in the router.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.execution_view import LiveRun, format_duration, topological
 from agentflow_app.state.executions import ExecutionsState, day_range
 from tests.helpers.stack import Stack
-from tests.integration.api.conftest import Account, new_account
-from tests.integration.api.test_state_handlers import redirects, run, session_for, state_text
+from tests.helpers.states import redirects, run, session_for, state_text
+from tests.helpers.users import Account, new_account
 
 
 def document(name: str = "Greeting") -> dict[str, Any]:

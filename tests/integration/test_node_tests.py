@@ -21,17 +21,12 @@ from agentflow_app.services import node_tests, users
 from agentflow_app.services.executions import dashboard, events_after, list_executions, rerun
 from agentflow_app.services.users import Actor
 from tests.fakes.llm import FakeLLM, Reply, serve_fake_llm
+from tests.fakes.slow_server import SlowServer
+from tests.helpers.documents import node
+from tests.helpers.executions import counted_workflow, create_workflow, wait_finished
 from tests.helpers.stack import Stack
-from tests.integration.executions.conftest import (
-    PASSWORD,
-    SlowServer,
-    WorkerPool,
-    counted_workflow,
-    create_workflow,
-    node,
-    wait_finished,
-    worker_pool,
-)
+from tests.helpers.users import PASSWORD
+from tests.helpers.workers import WorkerPool, worker_pool
 
 
 @pytest.fixture(scope="module")

@@ -28,15 +28,11 @@ from agentflow_app.nodes.triggers import ScheduleTrigger
 from agentflow_app.services import executions, schedules, users, workflows
 from agentflow_app.services.executions import ExecutionSummary, events_after
 from agentflow_app.services.users import Actor
+from tests.helpers.documents import chain, node
+from tests.helpers.executions import status_of, wait_until
 from tests.helpers.stack import Stack
-from tests.integration.executions.conftest import (
-    PASSWORD,
-    chain,
-    node,
-    status_of,
-    wait_until,
-    worker_pool,
-)
+from tests.helpers.users import PASSWORD
+from tests.helpers.workers import worker_pool
 
 W = Workflow.__table__
 MINUTE = timedelta(minutes=1)

@@ -29,10 +29,15 @@ from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.llm import FakeLLM, Reply
 from tests.fakes.servers import serve_asgi
 from tests.fakes.slack import FakeSlack
-from tests.integration.llm import conftest as llm_fixtures
+from tests.helpers.llm import fake_llm_environment
 
-#: The scripted LLM server with every provider base URL pointing at it.
-fake_llm = llm_fixtures.fake_llm
+
+@pytest.fixture
+def fake_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
+    """The scripted LLM server with every provider base URL pointing at it."""
+    with fake_llm_environment(monkeypatch) as fake:
+        yield fake
+
 
 SLUGS = sorted(path.stem for path in TEMPLATES_DIR.glob("*.json"))
 

@@ -10,7 +10,7 @@ from agentflow_app.catalog import build_registry, default_registry, reset_defaul
 from agentflow_app.llm.nodes import LLMAgent, LLMPrompt
 from agentflow_app.nodes import NODES, TOOLS
 from agentflow_app.settings import reset_settings
-from tests.unit.test_plugins import GOOD, publish, write
+from tests.helpers.plugins import GOOD, publish, write
 
 
 def test_the_built_ins_and_entry_points_come_first(

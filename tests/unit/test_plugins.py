@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from agentflow_app.engine.registry import Registry
 from agentflow_app.plugins import load_entry_points, load_folder
-
-GOOD = """
-from agentflow_app.engine.node import Node, NodeConfig, Tool
-from pydantic import BaseModel
-
-class Shout(Node):
-    type = "{prefix}.shout"
-    label = "Shout"
-    class Config(NodeConfig):
-        text: str = ""
-    async def run(self, ctx, config):
-        return {{"text": config.text.upper()}}
-
-class Echo(Tool):
-    id = "{prefix}_echo"
-    description = "Echo the text back"
-    class Args(BaseModel):
-        text: str
-    async def run(self, ctx, args):
-        return args.text
-"""
+from tests.helpers.plugins import GOOD, publish, write
 
 HALF_BROKEN = """
 from agentflow_app.engine.node import Node
@@ -45,18 +24,6 @@ class NoLabel(Node):
     async def run(self, ctx, config):
         return {}
 """
-
-
-def write(folder: Path, name: str, source: str) -> None:
-    (folder / name).write_text(textwrap.dedent(source))
-
-
-def publish(site: Path, dist: str, entries: dict[str, str]) -> None:
-    info = site / f"{dist}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in entries.items())
-    (info / "entry_points.txt").write_text(f"[agentflow.nodes]\n{lines}")
 
 
 def test_folder_plugins_load_and_broken_ones_are_named(tmp_path: Path) -> None:

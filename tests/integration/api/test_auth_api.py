@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import argon2
 import pytest
@@ -17,9 +16,8 @@ from agentflow_app.api.app import create_api
 from agentflow_app.db import session_scope
 from agentflow_app.models import User
 from agentflow_app.settings import reset_settings
-from tests.integration.api.conftest import PASSWORD, Account, new_account
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.helpers.suite import ROOT
+from tests.helpers.users import PASSWORD, Account, new_account
 
 
 def _token(client: TestClient, email: str, password: str, *, json: bool = False):

@@ -30,8 +30,9 @@ from fastapi.testclient import TestClient
 from agentflow_app.api.app import create_api
 from agentflow_app.auth import tokens
 from agentflow_app.services import api_keys, credentials, executions, workflows
+from tests.helpers.documents import manual_document
 from tests.helpers.stack import Stack
-from tests.integration.api.conftest import PASSWORD, Account, manual_document, new_account
+from tests.helpers.users import PASSWORD, Account, new_account
 
 #: Routes anyone may call; they are checked not to answer 401 without a token.
 PUBLIC: set[tuple[str, str]] = {

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 import reflex as rx
-from reflex_base.event import EventSpec
 
 from agentflow_app.auth import tokens
 from agentflow_app.errors import NotFound
@@ -30,8 +29,10 @@ from agentflow_app.services import api_keys, credentials, users, workflows
 from agentflow_app.state.auth import AuthState
 from agentflow_app.state.settings import SettingsState
 from agentflow_app.state.workflows import WorkflowsState
+from tests.helpers.documents import manual_document
 from tests.helpers.stack import Stack
-from tests.integration.api.conftest import PASSWORD, Account, manual_document, new_account
+from tests.helpers.states import redirects, run, session_for, state_text
+from tests.helpers.users import PASSWORD, Account, new_account
 
 #: Modules whose states are checked; add a line for a new feature's state module.
 STATE_MODULES = [
@@ -127,43 +128,6 @@ def _id_handlers() -> list[tuple[type[rx.State], str, str]]:
 
 
 ID_HANDLER_LIST = _id_handlers()
-
-# -- driving handlers ------------------------------------------------------------------------
-
-
-def session_for(token: str) -> rx.State:
-    """A fresh state tree of one browser tab whose localStorage holds ``token``."""
-    root = rx.State()
-    root.get_substate(AuthState._get_substate_path()).auth_token = token
-    return root
-
-
-async def run(root: rx.State, state_cls: type[rx.State], name: str, **kwargs: Any) -> list[Any]:
-    """Run handler ``name`` of ``state_cls`` in ``root``; the events it returned or yielded."""
-    state = root.get_substate(state_cls._get_substate_path())
-    result = state_cls.event_handlers[name].fn(state, **kwargs)
-    if inspect.iscoroutine(result):
-        result = await result
-    events: list[Any] = []
-    if inspect.isasyncgen(result):
-        events += [event async for event in result if event is not None]
-    elif result is not None:
-        events += result if isinstance(result, list) else [result]
-    return events
-
-
-def redirects(events: list[Any]) -> list[str]:
-    """The paths of the redirects among ``events``."""
-    paths = []
-    for event in events:
-        if isinstance(event, EventSpec) and event.handler.fn.__qualname__.endswith("redirect"):
-            paths += [str(value._var_value) for key, value in event.args if key._js_expr == "path"]
-    return paths
-
-
-def state_text(root: rx.State) -> str:
-    return json.dumps(root.dict(), default=str)
-
 
 # -- fixtures --------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ import pytest
 
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.services import executions, workflows
-from tests.integration.api.conftest import manual_document, new_account
+from tests.helpers.documents import manual_document
+from tests.helpers.users import new_account
 
 
 def _unconnected(name: str) -> dict:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.integration.api.conftest import Account, manual_document, webhook_document
+from tests.helpers.documents import manual_document, webhook_document
+from tests.helpers.users import Account
 
 
 def test_create_read_update_and_history(client: TestClient, owner: Account) -> None:

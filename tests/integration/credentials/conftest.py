@@ -1,28 +1,23 @@
-"""Fixtures for the credentials vault: accounts, the REST API in-process, raw database dumps,
-moto's Secrets Manager over HTTP, and fakes of the services the Test button calls."""
+"""Fixtures for the credentials vault: accounts, the REST API in-process, and moto's Secrets
+Manager over HTTP. Raw database dumps and signing in are in :mod:`tests.helpers.credentials`;
+fakes of the services the Test button calls, in :mod:`tests.fakes.credential_checks`."""
 
 from __future__ import annotations
 
 import secrets
-import shutil
 import socket
-import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from agentflow_app.api.app import create_api
 from agentflow_app.services import users
 from agentflow_app.services.users import Actor
 from tests.fakes.servers import asgi_server
-from tests.helpers.stack import Stack
+from tests.helpers.users import PASSWORD
 
 __all__ = ["asgi_server"]
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -36,30 +31,6 @@ async def api() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_api())
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
-
-
-async def token_for(api: httpx.AsyncClient, actor: Actor) -> dict[str, str]:
-    """The Authorization header of a signed-in ``actor`` (through POST /api/auth/token)."""
-    answer = await api.post("/api/auth/token", json={"email": actor.email, "password": PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def raw_database(stack: Stack) -> bytes:
-    """Every byte the database holds: the SQLite files (WAL included) or a ``pg_dump``."""
-    url = make_url(stack.db_url)
-    if url.get_backend_name() == "sqlite":
-        main = Path(url.database)
-        files = [str(path) for path in (main, main.with_name(main.name + "-wal")) if path.exists()]
-        # Read in another process: closing any descriptor of the database file in this one
-        # drops every POSIX lock SQLite holds on it here, after which other processes may
-        # reset the WAL under this process's connections ("disk I/O error", lost writes).
-        return subprocess.run(["cat", *files], check=True, capture_output=True).stdout
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    pg_dump = shutil.which("pg_dump") or "/usr/bin/pg_dump"
-    return subprocess.run(
-        [pg_dump, "--data-only", "--inserts", dsn], check=True, capture_output=True, timeout=120
-    ).stdout
 
 
 def _free_port() -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.credentials import fakes
-from tests.integration.credentials.conftest import token_for
+from tests.fakes import credential_checks
+from tests.helpers.credentials import token_for
 
 KEY = "sk-ant-api-test-SECRET-6e6f7071"
 TOKEN = "xoxb-api-test-SECRET-8a8b8c8d8e"
@@ -120,11 +120,11 @@ async def test_test_button_calls_each_service_and_never_echoes(
     stack, api, make_actor, asgi_server, set_env
 ) -> None:
     set_env(AGENTFLOW_ALLOW_PRIVATE_NETWORK="true")
-    anthropic = asgi_server(fakes.anthropic_app(KEY))
+    anthropic = asgi_server(credential_checks.anthropic_app(KEY))
     set_env(ANTHROPIC_BASE_URL=anthropic)
-    slack = asgi_server(fakes.slack_app(TOKEN))
-    hubspot = asgi_server(fakes.hubspot_app(TOKEN))
-    openai = asgi_server(fakes.openai_app(KEY))
+    slack = asgi_server(credential_checks.slack_app(TOKEN))
+    hubspot = asgi_server(credential_checks.hubspot_app(TOKEN))
+    openai = asgi_server(credential_checks.openai_app(KEY))
     auth = await token_for(api, make_actor())
 
     async def add_and_test(name: str, kind: str, data: dict) -> dict:
@@ -166,7 +166,7 @@ async def test_test_button_calls_each_service_and_never_echoes(
 async def test_test_button_refuses_private_addresses_by_default(
     stack, api, make_actor, asgi_server
 ) -> None:
-    slack = asgi_server(fakes.slack_app(TOKEN))
+    slack = asgi_server(credential_checks.slack_app(TOKEN))
     auth = await token_for(api, make_actor())
     created = await api.post(
         "/api/credentials",

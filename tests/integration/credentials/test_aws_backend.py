@@ -16,7 +16,7 @@ from agentflow_app.models.credential import Credential
 from agentflow_app.secrets.aws import AwsSecretStore, SecretsBackendError
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials
-from tests.integration.credentials.conftest import raw_database
+from tests.helpers.credentials import raw_database
 
 TOKEN = "xoxb-aws-backend-SECRET-5a5b5c5d5e"
 NEW_TOKEN = "xoxb-aws-backend-SECRET-replaced-99"

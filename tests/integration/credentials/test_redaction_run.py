@@ -21,7 +21,7 @@ from agentflow_app.net.client import GuardedClient
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials
 from agentflow_app.services.executions import create, execution_record, run_execution
-from tests.integration.credentials.conftest import raw_database
+from tests.helpers.credentials import raw_database
 
 TOKEN = "echo-bearer-SECRET-a1b2c3d4e5f6"
 PASSWORD = "echo-basic-SECRET-pw-778899"

@@ -7,7 +7,7 @@ import pytest
 from agentflow_app.errors import Conflict, CredentialError, InvalidInput, NotFound
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials, workflows
-from tests.integration.credentials.conftest import raw_database
+from tests.helpers.credentials import raw_database
 
 ANTHROPIC_KEY = "sk-ant-vault-test-SECRET-4f1c2d3e9a8b"
 SLACK_TOKEN = "xoxb-vault-test-SECRET-77aa88bb99cc"

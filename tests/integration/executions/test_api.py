@@ -16,14 +16,9 @@ import pytest
 
 from agentflow_app.api.app import create_api
 from tests.fakes.servers import serve_asgi
-from tests.integration.executions.conftest import (
-    PASSWORD,
-    chain,
-    counted_workflow,
-    create_workflow,
-    node,
-    wait_until,
-)
+from tests.helpers.documents import chain, node
+from tests.helpers.executions import counted_workflow, create_workflow, wait_until
+from tests.helpers.users import PASSWORD
 
 
 @pytest.fixture(scope="module")

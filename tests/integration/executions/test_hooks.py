@@ -12,7 +12,8 @@ from agentflow_app.services import executions, workflows
 from agentflow_app.services.executions import execution_record
 from agentflow_app.services.users import Actor
 from tests.fakes.servers import serve_asgi
-from tests.integration.executions.conftest import chain, node, wait_finished
+from tests.helpers.documents import chain, node
+from tests.helpers.executions import wait_finished
 
 
 @pytest.fixture(scope="module")

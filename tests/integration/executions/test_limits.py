@@ -11,12 +11,8 @@ from datetime import datetime
 
 from agentflow_app.services import executions
 from agentflow_app.services.executions import load_execution
-from tests.integration.executions.conftest import (
-    counted_workflow,
-    create_workflow,
-    wait_finished,
-    worker_pool,
-)
+from tests.helpers.executions import counted_workflow, create_workflow, wait_finished
+from tests.helpers.workers import worker_pool
 
 
 def _most_at_once(spans: list[tuple[datetime, datetime]]) -> int:

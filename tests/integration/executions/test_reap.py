@@ -15,7 +15,8 @@ from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.models import Execution
 from agentflow_app.services import executions
 from agentflow_app.services.executions import events_after, load_execution
-from tests.integration.executions.conftest import chain, create_workflow, node
+from tests.helpers.documents import chain, node
+from tests.helpers.executions import create_workflow
 
 E = Execution.__table__
 

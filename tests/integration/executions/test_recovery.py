@@ -17,15 +17,9 @@ from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.models import Execution, StepRun
 from agentflow_app.services import executions
 from agentflow_app.services.executions import events_after, execution_record
-from tests.integration.executions.conftest import (
-    chain,
-    counted_workflow,
-    create_workflow,
-    node,
-    wait_finished,
-    wait_until,
-    worker_pool,
-)
+from tests.helpers.documents import chain, node
+from tests.helpers.executions import counted_workflow, create_workflow, wait_finished, wait_until
+from tests.helpers.workers import worker_pool
 
 E = Execution.__table__
 S = StepRun.__table__

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers.suite import ROOT
 
 
 def _compose_config() -> dict:

@@ -11,7 +11,7 @@ import time
 import httpx
 
 from agentflow_app.api.app import create_api
-from tests.conftest import ROOT
+from tests.helpers.suite import ROOT
 
 
 async def _workers() -> int:

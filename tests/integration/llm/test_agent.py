@@ -19,7 +19,7 @@ from agentflow_app.llm.nodes import AgentConfig, LLMAgent
 from agentflow_app.nodes.http import HttpRequestTool
 from tests.fakes.llm import FakeLLM, Reply
 from tests.fakes.servers import serve_asgi
-from tests.integration.llm.conftest import MODELS, Recorder
+from tests.helpers.llm import MODELS, Recorder
 
 
 class WordCount(Tool):

@@ -7,7 +7,7 @@ import pytest
 from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.llm.nodes import LLMConfig, LLMPrompt
 from tests.fakes.llm import FakeLLM, Reply
-from tests.integration.llm.conftest import ANTHROPIC_KEY, AWS_SECRET, MODELS, OPENAI_KEY
+from tests.helpers.llm import ANTHROPIC_KEY, AWS_SECRET, MODELS, OPENAI_KEY
 
 PROVIDERS = sorted(MODELS)
 

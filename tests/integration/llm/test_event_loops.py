@@ -10,7 +10,7 @@ import pytest
 from agentflow_app.llm.nodes import LLMConfig, LLMPrompt
 from agentflow_app.llm.providers import aclose_loop_clients
 from tests.fakes.llm import FakeLLM, Reply
-from tests.integration.llm.conftest import MODELS
+from tests.helpers.llm import MODELS
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))

@@ -9,7 +9,7 @@ from agentflow_app.llm.nodes import LLMConfig, LLMPrompt
 from agentflow_app.nodes.credentials import StaticCredentials
 from agentflow_app.settings import reset_settings
 from tests.fakes.llm import FakeLLM, Reply
-from tests.integration.llm.conftest import (
+from tests.helpers.llm import (
     ANTHROPIC_KEY,
     AWS_KEY_ID,
     CREDENTIALS,

@@ -15,7 +15,7 @@ from agentflow_app.engine.store import MemoryStore
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.credentials import StaticCredentials
 from tests.fakes.llm import FakeLLM, Reply
-from tests.integration.llm.conftest import MODELS
+from tests.helpers.llm import MODELS
 
 
 def document(provider: str = "anthropic", **config: Any) -> dict[str, Any]:

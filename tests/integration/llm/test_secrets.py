@@ -23,7 +23,7 @@ from agentflow_app.nodes.credentials import StaticCredentials
 from agentflow_app.nodes.http import HttpRequestTool
 from tests.fakes.llm import FakeLLM, Reply
 from tests.fakes.servers import serve_asgi
-from tests.integration.llm.conftest import ANTHROPIC_KEY, CREDENTIALS, Recorder
+from tests.helpers.llm import ANTHROPIC_KEY, CREDENTIALS, Recorder
 
 WEB_TOKEN = "web-bearer-token-0123456789"
 

@@ -18,8 +18,7 @@ from starlette.routing import Route
 from agentflow_app.net.client import GuardedClient
 from tests.fakes.llm import FakeLLM, Reply
 from tests.fakes.servers import Certificate, self_signed_certificate
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.helpers.suite import ROOT
 
 
 async def _hello(_request) -> PlainTextResponse:

@@ -34,8 +34,8 @@ from agentflow_app.secrets.kinds import (
     SlackKind,
     parse_value,
 )
+from tests.helpers.credential_examples import EXAMPLES
 from tests.helpers.node_context import node_context
-from tests.unit.secrets.test_kinds import EXAMPLES
 
 SECRET = "pw-0123456789abcdefWXYZ"
 

@@ -1,0 +1,11 @@
+"""Where the suite runs: the repository's root folder, and the one port the browser suite's
+``agentflow serve`` listens on (``AGENTFLOW_E2E_PORT``, 3917 unless set)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+#: One fixed port for the suite's server: the built UI embeds its port (see serve.py).
+E2E_PORT = int(os.environ.get("AGENTFLOW_E2E_PORT", "3917"))
