@@ -5,15 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from agentflow_app.api.deps import CurrentUser
+from agentflow_app.api.deps import CurrentUser, ObjectId
 from agentflow_app.services import api_keys
-from agentflow_app.services.api_keys import ApiKeyView, CreatedApiKey
+from agentflow_app.services.api_keys import MAX_NAME_LENGTH, ApiKeyView, CreatedApiKey
+from agentflow_app.services.users import SPACE_CHARS
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
 
 
 class NewApiKey(BaseModel):
-    name: str = Field(max_length=1000, description="what the key is for, e.g. 'CI deploy'")
+    name: str = Field(
+        max_length=MAX_NAME_LENGTH,
+        # Not only spaces (checked by the service, which says so in its own words).
+        json_schema_extra={"pattern": f"[^{SPACE_CHARS}]"},
+        description="what the key is for, e.g. 'CI deploy'",
+    )
 
 
 @router.get("", response_model=list[ApiKeyView])
@@ -28,6 +34,6 @@ def create_key(actor: CurrentUser, body: NewApiKey) -> CreatedApiKey:
 
 
 @router.delete("/{key_id:int}", status_code=204, response_class=Response)
-def revoke_key(actor: CurrentUser, key_id: int) -> Response:
+def revoke_key(actor: CurrentUser, key_id: ObjectId) -> Response:
     api_keys.revoke_key(actor, key_id)
     return Response(status_code=204)

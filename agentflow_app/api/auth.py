@@ -6,22 +6,29 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from agentflow_app.api.deps import BearerToken
+from agentflow_app.api.errors import ErrorDetail
 from agentflow_app.auth import api_keys as keys
+from agentflow_app.auth import passwords
 from agentflow_app.auth.throttle import Throttled
 from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.errors import InvalidInput
 from agentflow_app.services import users
+from agentflow_app.services.users import EMAIL_PATTERN, MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class RegisterRequest(BaseModel):
-    email: str = Field(max_length=1000)
-    password: str = Field(max_length=1000)
-    name: str | None = Field(default=None, max_length=1000)
+    """The account to make, with the rules ``services.users`` applies (surrounding spaces
+    are trimmed from the email), so the schema refuses exactly what the service would."""
+
+    email: str = Field(max_length=MAX_EMAIL_LENGTH, pattern=EMAIL_PATTERN)
+    password: str = Field(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH)
+    name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
 
 
 class UserAnswer(BaseModel):
@@ -41,7 +48,15 @@ class TokenAnswer(BaseModel):
     expires_in: int
 
 
-@router.post("/register", status_code=201, response_model=UserAnswer)
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=UserAnswer,
+    responses={
+        403: {"model": ErrorDetail, "description": "signup is closed"},
+        409: {"model": ErrorDetail, "description": "the email is taken"},
+    },
+)
 def register(body: RegisterRequest) -> UserAnswer:
     """Create an account; 409 when the email is taken, 403 when signup is closed."""
     actor = users.register(body.email, body.password, body.name or "")
@@ -80,9 +95,11 @@ async def _credentials(request: Request) -> TokenRequest:
                 email=str(form.get("username") or form.get("email") or ""),
                 password=str(form.get("password") or ""),
             )
-    except ValueError as exc:  # bad JSON and pydantic's ValidationError alike
-        detail = exc.errors() if isinstance(exc, ValidationError) else "the body is not valid JSON"
-        raise HTTPException(status_code=422, detail=detail) from None
+    except ValidationError as exc:  # answered as every 422 is (api/errors.py)
+        raise RequestValidationError(exc.errors()) from None
+    except ValueError:
+        message = "the body is not valid JSON"
+        raise InvalidInput(message, [{"field": "body", "message": message}]) from None
     raise HTTPException(
         status_code=415,
         detail="send the OAuth2 form (username, password) or JSON {email, password}",
@@ -93,7 +110,11 @@ async def _credentials(request: Request) -> TokenRequest:
     "/token",
     response_model=TokenAnswer,
     openapi_extra=_TOKEN_BODY,
-    responses={401: {"description": "wrong email or password"}, 429: {"description": "throttled"}},
+    responses={
+        401: {"model": ErrorDetail, "description": "wrong email or password"},
+        415: {"model": ErrorDetail, "description": "neither a form nor JSON"},
+        429: {"model": ErrorDetail, "description": "throttled; see Retry-After"},
+    },
 )
 async def token(request: Request) -> Any:
     """Exchange email and password for an access token; 429 with Retry-After when throttled."""

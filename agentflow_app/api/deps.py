@@ -7,10 +7,13 @@ The token is either a JWT from ``POST /api/auth/token`` or an API key made in Se
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 
 from agentflow_app.auth import api_keys as keys
 from agentflow_app.auth.tokens import InvalidToken
@@ -60,3 +63,27 @@ def current_user(token: Annotated[str, Depends(bearer_token)]) -> Actor:
 
 CurrentUser = Annotated[Actor, Depends(current_user)]
 BearerToken = Annotated[str, Depends(bearer_token)]
+
+#: The largest id a database row can have (a 64-bit signed integer): a larger one names
+#: nothing, and is refused (422) before it reaches a driver that cannot bind it.
+MAX_ID = 2**63 - 1
+#: An object's id in a path.
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="the object's id")]
+#: A workflow version number in a path.
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="a version number")]
+
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _rfc3339(value: object) -> object:
+    """Only what OpenAPI's ``date-time`` means (RFC 3339, with an offset): pydantic alone
+    would also read ``0.5`` as a Unix time and ``2026-12-01`` as midnight."""
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("use an RFC 3339 time with its offset, e.g. 2026-12-01T00:00:00Z")
+    return value
+
+
+#: A time in a query string (OpenAPI ``date-time``).
+QueryTime = Annotated[datetime | None, BeforeValidator(_rfc3339), Query()]

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from agentflow_app.api.deps import CurrentUser
+from agentflow_app.api.deps import MAX_ID, CurrentUser, ObjectId, QueryTime
+from agentflow_app.api.errors import ErrorDetail
 from agentflow_app.engine.events import Event
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import InvalidInput
@@ -29,6 +30,12 @@ from agentflow_app.services.users import Actor
 
 router = APIRouter(prefix="/workflows", tags=["executions"])
 
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorDetail, "description": "the execution's status does not allow it"}
+}
+
+#: An event seq, maybe with spaces around (a row's seq fits in 18 digits).
+_LAST_EVENT_ID = re.compile(r"^[ \t]*[0-9]{0,18}[ \t]*$")
 #: A comment line sent when the stream is quiet, so proxies keep the connection open.
 KEEPALIVE_S = 15.0
 
@@ -49,7 +56,7 @@ class Accepted(BaseModel):
 
 @router.post("/{workflow_id:int}/execute", status_code=202, response_model=Queued)
 def execute(
-    actor: CurrentUser, workflow_id: int, body: Annotated[ExecuteBody | None, Body()] = None
+    actor: CurrentUser, workflow_id: ObjectId, body: Annotated[ExecuteBody | None, Body()] = None
 ) -> Queued:
     """Queue a run of the newest version; 422 names each input that does not fit."""
     inputs = body.inputs if body is not None else {}
@@ -59,12 +66,12 @@ def execute(
 @router.get("/{workflow_id:int}/executions", response_model=list[ExecutionSummary])
 def list_for_workflow(
     actor: CurrentUser,
-    workflow_id: int,
+    workflow_id: ObjectId,
     status: ExecutionStatus | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryTime = None,
+    until: QueryTime = None,
     limit: Annotated[int, Query(ge=1, le=executions.MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[ExecutionSummary]:
     """Executions of the workflow, newest first (``limit``/``offset`` paginate)."""
     page = executions.list_executions(
@@ -80,25 +87,26 @@ def list_for_workflow(
 
 
 @router.get("/executions/{execution_id:int}")
-def get_execution(actor: CurrentUser, execution_id: int) -> ExecutionRecord:
+def get_execution(actor: CurrentUser, execution_id: ObjectId) -> ExecutionRecord:
     """The execution with its steps (outputs, errors, usage)."""
     return executions.get(actor, execution_id)
 
 
-def _last_event_id(header: str | None, after_seq: int | None) -> int:
+def _last_event_id(header: str, after_seq: int | None) -> int:
+    """Where the stream starts: ``after_seq``, else the ``Last-Event-ID`` a reconnecting
+    client sends, else the beginning.
+
+    Raises:
+        InvalidInput: the header is not an event seq (the schema states the same pattern).
+    """
     if after_seq is not None:
         return after_seq
-    if header is None or not header.strip():
-        return 0
-    try:
-        value = int(header.strip())
-    except ValueError:
+    if not _LAST_EVENT_ID.match(header):
+        message = f"must be an event seq (a number), got {header[:40]!r}"
         raise InvalidInput(
-            f"Last-Event-ID must be an event seq (a number), got {header!r}"
-        ) from None
-    if value < 0:
-        raise InvalidInput(f"Last-Event-ID must be 0 or more, got {value}")
-    return value
+            f"Last-Event-ID {message}", [{"field": "Last-Event-ID", "message": message}]
+        )
+    return int(header.strip(" \t") or 0)
 
 
 def _sse(event: Event) -> str:
@@ -135,9 +143,15 @@ async def _stream(actor: Actor, execution_id: int, after_seq: int) -> AsyncItera
 )
 async def stream_events(
     actor: CurrentUser,
-    execution_id: int,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
-    last_event_id: Annotated[str | None, Header()] = None,
+    execution_id: ObjectId,
+    after_seq: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    last_event_id: Annotated[
+        str,
+        Header(
+            description="the seq of the last event seen (a reconnecting EventSource sends it)",
+            json_schema_extra={"pattern": _LAST_EVENT_ID.pattern},
+        ),
+    ] = "",
 ) -> StreamingResponse:
     """Server-Sent Events: stored events, then live ones; ends after the terminal event."""
     start = _last_event_id(last_event_id, after_seq)
@@ -149,19 +163,34 @@ async def stream_events(
     )
 
 
-@router.post("/executions/{execution_id:int}/cancel", status_code=202, response_model=Accepted)
-def cancel(actor: CurrentUser, execution_id: int) -> Accepted:
+@router.post(
+    "/executions/{execution_id:int}/cancel",
+    status_code=202,
+    response_model=Accepted,
+    responses=_CONFLICT,
+)
+def cancel(actor: CurrentUser, execution_id: ObjectId) -> Accepted:
     """Stop the run; ``status`` is ``cancelled`` at once, or ``running`` until it stops."""
     return Accepted(execution_id=execution_id, status=executions.cancel(actor, execution_id))
 
 
-@router.post("/executions/{execution_id:int}/retry", status_code=202, response_model=Queued)
-def retry(actor: CurrentUser, execution_id: int) -> Queued:
+@router.post(
+    "/executions/{execution_id:int}/retry",
+    status_code=202,
+    response_model=Queued,
+    responses=_CONFLICT,
+)
+def retry(actor: CurrentUser, execution_id: ObjectId) -> Queued:
     """Resume a failed or cancelled run from its failed steps (same execution)."""
     return Queued(execution_id=executions.retry(actor, execution_id))
 
 
-@router.post("/executions/{execution_id:int}/rerun", status_code=202, response_model=Queued)
-def rerun(actor: CurrentUser, execution_id: int) -> Queued:
+@router.post(
+    "/executions/{execution_id:int}/rerun",
+    status_code=202,
+    response_model=Queued,
+    responses=_CONFLICT,
+)
+def rerun(actor: CurrentUser, execution_id: ObjectId) -> Queued:
     """Start a new execution with the same inputs on the workflow's newest version."""
     return Queued(execution_id=executions.rerun(actor, execution_id))

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from agentflow_app.api.errors import ErrorDetail, ProblemList
 from agentflow_app.services import executions
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
@@ -58,7 +59,11 @@ async def _read_capped(request: Request) -> bytes | None:
     "/{hook_token}",
     status_code=202,
     response_model=HookAccepted,
-    responses={404: {}, 413: {}, 422: {}},
+    responses={
+        404: {"model": ErrorDetail, "description": "no workflow listens on this token"},
+        413: {"model": ErrorDetail, "description": "the body is over 1 MiB"},
+        422: {"model": ProblemList, "description": "the body does not fit the trigger"},
+    },
 )
 async def receive(hook_token: str, request: Request) -> Any:
     """Queue a run with the posted JSON as its inputs."""

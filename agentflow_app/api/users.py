@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from agentflow_app.api.auth import TokenAnswer, UserAnswer
 from agentflow_app.api.deps import CurrentUser
+from agentflow_app.auth import passwords
 from agentflow_app.services import users
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 class PasswordChange(BaseModel):
     current_password: str = Field(max_length=1000)
-    new_password: str = Field(max_length=1000)
+    new_password: str = Field(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH)
 
 
 @router.get("/me", response_model=UserAnswer)

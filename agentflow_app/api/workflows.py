@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
 
-from agentflow_app.api.deps import CurrentUser
+from agentflow_app.api.deps import CurrentUser, ObjectId, VersionNumber
 from agentflow_app.services import workflows
 from agentflow_app.services.workflows import VersionSummary, WorkflowDetail, WorkflowSummary
 
@@ -33,7 +33,16 @@ _EXAMPLE = {
     ],
     "edges": [],
 }
-Document = Annotated[Any, Body(description="A workflow document (SPEC §5).", examples=[_EXAMPLE])]
+#: Any JSON object: the service validates it and answers every problem (SPEC §7), in words
+#: a pydantic model of the document would not give.
+Document = Annotated[
+    Any,
+    Body(
+        description="A workflow document (SPEC §5).",
+        examples=[_EXAMPLE],
+        json_schema_extra={"type": "object"},
+    ),
+]
 
 
 class WorkflowListItem(BaseModel):
@@ -79,39 +88,41 @@ def create_workflow(actor: CurrentUser, request: Request, document: Document) ->
 
 
 @router.get("/{workflow_id:int}")
-def get_workflow(actor: CurrentUser, request: Request, workflow_id: int) -> dict[str, Any]:
+def get_workflow(actor: CurrentUser, request: Request, workflow_id: ObjectId) -> dict[str, Any]:
     return _answer(request, workflows.get(actor, workflow_id))
 
 
 @router.put("/{workflow_id:int}")
 def update_workflow(
-    actor: CurrentUser, request: Request, workflow_id: int, document: Document
+    actor: CurrentUser, request: Request, workflow_id: ObjectId, document: Document
 ) -> dict[str, Any]:
     """Save the document as the next version."""
     return _answer(request, workflows.update(actor, workflow_id, document))
 
 
 @router.delete("/{workflow_id:int}", status_code=204, response_class=Response)
-def delete_workflow(actor: CurrentUser, workflow_id: int) -> Response:
+def delete_workflow(actor: CurrentUser, workflow_id: ObjectId) -> Response:
     workflows.delete(actor, workflow_id)
     return Response(status_code=204)
 
 
 @router.get("/{workflow_id:int}/versions", response_model=list[VersionSummary])
-def list_versions(actor: CurrentUser, workflow_id: int) -> list[VersionSummary]:
+def list_versions(actor: CurrentUser, workflow_id: ObjectId) -> list[VersionSummary]:
     """Saved versions, newest first."""
     return workflows.versions(actor, workflow_id)
 
 
 @router.get("/{workflow_id:int}/versions/{version:int}")
-def get_version(actor: CurrentUser, workflow_id: int, version: int) -> dict[str, Any]:
+def get_version(
+    actor: CurrentUser, workflow_id: ObjectId, version: VersionNumber
+) -> dict[str, Any]:
     """The document as it was saved at ``version``."""
     return workflows.get_version(actor, workflow_id, version)
 
 
 @router.post("/{workflow_id:int}/versions/{version:int}/restore")
 def restore_version(
-    actor: CurrentUser, request: Request, workflow_id: int, version: int
+    actor: CurrentUser, request: Request, workflow_id: ObjectId, version: VersionNumber
 ) -> dict[str, Any]:
     """Save the document of ``version`` as a new newest version."""
     return _answer(request, workflows.restore(actor, workflow_id, version))

@@ -26,6 +26,12 @@ from agentflow_app.settings import get_settings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 MAX_EMAIL_LENGTH = 320
+#: What ``str.strip`` takes off, spelled out so that every regex engine reads it alike.
+SPACE_CHARS = r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_PART = rf"[^@{SPACE_CHARS}\x00-\x1f\x7f-\x9f\ufeff]+"
+#: An email as the API takes it (JSON-schema and Python regex alike): a local part and a
+#: domain of visible characters, maybe with spaces around; :func:`normalise_email` trims.
+EMAIL_PATTERN = rf"^[{SPACE_CHARS}]*{_PART}@{_PART}[{SPACE_CHARS}]*$"
 MAX_NAME_LENGTH = 200
 
 
@@ -54,10 +60,11 @@ def normalise_email(raw: str) -> str:
     Raises:
         InvalidInput: when it is not an email address.
     """
-    email = (raw or "").strip().lower()
+    email = (raw or "").strip()
     if not email:
         raise InvalidInput("enter your email", [{"field": "email", "message": "enter your email"}])
-    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+    email = email.lower()  # its length is the typed one's: lower() may lengthen a letter
+    if len(raw.strip()) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
         message = f"{email[:60]!r} is not an email address"
         raise InvalidInput(message, [{"field": "email", "message": message}])
     return email

@@ -124,7 +124,8 @@ def test_token_endpoint_says_what_body_it_wants(client: TestClient) -> None:
         "/api/auth/token", content=b"{", headers={"content-type": "application/json"}
     )
     assert broken.status_code == 422
-    assert broken.json() == {"detail": "the body is not valid JSON"}
+    # Every 422 is a problem list (issue 14: one error shape, the one OpenAPI documents).
+    assert broken.json() == {"detail": [{"field": "body", "message": "the body is not valid JSON"}]}
 
 
 # -- revocation ----------------------------------------------------------------------------
