@@ -70,6 +70,11 @@ def is_postgres() -> bool:
     return get_engine().dialect.name == "postgresql"
 
 
+#: The largest id a row can have (SQLite's and PostgreSQL's 64-bit integers): a larger
+#: one names nothing, and drivers cannot even bind it (OverflowError).
+MAX_ID = 2**63 - 1
+
+
 @overload
 def aware(moment: datetime) -> datetime: ...
 @overload

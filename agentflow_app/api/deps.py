@@ -17,6 +17,7 @@ from pydantic import BeforeValidator
 
 from agentflow_app.auth import api_keys as keys
 from agentflow_app.auth.tokens import InvalidToken
+from agentflow_app.db import MAX_ID
 from agentflow_app.services import api_keys, users
 from agentflow_app.services.users import Actor
 
@@ -64,10 +65,7 @@ def current_user(token: Annotated[str, Depends(bearer_token)]) -> Actor:
 CurrentUser = Annotated[Actor, Depends(current_user)]
 BearerToken = Annotated[str, Depends(bearer_token)]
 
-#: The largest id a database row can have (a 64-bit signed integer): a larger one names
-#: nothing, and is refused (422) before it reaches a driver that cannot bind it.
-MAX_ID = 2**63 - 1
-#: An object's id in a path.
+#: An object's id in a path; beyond ``MAX_ID`` it is refused (422) before any query.
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="the object's id")]
 #: A workflow version number in a path.
 VersionNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="a version number")]

@@ -19,8 +19,9 @@ from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from agentflow_app.api.deps import MAX_ID, CurrentUser, ObjectId, QueryTime
+from agentflow_app.api.deps import CurrentUser, ObjectId, QueryTime
 from agentflow_app.api.errors import ErrorDetail
+from agentflow_app.db import MAX_ID
 from agentflow_app.engine.events import Event
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import InvalidInput

@@ -9,6 +9,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from agentflow_app.db import MAX_ID
+
 
 def format_duration(seconds: float | None) -> str:
     """``850 ms``, ``4.2 s``, ``2 m 03 s``, ``1 h 05 m``; empty when unknown."""
@@ -66,4 +68,7 @@ def sentence(message: str) -> str:
 def route_id(path: str | None) -> int | None:
     """The object id a page's URL ends with (``/workflows/12`` -> 12); None if it names none."""
     raw = str(path or "").rstrip("/").rsplit("/", 1)[-1]
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_ID else None  # a larger one names no row
