@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
 from agentflow_app.api.deps import CurrentUser, ObjectId, VersionNumber
@@ -67,12 +67,23 @@ def _item(request: Request, summary: WorkflowSummary) -> WorkflowListItem:
     )
 
 
-def _answer(request: Request, detail: WorkflowDetail) -> dict[str, Any]:
-    """The document with the server's fields on top (they win over same-named keys)."""
-    return {
-        **detail.document,
-        **_item(request, detail).model_dump(mode="json"),
-    }
+def _answer(request: Request, detail: WorkflowDetail, *, draft: bool = False) -> dict[str, Any]:
+    """The document with the server's fields on top (they win over same-named keys); a
+    draft's answer adds ``problems``, what must be fixed before it can run."""
+    answer = {**detail.document, **_item(request, detail).model_dump(mode="json")}
+    if draft:
+        answer["problems"] = workflows.problems(detail.document)
+    return answer
+
+
+#: ``?draft=true``: store a half-built workflow, as the editor does (services.workflows).
+Draft = Annotated[
+    bool,
+    Query(
+        description="Store a well-formed document even if it cannot run yet; the answer "
+        "lists its `problems`, and executing it is refused until they are fixed."
+    ),
+]
 
 
 @router.get("", response_model=list[WorkflowListItem])
@@ -82,9 +93,12 @@ def list_workflows(actor: CurrentUser, request: Request) -> list[WorkflowListIte
 
 
 @router.post("", status_code=201)
-def create_workflow(actor: CurrentUser, request: Request, document: Document) -> dict[str, Any]:
-    """Store a document; 422 ``{detail: [{node_id, field, message}]}`` when it is not valid."""
-    return _answer(request, workflows.create(actor, document))
+def create_workflow(
+    actor: CurrentUser, request: Request, document: Document, draft: Draft = False
+) -> dict[str, Any]:
+    """Store a document; 422 ``{detail: [{node_id, field, message}]}`` when it is not valid
+    (with ``?draft=true``: when it is not well-formed)."""
+    return _answer(request, workflows.create(actor, document, draft=draft), draft=draft)
 
 
 @router.get("/{workflow_id:int}")
@@ -94,10 +108,15 @@ def get_workflow(actor: CurrentUser, request: Request, workflow_id: ObjectId) ->
 
 @router.put("/{workflow_id:int}")
 def update_workflow(
-    actor: CurrentUser, request: Request, workflow_id: ObjectId, document: Document
+    actor: CurrentUser,
+    request: Request,
+    workflow_id: ObjectId,
+    document: Document,
+    draft: Draft = False,
 ) -> dict[str, Any]:
-    """Save the document as the next version."""
-    return _answer(request, workflows.update(actor, workflow_id, document))
+    """Save the document as the next version (``?draft=true`` as for POST)."""
+    saved = workflows.update(actor, workflow_id, document, draft=draft)
+    return _answer(request, saved, draft=draft)
 
 
 @router.delete("/{workflow_id:int}", status_code=204, response_class=Response)
@@ -122,7 +141,13 @@ def get_version(
 
 @router.post("/{workflow_id:int}/versions/{version:int}/restore")
 def restore_version(
-    actor: CurrentUser, request: Request, workflow_id: ObjectId, version: VersionNumber
+    actor: CurrentUser,
+    request: Request,
+    workflow_id: ObjectId,
+    version: VersionNumber,
+    draft: Draft = False,
 ) -> dict[str, Any]:
-    """Save the document of ``version`` as a new newest version."""
-    return _answer(request, workflows.restore(actor, workflow_id, version))
+    """Save the document of ``version`` as a new newest version (a draft version needs
+    ``?draft=true``, as when it was saved)."""
+    restored = workflows.restore(actor, workflow_id, version, draft=draft)
+    return _answer(request, restored, draft=draft)

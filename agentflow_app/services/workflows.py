@@ -70,10 +70,14 @@ def hook_path(hook_token: str) -> str:
 def check_document(document: Any, *, draft: bool = False) -> dict[str, Any]:
     """Validate ``document`` with the engine and return it as it will be stored.
 
+    The one rule for every save, the editor's and the REST API's alike: a save stores a
+    valid document, or, when it says it is a ``draft``, any well-formed one (nodes and
+    edges of the right shapes, however half-built the graph); :func:`problems` then says
+    what stops it from running, and every run is refused until they are fixed (SPEC §7).
+    The editor's saves are drafts; REST saves are drafts with ``?draft=true``.
+
     Server-added keys (``id``, ``version``, ``webhook_url``...) are dropped first, so a
-    document fetched from the API can be sent back as it is. A ``draft`` (the editor's
-    save of a half-built workflow) only has to be a well-formed document; the rest is
-    checked before it runs (SPEC §7).
+    document fetched from the API can be sent back as it is.
 
     Raises:
         InvalidWorkflow: (an InvalidInput, 422) listing every ``{node_id, field, message}``.
@@ -87,6 +91,11 @@ def check_document(document: Any, *, draft: bool = False) -> dict[str, Any]:
     if problems:
         raise InvalidWorkflow([problem.model_dump() for problem in problems])
     return WorkflowDocument.model_validate(document).to_json()
+
+
+def problems(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """What stops a stored document from running (empty when it can run)."""
+    return [problem.model_dump() for problem in validate(document, default_registry())]
 
 
 # -- the ownership check ---------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The editor saves half-built workflows as drafts; the REST API and runs stay strict."""
+"""One rule for saves, the editor's and the REST API's: a save is strict unless it says it
+is a draft (the editor's always do; REST with ``?draft=true``); a draft lists what stops it
+from running, and no run starts until that is fixed."""
 
 from __future__ import annotations
 
@@ -50,3 +52,32 @@ def test_a_draft_must_still_be_a_document(stack) -> None:
     with pytest.raises(InvalidWorkflow) as error:
         workflows.create(actor, {"name": "x", "nodes": "not a list", "edges": []}, draft=True)
     assert error.value.problems
+
+
+def test_the_rest_api_follows_the_same_rule(client, owner) -> None:
+    headers = owner.headers()
+    strict = client.post("/api/workflows", json=_unconnected("Strict"), headers=headers)
+    assert strict.status_code == 422
+    assert ("call", "config.url") in {(p["node_id"], p["field"]) for p in strict.json()["detail"]}
+
+    draft = client.post("/api/workflows?draft=true", json=_unconnected("Draft"), headers=headers)
+    assert draft.status_code == 201, draft.text
+    body = draft.json()
+    assert ("call", "config.url") in {(p["node_id"], p["field"]) for p in body["problems"]}
+    again = client.put(
+        f"/api/workflows/{body['id']}?draft=true", json=_unconnected("Draft v2"), headers=headers
+    )
+    assert again.status_code == 200 and again.json()["version"] == 2
+
+    refused = client.post(f"/api/workflows/{body['id']}/execute", json={}, headers=headers)
+    assert refused.status_code == 422
+    assert ("call", "config.url") in {(p["node_id"], p["field"]) for p in refused.json()["detail"]}
+
+    # Fixed as a draft: nothing left to fix, and it runs.
+    fixed = client.put(
+        f"/api/workflows/{body['id']}?draft=true", json=manual_document("Fixed"), headers=headers
+    )
+    assert fixed.json()["problems"] == []
+    # Even a draft must be a well-formed document.
+    shapeless = client.post("/api/workflows?draft=true", json={"nodes": "x"}, headers=headers)
+    assert shapeless.status_code == 422
