@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     agentflow_token_ttl_s: int = Field(default=43200, gt=0)
     agentflow_plugins: Path | None = None
     agentflow_max_concurrent_executions: int = Field(default=20, gt=0)
+    #: Finished executions are deleted this many days after they end (0: kept for ever);
+    #: a workflow's document may set its own ``retention_days``.
+    agentflow_execution_retention_days: int = Field(default=30, ge=0, le=36500)
     agentflow_run_timeout_s: int = Field(default=6 * 3600, gt=0)
     #: Where the UI is compiled and built (Reflex's own variable); one per port in tests.
     reflex_web_workdir: Path = Path(".web")

@@ -4,6 +4,8 @@
   resume or failed; queued runs nobody picked up are sent again. A lone ``agentflow
   serve`` (no beat) recovers a run whose worker was killed within about ``LEASE_S +
   REAP_EVERY_S`` seconds.
+* Retention (``services.executions.prune``): finished runs past their retention are
+  deleted, in short batches, every ``PRUNE_EVERY_S``.
 * The scheduler (``services.schedules.fire_due``): due ``trigger.schedule`` workflows are
   queued, each fire time once (a compare-and-set per fire time).
 """
@@ -15,10 +17,18 @@ from tasks.periodic import singleton
 
 REAP = "agentflow.maintenance.reap"
 TICK = "agentflow.schedules.tick"
+PRUNE = "agentflow.maintenance.prune"
 
 reap_once = singleton(
     "reap executions", REAP, executions.REAP_EVERY_S, "agentflow:reaper:lock", executions.reap
 )
 tick_once = singleton(
     "fire schedules", TICK, schedules.TICK_S, "agentflow:scheduler:lock", schedules.fire_due
+)
+prune_once = singleton(
+    "prune executions",
+    PRUNE,
+    executions.PRUNE_EVERY_S,
+    "agentflow:retention:lock",
+    executions.prune,
 )

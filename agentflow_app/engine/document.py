@@ -65,6 +65,9 @@ class WorkflowDocument(BaseModel):
     edges: list[DocumentEdge] = Field(default_factory=list)
     #: A run that would spend more than this fails with that reason (SPEC §7).
     max_cost_usd: float | None = Field(default=None, gt=0)
+    #: Finished runs are deleted this many days after they end (the setting's default
+    #: ``AGENTFLOW_EXECUTION_RETENTION_DAYS`` when unset).
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
 
     def to_json(self) -> dict[str, Any]:
         """The document as stored and exported, extra React Flow keys included."""

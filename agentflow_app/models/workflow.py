@@ -26,6 +26,9 @@ class Workflow(SQLModel, table=True):
     #: Cron of a schedule trigger, copied out of the document so the scheduler can query it.
     schedule_cron: str | None = Field(default=None, max_length=120)
     schedule_timezone: str | None = Field(default=None, max_length=64)
+    #: The document's ``retention_days``, copied out so the pruner can query it; None
+    #: keeps runs for ``AGENTFLOW_EXECUTION_RETENTION_DAYS``.
+    retention_days: int | None = None
     #: The fire time the scheduler last fired the schedule for: its compare-and-set marker,
     #: so each fire time queues one run however many workers tick at once.
     schedule_fired_at: datetime | None = Field(

@@ -155,6 +155,9 @@ def _table() -> rx.Component:
             rx.text(
                 ExecutionsState.page_label, size="2", color_scheme="gray", data_testid="page-label"
             ),
+            rx.text(
+                ExecutionsState.kept_for, size="1", color_scheme="gray", data_testid="retention"
+            ),
             rx.spacer(),
             rx.button(
                 rx.icon("chevron-left", size=14),

@@ -272,8 +272,10 @@ def _save_version(
 
 
 def _apply(workflow: Workflow, document: dict[str, Any]) -> None:
-    """Copy what queries need out of the document: description, hook token, schedule."""
+    """Copy what queries need out of the document: description, hook token, schedule,
+    retention."""
     workflow.description = document.get("description", "")
+    workflow.retention_days = document.get("retention_days")
     types = {node["type"]: node for node in document["nodes"]}
     if WEBHOOK_TRIGGER in types:
         # Kept across saves, so the URL people configured elsewhere keeps working.

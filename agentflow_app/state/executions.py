@@ -106,6 +106,8 @@ class ExecutionsState(rx.State):
     loaded: bool = False
     busy: bool = False
     error: str = ""
+    #: How far back the history goes, in words (the retention setting).
+    kept_for: str = ""
 
     @rx.var
     def page_label(self) -> str:
@@ -182,6 +184,13 @@ class ExecutionsState(rx.State):
             known = {c["value"] for c in self.workflow_choices}
             self.workflow = wanted if wanted in known else ALL
         self.page, self.error = 0, ""
+        days = executions.retention_days()
+        self.kept_for = (
+            f"Finished runs are kept for {days} day{'s' * (days != 1)}; a workflow may set "
+            "its own retention_days."
+            if days
+            else "Finished runs are kept until you delete them."
+        )
         return await self._fetch()
 
     async def _refilter(self) -> Any:

@@ -231,6 +231,10 @@ def test_a_late_viewer_sees_the_whole_run_and_history_finds_it(
     expect(rows).to_have_count(1, timeout=30_000)
     expect(rows.first).to_contain_text("Finished research")
     expect(rows.first).to_have_attribute("data-status", "succeeded")
+    # The history says how far back it goes (AGENTFLOW_EXECUTION_RETENTION_DAYS, 30).
+    expect(page.get_by_test_id("retention")).to_have_text(
+        "Finished runs are kept for 30 days; a workflow may set its own retention_days."
+    )
     shoot(page, "history")
     rows.first.click()
 

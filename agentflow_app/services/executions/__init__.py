@@ -14,6 +14,7 @@ module                    owns
                           :mod:`.store_sql` holds its SQL
 :mod:`.reading`           the SPEC §9 record, the history, stored events, :func:`follow`
 :mod:`.reaper`            runs whose worker died, queued runs nobody picked up
+:mod:`.retention`         finished runs deleted after their retention
 :mod:`.dashboard`         the numbers on ``/workflows``
 :mod:`.run`               running (or resuming) one execution to its end
 ========================  ==============================================================
@@ -65,6 +66,7 @@ from agentflow_app.services.executions.reaper import (
     ReapReport,
     reap,
 )
+from agentflow_app.services.executions.retention import PRUNE_EVERY_S, prune, retention_days
 from agentflow_app.services.executions.rows import (
     TEST_TRIGGER,
     TRIGGERS,
@@ -80,6 +82,7 @@ __all__ = [
     "LEASE_S",
     "MAX_PAGE",
     "MAX_RECOVERIES",
+    "PRUNE_EVERY_S",
     "REAP_EVERY_S",
     "TEST_TRIGGER",
     "TRIGGERS",
@@ -115,6 +118,7 @@ __all__ = [
     "mark_finished",
     "mark_started",
     "no_redaction",
+    "prune",
     "publish",
     "queue_run",
     "read_record",
@@ -122,6 +126,7 @@ __all__ = [
     "renew_leases",
     "request_cancel",
     "rerun",
+    "retention_days",
     "retry",
     "run_execution",
     "start",
