@@ -82,8 +82,11 @@ def test_schemathesis_finds_nothing_in_any_phase(sqlite_stack: Stack, tmp_path: 
                 "all",
                 "--max-time",
                 SECONDS,
+                # One worker: with two, CPython 3.11 (here 3.11.7) once raised "AST
+                # constructor recursion depth mismatch" inside schemathesis, whose threads
+                # build ASTs at once (CPython gh-106905), failing the run on no API fault.
                 "--workers",
-                "2",
+                "1",
                 "--seed",
                 SEED,
                 "--report-dir",
