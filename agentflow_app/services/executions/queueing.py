@@ -39,6 +39,7 @@ from agentflow_app.services.executions.rows import (
     owned_workflow,
 )
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workflow_calls import call_problems
 from tasks import dispatch
 
 WEBHOOK_TRIGGER = "trigger.webhook"
@@ -162,6 +163,8 @@ def start(actor: Actor, workflow_id: int, inputs: Any = None, trigger: str = "ma
     with get_engine().connect() as conn:
         workflow = owned_workflow(conn, actor, workflow_id)
         document = current_document(conn, workflow.id, workflow.version)
+    if problems := call_problems(actor.id, document, workflow.id):
+        raise InvalidWorkflow(problems)
     return queue_run(
         document,
         inputs,
