@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +22,7 @@ _FARGATE_MEMORY = {
     2048: tuple(range(4096, 16385, 1024)),
     4096: tuple(range(8192, 30721, 1024)),
 }
+SubnetId = Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 
 
@@ -38,11 +39,11 @@ class ExistingVpc(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]+$")
+    vpc_id: str = Field(pattern=r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")
     availability_zones: list[str] = Field(min_length=2)
-    public_subnet_ids: list[str] = Field(min_length=2)
-    private_subnet_ids: list[str] = Field(min_length=2)
-    isolated_subnet_ids: list[str] = Field(min_length=2)
+    public_subnet_ids: list[SubnetId] = Field(min_length=2)
+    private_subnet_ids: list[SubnetId] = Field(min_length=2)
+    isolated_subnet_ids: list[SubnetId] = Field(min_length=2)
 
     @model_validator(mode="after")
     def _one_subnet_per_zone(self) -> ExistingVpc:
