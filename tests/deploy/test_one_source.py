@@ -33,7 +33,9 @@ def _production_section() -> str:
 
 
 def _readme_names() -> set[str]:
-    return set(re.findall(r"\b(?:export )?([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b", _production_section()))
+    return set(
+        re.findall(r"\b(?:export )?([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b", _production_section())
+    )
 
 
 def _readme_commands() -> list[list[str]]:

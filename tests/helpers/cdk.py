@@ -59,11 +59,10 @@ class Synthesis:
 def synthesize(bootstrap: bool = False, **context: Any) -> Synthesis:
     """Synthesise the stack for ``context`` (the certificate is filled in)."""
     make_importable()
-    from aws_cdk import Environment
-    from aws_cdk.assertions import Template
-
     from agentflow_aws.config import from_context
     from agentflow_aws.stack import build_app
+    from aws_cdk import Environment
+    from aws_cdk.assertions import Template
 
     values = {"certificate_arn": CERTIFICATE, **context}
     config = from_context(values.get)

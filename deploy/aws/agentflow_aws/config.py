@@ -8,6 +8,7 @@ reported naming the context key, not as a CloudFormation failure ten minutes int
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -81,7 +82,9 @@ class DeployConfig(BaseModel):
     db_instance_class: str = Field(default="t4g.micro", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
     db_storage_gib: int = Field(default=20, ge=20, le=65536)
     db_backup_days: int = Field(default=7, ge=1, le=35)
-    redis_node_type: str = Field(default="cache.t4g.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    redis_node_type: str = Field(
+        default="cache.t4g.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$"
+    )
 
     #: CloudWatch Logs keeps logs (and the log bucket its objects) this many days.
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653] = 30
@@ -114,7 +117,9 @@ class DeployConfig(BaseModel):
         if self.worker_max < self.worker_min:
             raise ValueError("worker_max must be at least worker_min")
         if self.cloudfront and not self.domain_name:
-            raise ValueError("cloudfront=true needs domain_name (the ALB's name on the certificate)")
+            raise ValueError(
+                "cloudfront=true needs domain_name (the ALB's name on the certificate)"
+            )
         return self
 
 
@@ -138,10 +143,9 @@ def from_context(read: Any) -> DeployConfig:
         if value is None:
             continue
         if isinstance(value, str) and key not in ("name", "image_tag", "certificate_arn"):
-            try:
+            # A plain string (an instance class, a domain) stays one: pydantic judges it.
+            with contextlib.suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass  # a plain string (an instance class, a domain): pydantic judges it
         raw[key] = value
     try:
         return DeployConfig.model_validate(raw)

@@ -12,7 +12,9 @@ from agentflow_aws.config import DeployConfig
 from agentflow_aws.nag import acknowledge
 
 
-def build_edge(scope: Construct, config: DeployConfig, logs_bucket: s3.IBucket) -> cloudfront.Distribution:
+def build_edge(
+    scope: Construct, config: DeployConfig, logs_bucket: s3.IBucket
+) -> cloudfront.Distribution:
     # CloudFront connects over HTTPS and checks the ALB's certificate against this name.
     origin = origins.HttpOrigin(
         config.domain_name, protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY

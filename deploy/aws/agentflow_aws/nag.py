@@ -11,7 +11,9 @@ from constructs import IConstruct
 def check(app: App) -> None:
     """Run the AwsSolutions rules at synthesis: a finding nobody acknowledged stops it."""
     # The acknowledgements also go into the template (Metadata cdk_nag), as an audit trail.
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True)
+    )
 
 
 def acknowledge(construct: IConstruct, reason: str, *rules: str) -> None:

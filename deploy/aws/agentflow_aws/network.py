@@ -28,7 +28,9 @@ class Network:
     redis: ec2.SecurityGroup
 
 
-def build_network(scope: Construct, config: DeployConfig, log_retention: logs.RetentionDays) -> Network:
+def build_network(
+    scope: Construct, config: DeployConfig, log_retention: logs.RetentionDays
+) -> Network:
     vpc = _vpc(scope, config, log_retention)
 
     def group(name: str, description: str, outbound: bool) -> ec2.SecurityGroup:

@@ -117,7 +117,9 @@ def build_services(
         ),
     )
     web.add_container_dependencies(
-        ecs.ContainerDependency(container=migrate, condition=ecs.ContainerDependencyCondition.SUCCESS)
+        ecs.ContainerDependency(
+            container=migrate, condition=ecs.ContainerDependencyCondition.SUCCESS
+        )
     )
     web_count = 0 if bootstrap else config.web_count
     web_service = ecs.FargateService(
@@ -222,9 +224,7 @@ def _task_role(scope: Construct, name: str, data: Data, llm_and_mail: bool) -> i
     bucket, and (workers) call Bedrock and SES. Reading the stack's own secrets is the
     execution role's job, at task start, and the app never gets it."""
     stack = Stack.of(scope)
-    role = iam.Role(
-        scope, name, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com")
-    )
+    role = iam.Role(scope, name, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
     role.add_to_policy(
         iam.PolicyStatement(
             actions=[
@@ -264,7 +264,10 @@ def _task_role(scope: Construct, name: str, data: Data, llm_and_mail: bool) -> i
                 resources=[
                     f"arn:{stack.partition}:bedrock:*::foundation-model/*",
                     stack.format_arn(
-                        service="bedrock", region="*", resource="inference-profile", resource_name="*"
+                        service="bedrock",
+                        region="*",
+                        resource="inference-profile",
+                        resource_name="*",
                     ),
                 ],
             )

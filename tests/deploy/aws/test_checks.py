@@ -45,11 +45,15 @@ def test_cdk_nag_awssolutions_passes(variant: str, request: pytest.FixtureReques
     assert not stack.findings, "cdk-nag AwsSolutions:\n" + "\n".join(stack.findings)
 
 
-def test_every_acknowledged_finding_says_why(default_stack: Synthesis, cloudfront_stack: Synthesis) -> None:
+def test_every_acknowledged_finding_says_why(
+    default_stack: Synthesis, cloudfront_stack: Synthesis
+) -> None:
     acknowledged = {}
     for stack in (default_stack, cloudfront_stack):
         for logical_id, resource in stack.template["Resources"].items():
-            for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
+            for rule in (
+                resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+            ):
                 if rule["id"].startswith("AwsSolutions"):
                     acknowledged[f"{rule['id']} on {logical_id}"] = rule["reason"]
     assert len(acknowledged) >= 10, sorted(acknowledged)
@@ -60,11 +64,10 @@ def test_every_acknowledged_finding_says_why(default_stack: Synthesis, cloudfron
 def test_cdk_nag_reports_an_insecure_resource() -> None:
     """The check can fail: a bucket with no logging, no TLS rule, no encryption choice."""
     make_importable()
+    from agentflow_aws import nag
     from aws_cdk import App, Stack
     from aws_cdk import aws_s3 as s3
     from aws_cdk.assertions import Template
-
-    from agentflow_aws import nag
 
     app = App()
     stack = Stack(app, "Insecure")

@@ -37,7 +37,9 @@ def test_it_reports_the_queue_length_in_embedded_metric_format() -> None:
         pytest.skip(why)
     with services_redis() as url:
         redis.Redis.from_url(url).rpush(task_default_queue, "a", "b", "c")
-        done = _run("--queue", task_default_queue, "--service", "agentflow-worker", "--once", redis_url=url)
+        done = _run(
+            "--queue", task_default_queue, "--service", "agentflow-worker", "--once", redis_url=url
+        )
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert record["QueueDepth"] == 3
@@ -49,7 +51,9 @@ def test_it_reports_the_queue_length_in_embedded_metric_format() -> None:
 
 
 def test_an_unreachable_redis_is_reported_not_published() -> None:
-    done = _run("--queue", "agentflow", "--service", "s", "--once", redis_url="redis://127.0.0.1:1/0")
+    done = _run(
+        "--queue", "agentflow", "--service", "s", "--once", redis_url="redis://127.0.0.1:1/0"
+    )
     assert done.returncode == 1
     assert done.stdout == ""
     assert "cannot read 'agentflow'" in done.stderr

@@ -85,11 +85,16 @@ def _arn_text(value: Any) -> str:
         return value
     parts = value["Fn::Join"][1]
     pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
-    return "".join(part if isinstance(part, str) else pseudo.get(part.get("Ref"), "?") for part in parts)
+    return "".join(
+        part if isinstance(part, str) else pseudo.get(part.get("Ref"), "?") for part in parts
+    )
 
 
 def test_the_web_service_is_reached_only_through_the_alb(default_stack: Synthesis) -> None:
-    alb_group, web_group = _group(default_stack, "AgentFlow ALB"), _group(default_stack, "AgentFlow web")
+    alb_group, web_group = (
+        _group(default_stack, "AgentFlow ALB"),
+        _group(default_stack, "AgentFlow web"),
+    )
     assert _ingress_sources(default_stack, web_group) == {3000: {alb_group}}
     assert _ingress_sources(default_stack, alb_group) == {443: {"0.0.0.0/0"}, 80: {"0.0.0.0/0"}}
 
@@ -130,7 +135,10 @@ def test_the_web_service_is_reached_only_through_the_alb(default_stack: Synthesi
 
 def test_postgres_and_redis_are_reached_only_by_the_tasks(default_stack: Synthesis) -> None:
     tasks = {_group(default_stack, "AgentFlow web"), _group(default_stack, "AgentFlow worker")}
-    database, redis = _group(default_stack, "AgentFlow PostgreSQL"), _group(default_stack, "AgentFlow Redis")
+    database, redis = (
+        _group(default_stack, "AgentFlow PostgreSQL"),
+        _group(default_stack, "AgentFlow Redis"),
+    )
     assert _ingress_sources(default_stack, database) == {5432: tasks}
     assert _ingress_sources(default_stack, redis) == {6379: tasks}
     assert _ingress_sources(default_stack, _group(default_stack, "AgentFlow worker")) == {}
@@ -163,7 +171,9 @@ def test_redis_speaks_tls_with_the_token_from_secrets_manager(default_stack: Syn
     ]
     assert len(urls) == 1
     url = json.dumps(urls[0]["SecretString"])
-    assert url.startswith('{"Fn::Join": ["", ["rediss://:{{resolve:secretsmanager:", {"Ref": "RedisToken')
+    assert url.startswith(
+        '{"Fn::Join": ["", ["rediss://:{{resolve:secretsmanager:", {"Ref": "RedisToken'
+    )
     assert "ssl_cert_reqs=required" in url
     _, parameters = default_stack.one("AWS::ElastiCache::ParameterGroup")
     assert "K" in parameters["Properties"]["Properties"]["notify-keyspace-events"]
@@ -199,7 +209,9 @@ def test_the_task_roles_manage_credential_secrets_only(default_stack: Synthesis)
     for role in ("WebRole", "WorkerRole"):
         statements = _statements(default_stack, role)
         secret_statements = [
-            s for s in statements if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
+            s
+            for s in statements
+            if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
         ]
         assert secret_statements, role
         patterns = [_arn_text(r) for s in secret_statements for r in _as_list(s["Resource"])]
@@ -323,7 +335,10 @@ def test_an_existing_vpc_is_used_as_given(existing_vpc_stack: Synthesis) -> None
     subnets = web["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
     assert subnets == ["subnet-0000000000000a002", "subnet-0000000000000b002"]
     _, database_subnets = existing_vpc_stack.one("AWS::RDS::DBSubnetGroup")
-    assert database_subnets["Properties"]["SubnetIds"] == ["subnet-0000000000000a003", "subnet-0000000000000b003"]
+    assert database_subnets["Properties"]["SubnetIds"] == [
+        "subnet-0000000000000a003",
+        "subnet-0000000000000b003",
+    ]
 
 
 def test_cloudfront_fronts_the_alb_when_asked(cloudfront_stack: Synthesis) -> None:
@@ -347,7 +362,10 @@ def test_the_first_deploy_starts_no_task() -> None:
     ("context", "named"),
     [
         ({}, "-c certificate_arn"),
-        ({"certificate_arn": CERTIFICATE, "web_cpu": "256", "web_memory_mib": "4096"}, "web_memory_mib=4096"),
+        (
+            {"certificate_arn": CERTIFICATE, "web_cpu": "256", "web_memory_mib": "4096"},
+            "web_memory_mib=4096",
+        ),
         ({"certificate_arn": CERTIFICATE, "cloudfront": "true"}, "domain_name"),
         ({"certificate_arn": CERTIFICATE, "vpc": '{"vpc_id": "vpc-1"}'}, "-c vpc.vpc_id"),
         ({"certificate_arn": CERTIFICATE, "name": "Agent Flow"}, "-c name"),
