@@ -214,7 +214,9 @@ def _environment(scope: Construct, config: DeployConfig, data: Data) -> dict[str
         "AGENTFLOW_FILES_BACKEND": "s3",
         "AGENTFLOW_FILES_BUCKET": data.bucket.bucket_name,
         "AGENTFLOW_OPEN_SIGNUP": "true" if config.open_signup else "false",
+        # boto3 reads AWS_DEFAULT_REGION; the app's messages and other SDKs say AWS_REGION.
         "AWS_REGION": Stack.of(scope).region,
+        "AWS_DEFAULT_REGION": Stack.of(scope).region,
         "REFLEX_IGNORE_REDIS_CONFIG_ERROR": "true",
     }
 
