@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from tasks.config import task_default_queue
 from tests.helpers.cdk import ACCOUNT, CERTIFICATE, REGION, Synthesis, make_importable, synthesize
 
+#: A CloudFormation dynamic reference to a secret, resolved at deploy time.
+DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:.*?\}\}")
 SECRET_SETTINGS = {"DB_URL", "REDIS_URL", "AGENTFLOW_SECRET_KEY", "AGENTFLOW_ENCRYPTION_KEYS"}
 
 
@@ -380,3 +383,47 @@ def test_a_wrong_context_value_is_named_before_anything_is_drawn(
     with pytest.raises(ConfigurationError) as caught:
         from_context(context.get)
     assert named in str(caught.value)
+
+
+def _assembled(stack: Synthesis, secret_name: str) -> str:
+    """The URL CloudFormation will store in ``secret_name``, with sample values for the
+    generated password/token and the endpoints it resolves at deploy time."""
+    secret = next(
+        s["Properties"]
+        for s in stack.resources("AWS::SecretsManager::Secret").values()
+        if s["Properties"].get("Name") == secret_name
+    )
+    parts = []
+    for part in secret["SecretString"]["Fn::Join"][1]:
+        if isinstance(part, str):
+            parts.append(part)
+        elif "Ref" in part:
+            parts.append(f"arn-of-{part['Ref']}")
+        elif part["Fn::GetAtt"][1].endswith("Port"):
+            parts.append("6379" if "Redis" in part["Fn::GetAtt"][0] else "5432")
+        else:
+            parts.append("store.abc123.eu-west-1.amazonaws.com")
+    return DYNAMIC_REFERENCE.sub("s3cretValue42", "".join(parts))
+
+
+def test_the_assembled_urls_are_ones_the_app_accepts(default_stack: Synthesis) -> None:
+    import redis
+    from sqlalchemy.engine import make_url
+
+    from agentflow_app.settings import Settings
+
+    db_url = _assembled(default_stack, "agentflow-db-url")
+    redis_url = _assembled(default_stack, "agentflow-redis-url")
+    settings = Settings(db_url=db_url, redis_url=redis_url)
+    assert settings.database_url == db_url
+    url = make_url(db_url)
+    assert (url.drivername, url.username, url.database) == (
+        "postgresql+psycopg",
+        "agentflow",
+        "agentflow",
+    )
+    assert url.query == {"sslmode": "require"}
+    pool = redis.Redis.from_url(redis_url).connection_pool
+    assert pool.connection_class is redis.SSLConnection
+    assert pool.connection_kwargs["password"] == "s3cretValue42"
+    assert pool.connection_kwargs["ssl_cert_reqs"] == "required"
