@@ -67,6 +67,10 @@ class StepView(BaseModel):
     output_truncated: bool = False
     error: str | None
     usage: dict[str, Any] | None
+    #: Runs this step started (a sub-workflow: one; a map: one per item): the first one's
+    #: id, to open it, and how many.
+    child_execution_id: int | None = None
+    child_runs: int = 0
 
 
 class ExecutionRecord(BaseModel):
@@ -136,6 +140,23 @@ def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dic
             select(STEPS).where(STEPS.c.execution_id == execution_id).order_by(STEPS.c.id)
         ).mappings()
         step_json = [_step_json(step_record(step)) for step in steps]
+        started = {
+            child.caller_node: child
+            for child in conn.execute(
+                select(
+                    EXECUTIONS.c.caller_node,
+                    func.min(EXECUTIONS.c.id).label("first"),
+                    func.count().label("runs"),
+                )
+                .where(
+                    EXECUTIONS.c.caller_id == execution_id, EXECUTIONS.c.caller_node.is_not(None)
+                )
+                .group_by(EXECUTIONS.c.caller_node)
+            ).all()
+        }
+        for step in step_json:
+            if (child := started.get(step["node_id"])) is not None:
+                step["child_execution_id"], step["child_runs"] = child.first, child.runs
     record = {
         "id": row.id,
         "workflow_id": row.workflow_id,

@@ -88,13 +88,12 @@ def test_subworkflow_gives_the_childs_outputs_and_links_both_ways(stack, make_ac
     assert record["status"] == "succeeded", record["error"]
     assert record["outputs"] == {"got": 42}
     call = next(s for s in record["steps"] if s["node_id"] == "call")
-    child_id = call["output"]["execution_id"] if "execution_id" in call["output"] else None
-    # The step's stored wait state named the child; the child's record names its caller.
+    # The parent's step names its child; the child's record names its caller.
     children = [e for e in executions.list_executions(owner).items if e.caller_id == execution_id]
     assert len(children) == 1 and children[0].trigger == "subworkflow"
     child_record = execution_record(children[0].id)
     assert child_record["caller_id"] == execution_id and child_record["caller_node"] == "call"
-    assert child_id in (None, children[0].id)
+    assert call["child_execution_id"] == children[0].id and call["child_runs"] == 1
 
 
 def test_a_childs_failure_reaches_the_parent_with_its_reason(stack, make_actor, workers):
@@ -190,7 +189,8 @@ def test_map_runs_every_item_in_order_and_continues_past_a_failure(stack, make_a
     assert results[0] == {"double": 2, "inverse": 1.0}
     assert results[199] == {"double": 400, "inverse": 0.005}
     assert results[57]["status"] == "failed" and "division by zero" in results[57]["error"]
-    assert next(s for s in record["steps"] if s["node_id"] == "each")["output"]["failed"] == 1
+    each = next(s for s in record["steps"] if s["node_id"] == "each")
+    assert each["output"]["failed"] == 1 and each["child_runs"] == 200
     children = executions.list_executions(owner, limit=200).items
     assert all(c.caller_id != execution_id for c in children), "items stay out of the history"
 
