@@ -11,8 +11,8 @@ from agentflow_app.engine.node import Node, NodeConfig, RunContext
 from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import MAX_OUTPUT_BYTES, MAY_HAVE_BEEN_SENT
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
-from agentflow_app.engine.validate import validate
 from agentflow_app.engine.store import MemoryStore
+from agentflow_app.engine.validate import validate
 from agentflow_app.nodes.logic import Switch
 from tests.helpers.engine_builders import (
     Journal,
