@@ -59,6 +59,8 @@ class Switch(Node):
         "by default when none is; the n-way branch."
     )
     outputs: ClassVar[tuple[str, ...]] = ("default",)
+    #: The canvas draws one handle per case (its ``name``), then ``default``.
+    outputs_from: ClassVar[str] = "cases"
 
     class Config(NodeConfig):
         cases: list[SwitchCase] = Field(

@@ -38,8 +38,10 @@ from agentflow_app.services.executions.rows import (
     Caller,
     current_document,
     jsonable,
+    owned_execution,
 )
 from agentflow_app.services.executions.waits import wake_in
+from agentflow_app.services.users import Actor
 from agentflow_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -515,3 +517,23 @@ def start_error_workflow(execution_id: int) -> int | None:
             "execution %s: its error workflow %s did not start: %s", execution_id, target, exc
         )
         return None
+
+
+def item_run(actor: Actor, execution_id: int, node_id: str, index: int) -> int:
+    """The run of item ``index`` of the actor's map step ``node_id``, to open it.
+
+    Raises:
+        NotFound: not the actor's execution, or no such item.
+    """
+    with get_engine().connect() as conn:
+        owned_execution(conn, actor, execution_id)
+        found = conn.execute(
+            select(EXECUTIONS.c.id).where(
+                EXECUTIONS.c.caller_id == execution_id,
+                EXECUTIONS.c.caller_node == node_id,
+                EXECUTIONS.c.item_index == index,
+            )
+        ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"step {node_id!r} has no item {index}")
+    return found
