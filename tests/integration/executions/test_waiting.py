@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import update
 
+from agentflow_app.api.app import create_api
 from agentflow_app.db import get_engine
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import NotFound
@@ -19,6 +21,7 @@ from agentflow_app.models import Approval
 from agentflow_app.services import approvals, executions
 from agentflow_app.services.approvals import AlreadyDecided
 from agentflow_app.services.executions import execution_record
+from tests.fakes.servers import serve_asgi
 from tests.fakes.slow_server import SlowServer
 from tests.helpers.documents import node
 from tests.helpers.executions import create_workflow, event_types, status_of, wait_until
@@ -64,19 +67,27 @@ def test_approved_run_resumes_past_its_finished_steps_after_worker_restart(
     assert ask["status"] == "waiting"
     assert ask["output"]["message"] == "Pay 12?"
     assert ("execution.waiting", None) in event_types(execution_id)
-    # The worker is restarted while the run waits: nothing of the run is in it.
+    # While it waits, the worker dies (SIGKILL), the database pool is reset and a fresh
+    # web process answers the link: nothing of the run was held by any of them.
     worker = workers.workers[0]
-    worker.stop()
+    worker.kill()
     workers.workers.remove(worker)
+    get_engine().dispose()
     workers.start("again")
-
-    decision = approvals.decide(owner, execution_id, "ask", True, "ok by me")
-    assert decision.by == owner.email
+    link = step(execution_id, "ask")["output"]["approve_url"]
+    with serve_asgi(create_api()) as fresh_web:
+        answer = httpx.post(
+            link.replace("http://localhost:3000", fresh_web),
+            json={"comment": "ok by me"},
+            headers={"Accept": "application/json"},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["by"] == "link"
     wait_status(execution_id, ExecutionStatus.SUCCEEDED)
 
     assert execution_record(execution_id)["outputs"] == {"paid": 1}
     ask = step(execution_id, "ask")["output"]
-    assert ask["approved"] is True and ask["comment"] == "ok by me"
+    assert ask["approved"] is True and ask["comment"] == "ok by me" and ask["by"] == "link"
     assert slow_server.count("/restart/before") == 1, "the step before the wait ran once"
     assert slow_server.count("/restart/after") == 1
     types = [t for t, _ in event_types(execution_id)]
