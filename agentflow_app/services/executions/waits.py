@@ -197,3 +197,33 @@ def wake_due(now: datetime | None = None) -> list[int]:
     publish(events)
     _enqueue(woken)
     return woken
+
+
+def take_for(execution_id: int, worker: str, now: datetime | None = None) -> bool:
+    """Take a run whose wait ended (queued again, or its wake time has come) to run it here.
+
+    ``agentflow run`` calls it to go on with a run it started: the compare-and-set means
+    that if a worker of a running server took the run first, the CLI only follows it.
+    """
+    now = now or datetime.now(UTC)
+    with get_engine().begin() as conn:
+        return bool(
+            conn.execute(
+                update(EXECUTIONS)
+                .where(
+                    EXECUTIONS.c.id == execution_id,
+                    (EXECUTIONS.c.status == ExecutionStatus.QUEUED)
+                    | (
+                        (EXECUTIONS.c.status == ExecutionStatus.WAITING)
+                        & (EXECUTIONS.c.wake_at <= now)
+                    ),
+                )
+                .values(
+                    status=ExecutionStatus.RUNNING,
+                    worker=worker,
+                    heartbeat_at=now,
+                    wake_at=None,
+                    wake_pending=False,
+                )
+            ).rowcount
+        )
