@@ -116,3 +116,31 @@ def test_cancel_ends_a_waiting_run_at_once_and_closes_its_links(stack, make_acto
     assert answer.status_code == 202 and answer.json()["status"] == "cancelled"
     assert "closed" in httpx.get(link).text
     assert httpx.post(link, data={}).status_code == 409
+
+
+def test_notify_posts_the_question_with_both_links_to_slack(stack, make_actor, workers):
+    from agentflow_app.services import credentials
+    from tests.fakes.servers import serve_asgi as serve
+    from tests.fakes.slack import FakeSlack
+
+    owner = make_actor()
+    slack = FakeSlack()
+    with serve(slack.app) as slack_url:
+        credentials.create_credential(
+            owner, "team-slack", "slack", {"token": slack.token, "base_url": slack_url}
+        )
+        doc = ask_flow([])
+        doc["nodes"][1]["data"]["config"]["notify"] = {
+            "credential": "team-slack",
+            "channel": "#general",
+        }
+        flow = create_workflow(owner, doc)
+        execution_id = executions.start(owner, flow, {"amount": 99})
+        wait_until(lambda: status_of(execution_id) == ExecutionStatus.WAITING, "the run to wait")
+    assert len(slack.messages) == 1
+    text = slack.messages[0]["text"]
+    state = next(
+        s for s in executions.execution_record(execution_id)["steps"] if s["node_id"] == "ask"
+    )["output"]
+    assert text.startswith("Pay 99 EUR?")
+    assert state["approve_url"] in text and state["reject_url"] in text

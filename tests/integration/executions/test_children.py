@@ -175,22 +175,23 @@ def test_depth_cap_ends_a_run_that_nests_past_it(stack, make_actor, tmp_path):
 
 
 def test_map_runs_every_item_in_order_and_continues_past_a_failure(stack, make_actor, workers):
+    """1,000 items, 8 at a time, on a real worker; item 57 fails and the rest go on."""
     owner = make_actor()
     child = create_workflow(owner, child_flow())
     mapper = create_workflow(owner, map_flow(child, 0, concurrency=8, on_error="continue"))
-    items = list(range(1, 201))
+    items = list(range(1, 1001))
     items[57] = 0
     execution_id = executions.start(owner, mapper, {"items": items})
     wait_finished(execution_id)
     record = execution_record(execution_id)
     assert record["status"] == "succeeded", record["error"]
     results = next(s for s in record["steps"] if s["node_id"] == "each")["output"]["results"]
-    assert len(results) == 200
+    assert len(results) == 1000
     assert results[0] == {"double": 2, "inverse": 1.0}
-    assert results[199] == {"double": 400, "inverse": 0.005}
+    assert results[999] == {"double": 2000, "inverse": 0.001}
     assert results[57]["status"] == "failed" and "division by zero" in results[57]["error"]
     each = next(s for s in record["steps"] if s["node_id"] == "each")
-    assert each["output"]["failed"] == 1 and each["child_runs"] == 200
+    assert each["output"]["failed"] == 1 and each["child_runs"] == 1000
     children = executions.list_executions(owner, limit=200).items
     assert all(c.caller_id != execution_id for c in children), "items stay out of the history"
 
@@ -254,3 +255,42 @@ def test_error_workflow_runs_once_with_the_failure(stack, make_actor, workers):
     assert record["status"] == "succeeded"
     assert record["outputs"]["told"].startswith("boom: ")
     assert load_execution(run.id).inputs["url"].endswith(f"/executions/{execution_id}")
+
+
+def test_cancelling_a_parent_cancels_its_waiting_subworkflow(stack, make_actor, workers):
+    owner = make_actor()
+    child = create_workflow(
+        owner,
+        chain("asks", node("start", "trigger.manual"), node("ask", "human.approval", message="?")),
+    )
+    parent = create_workflow(
+        owner,
+        chain(
+            "calls",
+            node("start", "trigger.manual"),
+            node("call", "flow.subworkflow", workflow_id=child),
+        ),
+    )
+    execution_id = executions.start(owner, parent, {})
+    wait_until(
+        lambda: (
+            status_of(execution_id) == ExecutionStatus.WAITING
+            and any(e.caller_id == execution_id for e in executions.list_executions(owner).items)
+            and status_of(
+                next(
+                    e
+                    for e in executions.list_executions(owner).items
+                    if e.caller_id == execution_id
+                ).id
+            )
+            == ExecutionStatus.WAITING
+        ),
+        "parent and child to wait",
+    )
+    child_run = next(
+        e for e in executions.list_executions(owner).items if e.caller_id == execution_id
+    )
+    executions.cancel(owner, execution_id)
+    assert status_of(execution_id) == ExecutionStatus.CANCELLED
+    assert status_of(child_run.id) == ExecutionStatus.CANCELLED
+    assert load_execution(child_run.id).error == "cancelled with the run that started it"
