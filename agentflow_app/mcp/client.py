@@ -1,0 +1,321 @@
+"""Talking to one MCP server: open a session, list its tools, call one.
+
+Everything a caller gets back is plain JSON, capped and scrubbed:
+
+* a tool list is :class:`ToolInfo` (name, description, input schema);
+* a call's result is :class:`ToolResult`: the text a model reads, the structured JSON
+  when the tool gave one, and the content blocks (text, images, audio, resources) as
+  JSON. Over :data:`MAX_RESULT_BYTES` it is cut to the text that fits and marked
+  ``truncated``; every known secret is replaced with ``***``.
+
+Failures become :class:`~agentflow_app.mcp.servers.McpError` with a sentence naming the
+server: refused by the network guard, unreachable, timed out, or a protocol error. A
+tool's own failure (``isError``) is not an exception: it is a result with ``is_error``,
+which an agent hands back to the model and the ``mcp.tool`` node turns into a step error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp import Client, MCPError, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from pydantic import BaseModel
+
+from agentflow_app.errors import AgentFlowError
+from agentflow_app.llm.errors import scrub
+from agentflow_app.mcp.servers import HttpServer, McpError, Server, StdioServer
+from agentflow_app.mcp.transport import MAX_WIRE_BYTES, guarded_client
+from agentflow_app.net.guard import check_url, redact_url
+
+#: The most of one tool result a step keeps and a model is shown (SPEC-wide step cap).
+MAX_RESULT_BYTES = 1024 * 1024
+#: Seconds one MCP request (connect, list, call) may take unless the caller says less.
+DEFAULT_CALL_TIMEOUT_S = 60.0
+
+
+class ToolInfo(BaseModel):
+    """A tool as a server lists it."""
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any]
+
+
+class ToolResult(BaseModel):
+    """One call's result as JSON data."""
+
+    #: What a model reads: the text blocks joined, else the structured JSON as text.
+    text: str
+    #: ``structuredContent``, or the text parsed when it is one JSON value.
+    data: Any = None
+    content: list[dict[str, Any]]
+    is_error: bool = False
+    #: Cut at :data:`MAX_RESULT_BYTES`; ``text`` says so at its end.
+    truncated: bool = False
+
+
+class McpSession:
+    """An open session with one server (use :func:`open_session`)."""
+
+    def __init__(self, server: Server, client: Client, timeout_s: float, secrets: tuple[str, ...]):
+        self.server = server
+        self._client = client
+        self._timeout_s = timeout_s
+        self._secrets = secrets
+
+    async def list_tools(self) -> list[ToolInfo]:
+        """Every tool the server offers (all pages)."""
+        tools: list[ToolInfo] = []
+        cursor: str | None = None
+        async with _errors(self.server, self._timeout_s, "listing its tools"):
+            for _ in range(100):  # a paginator that never ends must not hang the step
+                page = await self._client.list_tools(cursor=cursor, cache_mode="refresh")
+                tools += [
+                    ToolInfo(
+                        name=tool.name,
+                        description=tool.description or "",
+                        input_schema=tool.input_schema or {"type": "object"},
+                    )
+                    for tool in page.tools
+                ]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        return tools
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], timeout_s: float | None = None
+    ) -> ToolResult:
+        """Call tool ``name``; a tool's own failure comes back as ``is_error``.
+
+        Raises:
+            McpError: the call did not complete (timeout, connection, protocol error), or
+                the server no longer offers the tool.
+        """
+        limit = min(timeout_s or self._timeout_s, self._timeout_s)
+        async with _errors(self.server, limit, f"calling tool {name!r}"):
+            result = await self._client.call_tool(name, arguments)
+        return to_result(result, self._secrets)
+
+
+@asynccontextmanager
+async def open_session(
+    server: Server,
+    *,
+    allow_private: bool,
+    timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+    secrets: Sequence[str] = (),
+) -> AsyncIterator[McpSession]:
+    """A session with ``server`` for the length of the block.
+
+    Args:
+        allow_private: let the URL reach loopback / private addresses.
+        timeout_s: bound on opening the session and on each request.
+        secrets: more strings to scrub from results (the model's key, other tools').
+
+    Raises:
+        McpError: the URL is refused, the server cannot be reached or does not speak MCP.
+    """
+    all_secrets = tuple(dict.fromkeys((*server.secrets, *secrets)))
+    try:
+        async with AsyncExitStack() as stack:
+            # No deadline around the handshake itself: it starts the SDK's task groups, which
+            # a cancel scope may not outlive; the client's own read timeout bounds it.
+            async with _errors(server, None, "connecting"):
+                client = await stack.enter_async_context(_client(server, allow_private, timeout_s))
+            yield McpSession(server, client, timeout_s, all_secrets)
+    except BaseExceptionGroup as group:
+        # The SDK's task groups wrap whatever ended the block; the caller wants the error.
+        raise _first(group) from None
+
+
+def _client(server: Server, allow_private: bool, timeout_s: float) -> Client:
+    if isinstance(server, StdioServer):
+        params = StdioServerParameters(
+            command=server.command, args=list(server.args), env=dict(server.env)
+        )
+        return Client(params, read_timeout_seconds=timeout_s, cache=None)
+    check_url(server.url)
+    http = guarded_client(headers=server.headers, allow_private=allow_private, timeout_s=timeout_s)
+    transport = streamable_http_client(
+        server.url, http_client=http, max_sse_event_size=MAX_WIRE_BYTES
+    )
+    return _OwningClient(http, transport, timeout_s)
+
+
+class _OwningClient(Client):
+    """A Client that closes the HTTP client it was given when it closes."""
+
+    def __init__(self, http: httpx2.AsyncClient, transport: Any, timeout_s: float) -> None:
+        super().__init__(transport, read_timeout_seconds=timeout_s, cache=None)
+        self._http = http
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            await super().__aexit__(*exc_info)
+        finally:
+            await self._http.aclose()
+
+
+def describe(server: Server) -> str:
+    """How messages name a server: its credential or stdio name and where it is."""
+    if isinstance(server, HttpServer):
+        return f"MCP server {server.name!r} ({redact_url(server.url)})"
+    return f"stdio MCP server {server.name!r}"
+
+
+@asynccontextmanager
+async def _errors(server: Server, timeout_s: float | None, doing: str) -> AsyncIterator[None]:
+    """Turn whatever the SDK and the transport raise into one :class:`McpError`."""
+    try:
+        with anyio.fail_after(timeout_s) if timeout_s is not None else nullcontext():
+            yield
+    except (TimeoutError, MCPError) as exc:
+        if isinstance(exc, MCPError) and exc.code != types.REQUEST_TIMEOUT:
+            raise McpError(f"{describe(server)}: {doing} failed: {exc}") from None
+        raise McpError(
+            f"{describe(server)} did not answer within {timeout_s:g} s ({doing})"
+        ) from None
+    except McpError:
+        raise
+    except BaseException as exc:  # the SDK's task groups wrap failures in groups
+        cause = _root_cause(exc)
+        if cause is None:
+            raise
+        raise McpError(f"{describe(server)}: {doing} failed: {_explain(cause)}") from None
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The one error a caller should see from an exception group."""
+    for inner in group.exceptions:
+        found = _first(inner) if isinstance(inner, BaseExceptionGroup) else inner
+        if not isinstance(found, BaseExceptionGroup):
+            return found
+    return group
+
+
+def _root_cause(exc: BaseException) -> BaseException | None:
+    """The first meaningful failure inside (possibly nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _root_cause(inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, AgentFlowError | MCPError | httpx2.HTTPError | OSError | ValueError):
+        return exc
+    if isinstance(exc, Exception):
+        return exc
+    return None
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, AgentFlowError):
+        return str(exc)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return f"the server answered {exc.response.status_code}"
+    if isinstance(exc, httpx2.ConnectError):
+        return f"could not connect ({exc or 'refused'})"
+    if isinstance(exc, httpx2.TimeoutException):
+        return "the connection timed out"
+    text = str(exc) or type(exc).__name__
+    return text[:500]
+
+
+# -- results ----------------------------------------------------------------------------
+
+
+def to_result(result: types.CallToolResult, secrets: Sequence[str] = ()) -> ToolResult:
+    """A call's result as JSON: text for the model, blocks for the record; capped, scrubbed."""
+    blocks = [_block(block) for block in result.content]
+    texts = [b["text"] for b in blocks if b["type"] == "text"]
+    notes = [b["note"] for b in blocks if "note" in b]
+    structured = result.structured_content
+    if texts:
+        text = "\n".join(texts)
+    elif structured is not None:
+        text = json.dumps(structured, ensure_ascii=False)
+    else:
+        text = ""
+    if notes:
+        text = "\n".join(filter(None, [text, *notes]))
+    data = structured if structured is not None else _json_or_none(text)
+    output = ToolResult(text=text, data=data, content=blocks, is_error=bool(result.is_error))
+    return cap(ToolResult.model_validate(scrub(output.model_dump(), tuple(secrets))))
+
+
+def cap(result: ToolResult, limit: int = MAX_RESULT_BYTES) -> ToolResult:
+    """``result`` as is when its JSON fits in ``limit`` bytes, else its text cut to fit.
+
+    A cut result keeps only the text (structured data and binary blocks cannot be cut
+    meaningfully), says where it was cut and how big the whole was, and is marked
+    ``truncated``.
+    """
+    size = len(json.dumps(result.model_dump(), ensure_ascii=False).encode())
+    if size <= limit:
+        return result
+    whole = len(result.text.encode())
+    mark = f"… (cut at {limit // 1024} KiB; the whole text was {_size(whole)})"
+    room = limit - 1024  # the JSON around the text and the mark
+    text = result.text.encode()[:room].decode(errors="ignore") + mark
+    return ToolResult(
+        text=text,
+        data=None,
+        content=[{"type": "text", "text": text}],
+        is_error=result.is_error,
+        truncated=True,
+    )
+
+
+def _block(block: Any) -> dict[str, Any]:
+    if isinstance(block, types.TextContent):
+        return {"type": "text", "text": block.text}
+    if isinstance(block, types.ImageContent | types.AudioContent):
+        size = len(block.data) * 3 // 4
+        return {
+            "type": block.type,
+            "mime_type": block.mime_type,
+            "data": block.data,
+            "note": f"[{block.type} {block.mime_type}, {_size(size)}, kept in the step output]",
+        }
+    if isinstance(block, types.EmbeddedResource):
+        inner = block.resource
+        if isinstance(inner, types.TextResourceContents):
+            return {"type": "text", "text": inner.text, "uri": str(inner.uri)}
+        size = len(inner.blob) * 3 // 4
+        return {
+            "type": "resource",
+            "uri": str(inner.uri),
+            "mime_type": inner.mime_type,
+            "data": inner.blob,
+            "note": f"[resource {inner.uri} ({inner.mime_type or 'binary'}, {_size(size)})]",
+        }
+    if isinstance(block, types.ResourceLink):
+        return {
+            "type": "resource_link",
+            "uri": str(block.uri),
+            "name": block.name,
+            "note": f"[resource link {block.uri} ({block.name})]",
+        }
+    return {"type": "unknown", "note": f"[{getattr(block, 'type', 'unknown')} content]"}
+
+
+def _size(size: int) -> str:
+    return f"{size} bytes" if size < 1024 else f"{size // 1024} KiB"
+
+
+def _json_or_none(text: str) -> Any:
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "[{":
+        return None
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        return None
