@@ -68,6 +68,9 @@ class WorkflowDocument(BaseModel):
     #: Finished runs are deleted this many days after they end (the setting's default
     #: ``AGENTFLOW_EXECUTION_RETENTION_DAYS`` when unset).
     retention_days: int | None = Field(default=None, ge=1, le=3650)
+    #: With a manual trigger, the workflow is a tool on ``/api/mcp`` for its owner's API
+    #: keys ("available to MCP clients"), described by ``description`` (SPEC §12).
+    expose_mcp: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The document as stored and exported, extra React Flow keys included."""

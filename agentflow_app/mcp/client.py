@@ -51,10 +51,12 @@ class ToolInfo(BaseModel):
 class ToolResult(BaseModel):
     """One call's result as JSON data."""
 
-    #: What a model reads: the text blocks joined, else the structured JSON as text.
+    #: What a model reads: the text blocks joined (else the structured JSON as text), with
+    #: a one-line note for each image, audio clip, binary resource or link.
     text: str
     #: ``structuredContent``, or the text parsed when it is one JSON value.
     data: Any = None
+    #: The blocks that are not text (images, audio, resources, links) as JSON, data included.
     content: list[dict[str, Any]]
     is_error: bool = False
     #: Cut at :data:`MAX_RESULT_BYTES`; ``text`` says so at its end.
@@ -236,7 +238,7 @@ def to_result(result: types.CallToolResult, secrets: Sequence[str] = ()) -> Tool
     """A call's result as JSON: text for the model, blocks for the record; capped, scrubbed."""
     blocks = [_block(block) for block in result.content]
     texts = [b["text"] for b in blocks if b["type"] == "text"]
-    notes = [b["note"] for b in blocks if "note" in b]
+    notes = [b.pop("note") for b in blocks if "note" in b]
     structured = result.structured_content
     if texts:
         text = "\n".join(texts)
@@ -247,16 +249,18 @@ def to_result(result: types.CallToolResult, secrets: Sequence[str] = ()) -> Tool
     if notes:
         text = "\n".join(filter(None, [text, *notes]))
     data = structured if structured is not None else _json_or_none(text)
-    output = ToolResult(text=text, data=data, content=blocks, is_error=bool(result.is_error))
+    # Text blocks live in ``text`` alone: kept twice, they would take twice the cap.
+    others = [b for b in blocks if b["type"] != "text"]
+    output = ToolResult(text=text, data=data, content=others, is_error=bool(result.is_error))
     return cap(ToolResult.model_validate(scrub(output.model_dump(), tuple(secrets))))
 
 
 def cap(result: ToolResult, limit: int = MAX_RESULT_BYTES) -> ToolResult:
     """``result`` as is when its JSON fits in ``limit`` bytes, else its text cut to fit.
 
-    A cut result keeps only the text (structured data and binary blocks cannot be cut
-    meaningfully), says where it was cut and how big the whole was, and is marked
-    ``truncated``.
+    The limit is on everything kept (text, data and blocks). A cut result keeps only the
+    text (structured data and binary blocks cannot be cut meaningfully), says where it was
+    cut and how big the whole text was, and is marked ``truncated``.
     """
     size = len(json.dumps(result.model_dump(), ensure_ascii=False).encode())
     if size <= limit:
@@ -265,20 +269,14 @@ def cap(result: ToolResult, limit: int = MAX_RESULT_BYTES) -> ToolResult:
     mark = f"… (cut at {limit // 1024} KiB; the whole text was {_size(whole)})"
     room = limit - 1024  # the JSON around the text and the mark
     text = result.text.encode()[:room].decode(errors="ignore") + mark
-    return ToolResult(
-        text=text,
-        data=None,
-        content=[{"type": "text", "text": text}],
-        is_error=result.is_error,
-        truncated=True,
-    )
+    return ToolResult(text=text, data=None, content=[], is_error=result.is_error, truncated=True)
 
 
 def _block(block: Any) -> dict[str, Any]:
     if isinstance(block, types.TextContent):
         return {"type": "text", "text": block.text}
     if isinstance(block, types.ImageContent | types.AudioContent):
-        size = len(block.data) * 3 // 4
+        size = _decoded_size(block.data)
         return {
             "type": block.type,
             "mime_type": block.mime_type,
@@ -289,7 +287,7 @@ def _block(block: Any) -> dict[str, Any]:
         inner = block.resource
         if isinstance(inner, types.TextResourceContents):
             return {"type": "text", "text": inner.text, "uri": str(inner.uri)}
-        size = len(inner.blob) * 3 // 4
+        size = _decoded_size(inner.blob)
         return {
             "type": "resource",
             "uri": str(inner.uri),
@@ -305,6 +303,11 @@ def _block(block: Any) -> dict[str, Any]:
             "note": f"[resource link {block.uri} ({block.name})]",
         }
     return {"type": "unknown", "note": f"[{getattr(block, 'type', 'unknown')} content]"}
+
+
+def _decoded_size(data: str) -> int:
+    """Bytes a base64 string decodes to (without decoding a possibly large payload)."""
+    return len(data) * 3 // 4 - data[-2:].count("=")
 
 
 def _size(size: int) -> str:
