@@ -134,8 +134,9 @@ async def open_session(
                 client = await stack.enter_async_context(_client(server, allow_private, timeout_s))
             yield McpSession(server, client, timeout_s, all_secrets)
     except BaseExceptionGroup as group:
-        # The SDK's task groups wrap whatever ended the block; the caller wants the error.
-        raise _first(group) from None
+        # The SDK's task groups wrap whatever ended the block, next to what their own tasks
+        # raised on the way out: the caller wants the error that ended it, said plainly.
+        raise _first(server, group) from None
 
 
 def _client(server: Server, allow_private: bool, timeout_s: float) -> Client:
@@ -194,13 +195,26 @@ async def _errors(server: Server, timeout_s: float | None, doing: str) -> AsyncI
         raise McpError(f"{describe(server)}: {doing} failed: {_explain(cause)}") from None
 
 
-def _first(group: BaseExceptionGroup) -> BaseException:
-    """The one error a caller should see from an exception group."""
-    for inner in group.exceptions:
-        found = _first(inner) if isinstance(inner, BaseExceptionGroup) else inner
-        if not isinstance(found, BaseExceptionGroup):
-            return found
-    return group
+def _first(server: Server, group: BaseExceptionGroup) -> BaseException:
+    """The one error a caller should see from an exception group.
+
+    Ours (an :class:`AgentFlowError` the block raised) comes first; else the transport's
+    failure, explained.
+    """
+    leaves = _leaves(group)
+    for leaf in leaves:
+        if isinstance(leaf, AgentFlowError):
+            return leaf
+    for leaf in leaves:
+        if isinstance(leaf, Exception):
+            return McpError(f"{describe(server)}: {_explain(leaf)}")
+    return leaves[0] if leaves else group
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 def _root_cause(exc: BaseException) -> BaseException | None:
@@ -226,7 +240,7 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, httpx2.ConnectError):
         return f"could not connect ({exc or 'refused'})"
     if isinstance(exc, httpx2.TimeoutException):
-        return "the connection timed out"
+        return "no answer in time (the connection timed out)"
     text = str(exc) or type(exc).__name__
     return text[:500]
 

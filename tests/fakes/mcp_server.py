@@ -32,10 +32,10 @@ class McpFake:
     authorizations: list[str | None] = field(default_factory=list)
     url: str = ""
 
-    def record(self, name: str, **arguments: Any) -> None:
-        self.calls.append((name, arguments))
+    def record(self, tool: str, /, **arguments: Any) -> None:
+        self.calls.append((tool, arguments))
 
-    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers = dict(scope.get("headers", []))
             value = headers.get(b"authorization")
@@ -94,6 +94,6 @@ def trouble_server(release: asyncio.Event | None = None) -> McpFake:
 def serve_mcp(make: Callable[[], McpFake]) -> Iterator[McpFake]:
     """Serve a fresh fake on 127.0.0.1; ``fake.url`` is its ``/mcp`` endpoint."""
     fake = make()
-    with serve_asgi(fake.asgi, lifespan="on") as base:
+    with serve_asgi(fake, lifespan="on") as base:
         fake.url = f"{base}/mcp"
         yield fake
