@@ -42,7 +42,7 @@ class ExposedWorkflow(BaseModel):
     title: str
     description: str
     input_schema: dict[str, Any]
-    #: How many steps a run has besides its trigger (the progress total).
+    #: How many steps a run has, its trigger included (the progress total).
     steps: int
 
 
@@ -77,7 +77,7 @@ def exposed_workflows(actor: Actor) -> list[ExposedWorkflow]:
                 title=name,
                 description=str(document.get("description") or "") or f"Run the workflow {name}",
                 input_schema=input_schema(trigger),
-                steps=max(len(document.get("nodes") or []) - 1, 1),
+                steps=max(len(document.get("nodes") or []), 1),
             )
         )
     return offered
