@@ -76,7 +76,9 @@ class AgentConfig(LLMConfig):
     )
     #: Per server, the tools the author ticked; a server left out offers all its tools.
     mcp_tools: dict[str, list[str]] = Field(
-        default_factory=dict, description="Per MCP server, the tools the agent may use."
+        default_factory=dict,
+        description="Per MCP server, the tools the agent may use (a server left out: all).",
+        json_schema_extra={"widget": "mcp_tools"},
     )
     mcp_timeout_s: float = Field(
         default=60, gt=0, le=3600, description="Seconds each MCP tool call may take."

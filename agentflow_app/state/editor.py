@@ -36,7 +36,7 @@ from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.validate import validate
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.services import credentials as credentials_service
-from agentflow_app.services import workflows
+from agentflow_app.services import mcp_servers, workflows
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
 from agentflow_app.state.form_model import CredentialChoice
@@ -165,7 +165,10 @@ class EditorState(rx.State):
         except NotFound:
             self.load_error = "This workflow does not exist, or it is not yours."
             return None
-        self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds]
+        # The administrator's stdio MCP servers are chosen where mcp credentials are.
+        self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds] + [
+            CredentialChoice(name=name, kind="mcp") for name in mcp_servers.stdio_choices()
+        ]
         self.wf_id = detail.id
         self.version = detail.version
         await self._show(detail.document, saved=True)
