@@ -78,7 +78,7 @@ async def call_tool(
     try:
         workflow = await asyncio.to_thread(mcp_tools.find_tool, actor, params.name)
         execution_id = await asyncio.to_thread(
-            mcp_tools.start_tool, actor, params.name, params.arguments
+            mcp_tools.start_tool, actor, workflow, params.arguments
         )
     except InvalidInput as exc:
         problems = getattr(exc, "problems", None) or []

@@ -95,15 +95,14 @@ def find_tool(actor: Actor, tool_name: str) -> ExposedWorkflow:
     raise NotFound(f"there is no workflow tool named {tool_name!r} for this API key")
 
 
-def start_tool(actor: Actor, tool_name: str, arguments: dict[str, Any] | None) -> int:
-    """Queue a run of the workflow behind ``tool_name`` with ``arguments`` as its inputs.
+def start_tool(actor: Actor, workflow: ExposedWorkflow, arguments: dict[str, Any] | None) -> int:
+    """Queue a run of ``workflow`` (as :func:`find_tool` found it for ``actor``) with
+    ``arguments`` as its inputs.
 
     Raises:
-        NotFound: no such tool for this user.
         InputsError: the arguments do not match the trigger's inputs (names each one).
         InvalidWorkflow: the workflow does not validate (or lacks a credential).
     """
-    workflow = find_tool(actor, tool_name)
     with get_engine().connect() as conn:
         document = conn.execute(
             select(WorkflowVersion.document).where(
