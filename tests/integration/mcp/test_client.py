@@ -19,7 +19,7 @@ from agentflow_app.mcp.servers import HttpServer, McpError
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.mcp import McpTool
 from agentflow_app.secrets.checks import check
-from tests.fakes.mcp_server import McpFake
+from tests.fakes.mcp_server import McpFake, directory_server, serve_mcp
 from tests.helpers.node_context import node_context, run_node
 
 STDIO_SERVER = Path(__file__).resolve().parents[2] / "fakes" / "mcp_stdio_server.py"
@@ -189,3 +189,17 @@ async def test_the_credential_test_lists_the_tools(directory: McpFake, set_env) 
     set_env(AGENTFLOW_ALLOW_PRIVATE_NETWORK="false")
     refused = await check("mcp", {"url": directory.url})
     assert not refused.ok and "a loopback address" in refused.message
+
+
+async def test_a_tool_removed_after_the_listing_answers_an_error_not_a_crash() -> None:
+    with serve_mcp(directory_server) as changing:
+        async with open_session(
+            HttpServer("dir", changing.url), allow_private=True, timeout_s=5
+        ) as session:
+            listed = [tool.name for tool in await session.list_tools()]
+            changing.server.remove_tool("add")
+            result = await session.call_tool("add", {"a": 1, "b": 2})
+
+    assert listed == ["lookup_company", "add"]
+    assert result.is_error and "add" in result.text
+    assert changing.calls == []
