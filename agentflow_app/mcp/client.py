@@ -17,6 +17,7 @@ which an agent hands back to the model and the ``mcp.tool`` node turns into a st
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from typing import Any
@@ -38,6 +39,10 @@ from agentflow_app.net.guard import check_url, redact_url
 MAX_RESULT_BYTES = 1024 * 1024
 #: Seconds one MCP request (connect, list, call) may take unless the caller says less.
 DEFAULT_CALL_TIMEOUT_S = 60.0
+#: How much longer than a call's deadline the HTTP read timeout is.
+READ_GRACE_S = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class ToolInfo(BaseModel):
@@ -126,6 +131,7 @@ async def open_session(
         McpError: the URL is refused, the server cannot be reached or does not speak MCP.
     """
     all_secrets = tuple(dict.fromkeys((*server.secrets, *secrets)))
+    finished = False
     try:
         async with AsyncExitStack() as stack:
             # No deadline around the handshake itself: it starts the SDK's task groups, which
@@ -133,10 +139,17 @@ async def open_session(
             async with _errors(server, None, "connecting"):
                 client = await stack.enter_async_context(_client(server, allow_private, timeout_s))
             yield McpSession(server, client, timeout_s, all_secrets)
+            finished = True
     except BaseExceptionGroup as group:
         # The SDK's task groups wrap whatever ended the block, next to what their own tasks
         # raised on the way out: the caller wants the error that ended it, said plainly.
-        raise _first(server, group) from None
+        error = _first(server, group)
+        if finished and isinstance(error, McpError):
+            # The block is done; a stream that broke meanwhile (a call that timed out, and
+            # was answered as such) is no reason to fail it now.
+            log.info("closing the session with %s: %s", describe(server), error)
+            return
+        raise error from None
 
 
 def _client(server: Server, allow_private: bool, timeout_s: float) -> Client:
@@ -146,7 +159,12 @@ def _client(server: Server, allow_private: bool, timeout_s: float) -> Client:
         )
         return Client(params, read_timeout_seconds=timeout_s, cache=None)
     check_url(server.url)
-    http = guarded_client(headers=server.headers, allow_private=allow_private, timeout_s=timeout_s)
+    # The socket may stay quiet a little longer than a call may last, so that a call that
+    # runs out of time is reported as such (by the call's own deadline) and not as a read
+    # error of the stream it was waiting on.
+    http = guarded_client(
+        headers=server.headers, allow_private=allow_private, timeout_s=timeout_s + READ_GRACE_S
+    )
     transport = streamable_http_client(
         server.url, http_client=http, max_sse_event_size=MAX_WIRE_BYTES
     )
@@ -206,9 +224,14 @@ def _first(server: Server, group: BaseExceptionGroup) -> BaseException:
         if isinstance(leaf, AgentFlowError):
             return leaf
     for leaf in leaves:
-        if isinstance(leaf, Exception):
+        if isinstance(leaf, _TRANSPORT_ERRORS):
             return McpError(f"{describe(server)}: {_explain(leaf)}")
-    return leaves[0] if leaves else group
+    # Anything else was raised by the caller's block, not by the server: pass it on as is.
+    return next((leaf for leaf in leaves if isinstance(leaf, Exception)), group)
+
+
+#: What talking to a server raises (as opposed to what the caller's own code raises).
+_TRANSPORT_ERRORS = (httpx2.HTTPError, MCPError, OSError, anyio.BrokenResourceError)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

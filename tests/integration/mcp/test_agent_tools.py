@@ -119,3 +119,21 @@ async def test_only_ticked_tools_are_offered_and_a_tool_error_goes_back_to_the_m
     assert step["tool"] == "mcp:bad/fail" and step["output"] is None
     assert "the directory refused: closed today" in step["error"]
     assert "the directory refused: closed today" in fake_llm.bodies[1]
+
+
+async def test_a_hanging_tool_is_a_tool_error_at_the_call_timeout(
+    account: Account, trouble: McpFake, fake_llm: FakeLLM
+) -> None:
+    credentials.create_credential(account.actor, "slow", "mcp", {"url": trouble.url})
+    fake_llm.script(Reply.call("slow__hang", {}), Reply.say("The directory did not answer."))
+
+    _, record = await _run(
+        account,
+        _document({"mcp_servers": ["slow"], "mcp_tools": {"slow": ["hang"]}, "mcp_timeout_s": 1}),
+    )
+
+    assert record["status"] == ExecutionStatus.SUCCEEDED, record
+    [step] = record["steps"][1]["output"]["steps"]
+    assert step["tool"] == "mcp:slow/hang"
+    assert "did not answer within 1 s (calling tool 'hang')" in step["error"]
+    assert 1000 <= step["duration_ms"] < 10_000
