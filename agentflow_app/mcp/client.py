@@ -201,14 +201,13 @@ async def _errors(server: Server, timeout_s: float | None, doing: str) -> AsyncI
     except (TimeoutError, MCPError) as exc:
         if isinstance(exc, MCPError) and exc.code != types.REQUEST_TIMEOUT:
             raise McpError(f"{describe(server)}: {doing} failed: {exc}") from None
-        raise McpError(
-            f"{describe(server)} did not answer within {timeout_s:g} s ({doing})"
-        ) from None
+        within = f"within {timeout_s:g} s" if timeout_s is not None else "in time"
+        raise McpError(f"{describe(server)} did not answer {within} ({doing})") from None
     except McpError:
         raise
     except BaseException as exc:  # the SDK's task groups wrap failures in groups
-        cause = _root_cause(exc)
-        if cause is None:
+        cause = next((leaf for leaf in _leaves(exc) if isinstance(leaf, Exception)), None)
+        if cause is None:  # a cancellation: not ours to explain
             raise
         raise McpError(f"{describe(server)}: {doing} failed: {_explain(cause)}") from None
 
@@ -238,21 +237,6 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
     return [exc]
-
-
-def _root_cause(exc: BaseException) -> BaseException | None:
-    """The first meaningful failure inside (possibly nested) exception groups."""
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _root_cause(inner)
-            if found is not None:
-                return found
-        return None
-    if isinstance(exc, AgentFlowError | MCPError | httpx2.HTTPError | OSError | ValueError):
-        return exc
-    if isinstance(exc, Exception):
-        return exc
-    return None
 
 
 def _explain(exc: BaseException) -> str:
