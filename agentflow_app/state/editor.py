@@ -102,6 +102,8 @@ class EditorState(rx.State):
     load_error: str = ""
     name: str = ""
     description: str = ""
+    #: The document's ``expose_mcp``: the workflow is a tool on /api/mcp (docs/mcp.md).
+    expose_mcp: bool = False
     version: int = 0
     dirty: bool = False
     saving: bool = False
@@ -184,6 +186,7 @@ class EditorState(rx.State):
             self._saved = self._fingerprint()
         self.name = str(self._doc.get("name", ""))
         self.description = str(self._doc.get("description", ""))
+        self.expose_mcp = bool(self._doc.get("expose_mcp"))
         self._rev += 1
         self.graph = {"rev": self._rev, "nodes": self._doc["nodes"], "edges": self._doc["edges"]}
         if self.selected_id not in self._node_ids():
@@ -304,6 +307,13 @@ class EditorState(rx.State):
             self._doc["description"] = value
             self.description = value
             await self._refresh()
+
+    @rx.event
+    async def set_expose_mcp(self, checked: bool) -> None:
+        """Offer the workflow to the owner's MCP clients, or stop offering it."""
+        self._doc["expose_mcp"] = bool(checked)
+        self.expose_mcp = bool(checked)
+        await self._refresh()
 
     @rx.event
     async def save(self):

@@ -10,7 +10,7 @@ import json
 
 from reflex.istate.data import ReflexURL, RouterData
 
-from agentflow_app.services import credentials, workflows
+from agentflow_app.services import credentials, mcp_tools, workflows
 from agentflow_app.state.config_panel import ConfigPanelState
 from agentflow_app.state.editor import EditorState
 from agentflow_app.state.node_test import NodeTestState
@@ -79,3 +79,22 @@ async def test_the_panel_lists_the_servers_tools_and_ticking_sets_the_allow_list
     )
     config = next(n for n in panel._doc["nodes"] if n["id"] == "ask")["data"]["config"]
     assert "mcp_tools" not in config, "every tool ticked means all of them, new ones included"
+
+
+async def test_the_workflow_panel_marks_it_available_to_mcp_clients(account: Account) -> None:
+    workflow_id = workflows.create(
+        account.actor, chain("offered", node("start", "trigger.manual"))
+    ).id
+    root = session_for(account.token())
+    root.router = RouterData(url=ReflexURL(f"http://localhost:3000/workflows/{workflow_id}"))
+    for state in (EditorState, ConfigPanelState, NodeTestState, VersionsState):
+        root.get_substate(state._get_substate_path()).router = root.router
+    editor = root.get_substate(EditorState._get_substate_path())
+
+    await run(root, EditorState, "load")
+    assert editor.expose_mcp is False
+    await run(root, EditorState, "set_expose_mcp", checked=True)
+    await run(root, EditorState, "save")
+
+    assert workflows.get(account.actor, workflow_id).document["expose_mcp"] is True
+    assert [t.tool_name for t in mcp_tools.exposed_workflows(account.actor)] == ["offered"]
