@@ -248,6 +248,8 @@ class LLMAgent(Node):
                     config.mcp_tools,
                     timeout_s=config.mcp_timeout_s,
                     secrets=lambda: (*call.secrets, *scoped.secrets),
+                    # Anthropic's tool results take images; OpenAI's tool messages are text.
+                    images=config.provider == "anthropic",
                 )
                 tools = [*tools, *mcp_tools]
             return await self._run_agent(ctx, config, call, usage, tools, recorder, scoped)

@@ -62,6 +62,7 @@ async def open_tools(
     *,
     timeout_s: float,
     secrets: Callable[[], tuple[str, ...]],
+    images: bool = False,
 ) -> tuple[list[StructuredTool], dict[str, McpToolRef]]:
     """Open a session per server on ``stack`` and make tools of what each offers.
 
@@ -71,6 +72,8 @@ async def open_tools(
         allowed: per server, the tool names the agent may use (absent: all).
         timeout_s: bound on each MCP request (the step's ``timeout_s`` bounds the whole).
         secrets: the strings to scrub from results and errors (the model's key...).
+        images: hand images in results to the model as images (a provider whose tool
+            results take them); otherwise the model reads a note and the step keeps them.
 
     Raises:
         NodeError: a server cannot be resolved or reached, or does not list its tools.
@@ -102,7 +105,7 @@ async def open_tools(
             tool_ref = McpToolRef(ref, info.name)
             name = model_name(ref, info.name)
             refs[name] = tool_ref
-            tools.append(_tool(session, tool_ref, name, info, timeout_s, secrets))
+            tools.append(_tool(session, tool_ref, name, info, timeout_s, secrets, images))
     return tools, refs
 
 
@@ -113,8 +116,9 @@ def _tool(
     info: ToolInfo,
     timeout_s: float,
     secrets: Callable[[], tuple[str, ...]],
+    images: bool,
 ) -> StructuredTool:
-    async def run(**kwargs: Any) -> tuple[str, Any]:
+    async def run(**kwargs: Any) -> tuple[str | list[dict[str, Any]], Any]:
         try:
             result = await session.call_tool(ref.tool, kwargs, timeout_s=timeout_s)
         except McpError as exc:
@@ -125,7 +129,15 @@ def _tool(
         text = result.text
         if len(text) > MAX_MODEL_CHARS:
             text = text[:MAX_MODEL_CHARS] + f"… (cut at {MAX_MODEL_CHARS} characters)"
-        return text, result.model_dump(exclude={"is_error"})
+        record = result.model_dump(exclude={"is_error"})
+        shown = [
+            {"type": "image", "base64": block["data"], "mime_type": block["mime_type"]}
+            for block in result.content
+            if images and block["type"] == "image"
+        ]
+        if shown:  # LangChain's standard blocks, which the provider's client translates
+            return [{"type": "text", "text": text}, *shown], record
+        return text, record
 
     return StructuredTool.from_function(
         coroutine=run,

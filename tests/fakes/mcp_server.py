@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +23,11 @@ from tests.fakes.servers import serve_asgi
 
 #: Bigger than the 1 MiB a result keeps.
 BIG_TEXT_BYTES = 1536 * 1024
+#: A 1×1 PNG, what ``logo`` answers.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 
 @dataclass
@@ -62,6 +67,19 @@ def directory_server() -> McpFake:
 
     fake.server.add_tool(lookup_company)
     fake.server.add_tool(add)
+    return fake
+
+
+def gallery_server() -> McpFake:
+    """One tool, ``logo``, answering with a caption and an image."""
+    fake = McpFake(MCPServer("gallery"))
+
+    def logo(company: str) -> list[Any]:
+        """The company's logo."""
+        fake.record("logo", company=company)
+        return [f"the logo of {company}", Image(data=PNG, format="png")]
+
+    fake.server.add_tool(logo, structured_output=False)
     return fake
 
 

@@ -7,6 +7,7 @@ the MCP server itself received.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -18,7 +19,7 @@ from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials
 from agentflow_app.services.executions import create, events_after, execution_record, run_execution
 from tests.fakes.llm import FakeLLM, Reply
-from tests.fakes.mcp_server import McpFake
+from tests.fakes.mcp_server import PNG, McpFake, gallery_server, serve_mcp
 from tests.helpers.llm import MODELS, fake_llm_environment
 from tests.helpers.users import Account
 
@@ -137,3 +138,28 @@ async def test_a_hanging_tool_is_a_tool_error_at_the_call_timeout(
     assert step["tool"] == "mcp:slow/hang"
     assert "did not answer within 1 s (calling tool 'hang')" in step["error"]
     assert 1000 <= step["duration_ms"] < 10_000
+
+
+@pytest.mark.parametrize(("provider", "sees_the_image"), [("anthropic", True), ("openai", False)])
+async def test_an_image_result_reaches_a_model_that_takes_images(
+    account: Account, fake_llm: FakeLLM, provider: str, sees_the_image: bool
+) -> None:
+    model, _ = MODELS[provider]
+    with serve_mcp(gallery_server) as gallery:
+        credentials.create_credential(account.actor, "gallery", "mcp", {"url": gallery.url})
+        fake_llm.script(Reply.call("gallery__logo", {"company": "Acme"}), Reply.say("A dot."))
+        _, record = await _run(
+            account,
+            _document({"mcp_servers": ["gallery"], "provider": provider, "model": model}),
+        )
+
+    assert record["status"] == ExecutionStatus.SUCCEEDED, record
+    [step] = record["steps"][1]["output"]["steps"]
+    assert step.get("error") is None, step["error"]
+    assert step["output"]["content"] == [
+        {"type": "image", "mime_type": "image/png", "data": base64.b64encode(PNG).decode()}
+    ]
+    sent = fake_llm.bodies[1]
+    assert "the logo of Acme" in sent
+    assert (base64.b64encode(PNG).decode() in sent) is sees_the_image
+    assert f"[image image/png, {len(PNG)} bytes, kept in the step output]" in sent
