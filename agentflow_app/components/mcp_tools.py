@@ -10,13 +10,17 @@ from agentflow_app.state.mcp_tools import McpServerView, McpToolView
 
 def _tool(server: rx.Var, tool: McpToolView) -> rx.Component:
     return rx.vstack(
-        rx.checkbox(
-            rx.code(tool["name"], size="1"),
-            checked=tool["checked"],
-            on_change=lambda checked: ConfigPanelState.toggle_mcp_tool(
-                server, tool["name"], checked
+        rx.hstack(
+            rx.checkbox(
+                checked=tool["checked"],
+                on_change=lambda checked: ConfigPanelState.toggle_mcp_tool(
+                    server, tool["name"], checked
+                ),
+                size="2",
             ),
-            size="2",
+            rx.code(tool["name"], size="1"),
+            spacing="2",
+            align="center",
         ),
         rx.cond(
             tool["description"] != "",
