@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/live_view.py
+	$(BIN)/python bench/mcp.py
 
 clean:
 	rm -rf .web .web-e2e-* $(VENV) .pytest_cache .ruff_cache

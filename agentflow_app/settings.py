@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     #: JSON file of LLM prices per 1M tokens, merged over the built-in table.
     agentflow_prices_file: Path | None = None
+    #: JSON file of the stdio MCP servers agents may start (name → command, args, env);
+    #: the only way a local command runs, so a workflow author can never name one.
+    agentflow_mcp_stdio_servers: Path | None = None
 
     anthropic_base_url: str | None = None
     openai_base_url: str | None = None

@@ -7,11 +7,13 @@ Reflex mounts its own routes underneath this app (``api_transformer``), so reque
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from agentflow_app.api import api_keys, approvals, auth, errors, health, users, workflows
 from agentflow_app.api import credentials as credentials_api
 from agentflow_app.api import executions as executions_api
 from agentflow_app.api import hooks as hooks_api
+from agentflow_app.api import mcp as mcp_api
 from agentflow_app.routes import API_PREFIX
 
 
@@ -26,6 +28,8 @@ def create_api() -> FastAPI:
     errors.install(api)
     for router in ROUTERS:
         api.include_router(router, prefix=API_PREFIX)
+    # MCP is JSON-RPC over one URL, not REST: a plain ASGI route, outside the OpenAPI schema.
+    api.router.routes.append(Route(mcp_api.PATH, endpoint=mcp_api.McpEndpoint()))
     return api
 
 

@@ -25,6 +25,7 @@ from agentflow_app.state.form_model import (
     item_schema,
     set_path,
 )
+from agentflow_app.state.mcp_tools import McpToolsMixin
 
 _TRIGGER_INPUTS = ("trigger.manual", "trigger.webhook", "trigger.schedule")
 
@@ -62,7 +63,7 @@ def template_hints(document: dict[str, Any], node_id: str) -> list[str]:
     return hints
 
 
-class ConfigPanelState(EditorState):
+class ConfigPanelState(McpToolsMixin, EditorState):
     """The panel of the selected node (``EditorState.selected_id``)."""
 
     node_type: str = ""

@@ -171,6 +171,10 @@ def _kind(
 ) -> tuple[str, list[str]]:
     """The editor for a property and its fixed options."""
     widget = schema.get("widget")
+    if widget == "mcp_tools":
+        return "mcp_tools", []
+    if "credential_kinds" in schema and schema.get("type") == "array":
+        return "multi", []  # several credentials (an agent's MCP servers): options below
     if "credential_kinds" in schema or key == "credential":
         return "credential", []
     if widget == "workflow":
@@ -365,6 +369,11 @@ def _add_fields(
         view["placeholder"] = "Choose a workflow" if choices else "No other workflow yet"
     elif kind == "multi":
         chosen = value if isinstance(value, list) else []
+        kinds = schema.get("credential_kinds")
+        if kinds:
+            options = [c["name"] for c in credentials if c["kind"] in kinds]
+            options += [v for v in chosen if isinstance(v, str) and v not in options]
+            view["options"] = options
         view["rows"] = [
             Row(key=option, cells=[_cell(option, "boolean", option in chosen, [])])
             for option in options
