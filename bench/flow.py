@@ -160,13 +160,13 @@ def _checkpointer(db: str, tmp: Path, pg_url: str | None):
 def ours_per_item(actor: Any, items: int, concurrency: int) -> tuple[float, float]:
     """Seconds per item of flow.map (queue → the map's run ended); and the run's seconds."""
     from agentflow_app.services import executions, workflows
-    from tests.helpers.executions import wait_finished
+    from tests.helpers.executions import status_of, wait_until
 
     child = workflows.create(actor, noop_child()).id
     flow = workflows.create(actor, mapper(child, concurrency)).id
     started = time.perf_counter()
     execution_id = executions.start(actor, flow, {"items": list(range(items))})
-    wait_finished(execution_id)
+    wait_until(lambda: status_of(execution_id).finished, f"the map of {items} items", guard_s=3600)
     took = time.perf_counter() - started
     record = executions.execution_record(execution_id)
     assert record["status"] == "succeeded", record["error"]
