@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/live_view.py
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf .web .web-e2e-* $(VENV) .pytest_cache .ruff_cache
