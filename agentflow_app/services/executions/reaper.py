@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import (
     Connection,
-    func,
     select,
 )
 
@@ -56,8 +55,8 @@ def reap(now: datetime | None = None) -> ReapReport:
     ``queued`` with an ``execution.queued`` event (``data.recovered``), and a token is sent:
     the worker that claims it resumes it, reusing finished steps (SPEC §7). After
     :data:`MAX_RECOVERIES` recoveries it is failed with the reason instead. Each owner whose
-    oldest queued run has waited :data:`PICKUP_S` with capacity free gets one extra token
-    (at most one per :data:`NUDGE_TTL_S`).
+    queued runs have waited :data:`PICKUP_S` with capacity free gets a token for each, up
+    to that capacity (at most once per :data:`NUDGE_TTL_S`).
     """
     now = now or datetime.now(UTC)
     report = ReapReport()
@@ -98,25 +97,37 @@ def _recoveries(conn: Connection, execution_id: int) -> int:
 
 
 def _nudge_waiting(now: datetime) -> list[int]:
+    """One token for each run an owner has had queued past :data:`PICKUP_S`, up to their
+    free capacity: after a Redis outage every run asked for meanwhile lacks its token, and
+    one token per owner per :data:`NUDGE_TTL_S` would start them one by one. A token that
+    finds nothing left to claim does nothing."""
     limit = get_settings().agentflow_max_concurrent_executions
     with get_engine().connect() as conn:
-        owners = conn.execute(
-            select(EXECUTIONS.c.owner_id, func.min(EXECUTIONS.c.id))
+        waiting = conn.execute(
+            select(EXECUTIONS.c.owner_id, EXECUTIONS.c.id)
             .where(
                 EXECUTIONS.c.status == ExecutionStatus.QUEUED,
                 EXECUTIONS.c.owner_id.is_not(None),
                 EXECUTIONS.c.created_at < now - timedelta(seconds=PICKUP_S),
             )
-            .group_by(EXECUTIONS.c.owner_id)
+            .order_by(EXECUTIONS.c.id)
         ).all()
-        owners = [(owner, oldest) for owner, oldest in owners if running_count(conn, owner) < limit]
+        by_owner: dict[int, list[int]] = {}
+        for owner, execution_id in waiting:
+            by_owner.setdefault(owner, []).append(execution_id)
+        owed = {
+            owner: ids[: max(0, limit - running_count(conn, owner))]
+            for owner, ids in by_owner.items()
+        }
     client = redis_or_none()
     nudged = []
-    for owner, oldest in owners:
-        if client is not None and not client.set(
-            f"agentflow:nudge:{owner}", "1", nx=True, ex=NUDGE_TTL_S
+    for owner, ids in owed.items():
+        if not ids or (
+            client is not None
+            and not client.set(f"agentflow:nudge:{owner}", "1", nx=True, ex=NUDGE_TTL_S)
         ):
             continue
-        dispatch.enqueue_execution(oldest)
-        nudged.append(oldest)
+        for execution_id in ids:
+            dispatch.enqueue_execution(execution_id)
+        nudged.extend(ids)
     return nudged
