@@ -23,6 +23,11 @@ from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services.executions.events import publish
 from agentflow_app.services.executions.lifecycle import LEASE_S, recover, running_count
+from agentflow_app.services.executions.outages import (
+    note_unreachable,
+    recently_unreachable,
+    unreachable_errors,
+)
 from agentflow_app.services.executions.rows import (
     EVENTS,
     EXECUTIONS,
@@ -49,6 +54,17 @@ class ReapReport(BaseModel):
 
 
 def reap(now: datetime | None = None) -> ReapReport:
+    """:func:`_reap`, leaving leases alone while the database was lately unreachable
+    (:func:`.outages.recently_unreachable`): the workers could not renew them either."""
+    leases = not recently_unreachable()
+    try:
+        return _reap(now, leases=leases)
+    except unreachable_errors(get_engine()):
+        note_unreachable()
+        raise
+
+
+def _reap(now: datetime | None, *, leases: bool) -> ReapReport:
     """Recover executions whose worker vanished and queued runs nobody picked up.
 
     A ``running`` execution whose heartbeat is older than :data:`LEASE_S` goes back to
@@ -62,12 +78,16 @@ def reap(now: datetime | None = None) -> ReapReport:
     report = ReapReport()
     engine = get_engine()
     with engine.connect() as conn:
-        stale = conn.execute(
-            select(EXECUTIONS.c.id, EXECUTIONS.c.heartbeat_at, EXECUTIONS.c.worker).where(
-                EXECUTIONS.c.status == ExecutionStatus.RUNNING,
-                EXECUTIONS.c.heartbeat_at < now - timedelta(seconds=LEASE_S),
-            )
-        ).all()
+        stale = (
+            []
+            if not leases
+            else conn.execute(
+                select(EXECUTIONS.c.id, EXECUTIONS.c.heartbeat_at, EXECUTIONS.c.worker).where(
+                    EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+                    EXECUTIONS.c.heartbeat_at < now - timedelta(seconds=LEASE_S),
+                )
+            ).all()
+        )
     events: list[dict[str, Any]] = []
     for row in stale:
         with engine.begin() as conn:
