@@ -12,6 +12,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -87,23 +88,26 @@ class PostgresCluster:
     """A throwaway PostgreSQL cluster (initdb into a temp dir) on a port of its own.
 
     PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres``
-    account and its commands run through ``runuser``.
+    account, its commands run through ``runuser``, and it lives in a temp dir of its own
+    (pytest's are private to root).
     """
 
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory / "pgdata"
-        self.log = directory / "postgres.log"
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="agentflow-pg-"))
+        self.dir = self.home / "pgdata"
+        self.log = self.home / "postgres.log"
         self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/agentflow"
-        self._as = []
+        self._as: list[str] = []
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
-            directory.mkdir(parents=True, exist_ok=True)
-            os.chown(directory, account.pw_uid, account.pw_gid)
+            os.chown(self.home, account.pw_uid, account.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *argv: str) -> None:
-        subprocess.run([*self._as, *argv], check=True, capture_output=True, timeout=120)
+        done = subprocess.run([*self._as, *argv], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise AssertionError(f"{argv[0]} failed: {done.stdout}{done.stderr}")
 
     def create(self) -> None:
         self._run(str(PG_BIN / "initdb"), "-D", str(self.dir), "-U", "postgres", "-A", "trust")
@@ -126,14 +130,15 @@ class PostgresCluster:
 
 
 @contextlib.contextmanager
-def postgres_cluster(directory: Path) -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster(directory)
-    cluster.create()
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
     try:
+        cluster.create()
         yield cluster
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(AssertionError):
             cluster.stop()
+        shutil.rmtree(cluster.home, ignore_errors=True)
 
 
 class EventStream:
