@@ -73,6 +73,10 @@ def recently_unreachable() -> bool:
         return False
 
 
+#: SQLite raises OperationalError for "no such table" too; only these are worth waiting on.
+SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open")
+
+
 def unreachable_errors(engine: Engine) -> tuple[type[BaseException], ...]:
     """The exception types that mean "the database is away", for ``engine``'s driver."""
     dbapi = engine.dialect.loaded_dbapi
@@ -85,6 +89,17 @@ def unreachable_errors(engine: Engine) -> tuple[type[BaseException], ...]:
     )
 
 
+def is_unreachable(engine: Engine, error: BaseException) -> bool:
+    """Whether ``error`` says the database is away (worth waiting for), not that the
+    statement is wrong."""
+    if not isinstance(error, unreachable_errors(engine)):
+        return False
+    if engine.dialect.name != "sqlite":
+        return True
+    message = str(getattr(error, "orig", None) or error).lower()
+    return any(word in message for word in SQLITE_TRANSIENT)
+
+
 def retrying(engine: Engine, call: Callable[[], T], what: str) -> T:
     """``call()``, again after a growing pause while the database is unreachable.
 
@@ -92,13 +107,14 @@ def retrying(engine: Engine, call: Callable[[], T], what: str) -> T:
         Whatever ``call`` raised last, once :data:`RETRY_FOR_S` has passed, or at once for
         an error that is not about reaching the database.
     """
-    transient = unreachable_errors(engine)
     deadline = time.monotonic() + RETRY_FOR_S
     pause = FIRST_PAUSE_S
     while True:
         try:
             return call()
-        except transient as exc:
+        except Exception as exc:
+            if not is_unreachable(engine, exc):
+                raise
             note_unreachable()
             if time.monotonic() + pause > deadline:
                 raise

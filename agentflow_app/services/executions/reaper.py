@@ -24,9 +24,9 @@ from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services.executions.events import publish
 from agentflow_app.services.executions.lifecycle import LEASE_S, recover, running_count
 from agentflow_app.services.executions.outages import (
+    is_unreachable,
     note_unreachable,
     recently_unreachable,
-    unreachable_errors,
 )
 from agentflow_app.services.executions.rows import (
     EVENTS,
@@ -59,8 +59,9 @@ def reap(now: datetime | None = None) -> ReapReport:
     leases = not recently_unreachable()
     try:
         return _reap(now, leases=leases)
-    except unreachable_errors(get_engine()):
-        note_unreachable()
+    except Exception as exc:
+        if is_unreachable(get_engine(), exc):
+            note_unreachable()
         raise
 
 
