@@ -73,8 +73,9 @@ def recently_unreachable() -> bool:
         return False
 
 
-#: SQLite raises OperationalError for "no such table" too; only these are worth waiting on.
-SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open")
+#: SQLite raises OperationalError for "no such table" and "disk is full" too; only these
+#: pass by themselves (a full disk does not: the run fails with that reason at once).
+SQLITE_TRANSIENT = ("database is locked", "database is busy", "disk i/o error")
 
 
 def unreachable_errors(engine: Engine) -> tuple[type[BaseException], ...]:
