@@ -24,7 +24,7 @@ from agentflow_app.engine.status import TERMINAL_EXECUTION, ExecutionStatus
 from agentflow_app.models import Execution
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import executions, users, workflows
-from agentflow_app.services.credentials import create_credential
+from agentflow_app.services.credentials import create_credential, rotate_keys
 from agentflow_app.services.executions import events_after, execution_record
 from tests.fakes.slow_server import SlowServer
 from tests.helpers.credential_examples import EXAMPLES, SECRET
@@ -157,6 +157,7 @@ def test_a_backup_taken_during_twenty_runs_restores_into_an_empty_data_dir(
     assert users.find_by_email(alice.email) == alice.actor
     assert users.find_by_email(bob.email) == bob.actor
     assert workflows.get(alice.actor, workflow_id).document["nodes"] == document["nodes"]
+    assert rotate_keys() == 2, "the services open every restored credential"
     slack = asyncio.run(Vault(bob.actor.id).get("team-slack", ("slack",)))
     assert slack["token"] == SECRET
     gateway = asyncio.run(Vault(alice.actor.id).get("gateway", ("openai",)))
