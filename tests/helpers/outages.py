@@ -181,7 +181,11 @@ class EventStream:
                 continue
             if current:
                 self.events.append(current)
-                if current["event"] in ("execution.succeeded", "execution.failed"):
+                if current["event"] in (
+                    "execution.succeeded",
+                    "execution.failed",
+                    "execution.cancelled",
+                ):
                     self.done.set()
                     return
                 current = {}

@@ -123,29 +123,33 @@ def _nudge_waiting(now: datetime) -> list[int]:
     one token per owner per :data:`NUDGE_TTL_S` would start them one by one. A token that
     finds nothing left to claim does nothing."""
     limit = get_settings().agentflow_max_concurrent_executions
+    unpicked = (
+        EXECUTIONS.c.status == ExecutionStatus.QUEUED,
+        EXECUTIONS.c.created_at < now - timedelta(seconds=PICKUP_S),
+    )
+    owed: dict[int, list[int]] = {}
     with get_engine().connect() as conn:
-        waiting = conn.execute(
-            select(EXECUTIONS.c.owner_id, EXECUTIONS.c.id)
-            .where(
-                EXECUTIONS.c.status == ExecutionStatus.QUEUED,
-                EXECUTIONS.c.owner_id.is_not(None),
-                EXECUTIONS.c.created_at < now - timedelta(seconds=PICKUP_S),
-            )
-            .order_by(EXECUTIONS.c.id)
-        ).all()
-        by_owner: dict[int, list[int]] = {}
-        for owner, execution_id in waiting:
-            by_owner.setdefault(owner, []).append(execution_id)
-        owed = {
-            owner: ids[: max(0, limit - running_count(conn, owner))]
-            for owner, ids in by_owner.items()
-        }
+        owners = conn.execute(
+            select(EXECUTIONS.c.owner_id)
+            .where(*unpicked, EXECUTIONS.c.owner_id.is_not(None))
+            .group_by(EXECUTIONS.c.owner_id)
+        ).scalars()
+        for owner in list(owners):
+            free = limit - running_count(conn, owner)
+            if free > 0:
+                owed[owner] = list(
+                    conn.execute(
+                        select(EXECUTIONS.c.id)
+                        .where(*unpicked, EXECUTIONS.c.owner_id == owner)
+                        .order_by(EXECUTIONS.c.id)
+                        .limit(free)
+                    ).scalars()
+                )
     client = redis_or_none()
     nudged = []
     for owner, ids in owed.items():
-        if not ids or (
-            client is not None
-            and not client.set(f"agentflow:nudge:{owner}", "1", nx=True, ex=NUDGE_TTL_S)
+        if client is not None and not client.set(
+            f"agentflow:nudge:{owner}", "1", nx=True, ex=NUDGE_TTL_S
         ):
             continue
         for execution_id in ids:
