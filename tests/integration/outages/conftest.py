@@ -1,1 +1,0 @@
-"""Outage tests own the services they stop: a Redis or PostgreSQL of their own."""
