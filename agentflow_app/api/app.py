@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agentflow_app.api import api_keys, auth, errors, health, users, workflows
+from agentflow_app.api import api_keys, approvals, auth, errors, health, users, workflows
 from agentflow_app.api import credentials as credentials_api
 from agentflow_app.api import executions as executions_api
 from agentflow_app.api import hooks as hooks_api
@@ -32,4 +32,4 @@ def create_api() -> FastAPI:
 ROUTERS = [health.router]
 ROUTERS += [auth.router, users.router, workflows.router, api_keys.router]
 ROUTERS += [credentials_api.router]
-ROUTERS += [executions_api.router, hooks_api.router]
+ROUTERS += [executions_api.router, hooks_api.router, approvals.router]

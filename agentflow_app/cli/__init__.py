@@ -34,9 +34,9 @@ def _register() -> None:
 
     for command in [*keys.COMMANDS, *backup.COMMANDS]:
         main.add_command(command)
-    from agentflow_app.cli import documents, run, users
+    from agentflow_app.cli import approvals, documents, run, users
 
-    for command in [*users.COMMANDS, *documents.COMMANDS, run.run_command]:
+    for command in [*users.COMMANDS, *documents.COMMANDS, run.run_command, *approvals.COMMANDS]:
         main.add_command(command)
 
 

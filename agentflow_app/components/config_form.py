@@ -248,6 +248,20 @@ def _editor(field: FieldView) -> rx.Component:
                 ),
             ),
         ),
+        (
+            "workflow",
+            rx.cond(
+                field["options"].length() > 0,
+                _select(field),
+                rx.text(
+                    "No other workflow yet: create the one to call under ",
+                    rx.link("Workflows", href="/workflows"),
+                    ".",
+                    size="1",
+                    color_scheme="gray",
+                ),
+            ),
+        ),
         ("multi", _multi(field)),
         ("list", _rows(field)),
         ("keyvalue", _rows(field)),

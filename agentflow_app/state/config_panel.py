@@ -124,6 +124,7 @@ class ConfigPanelState(EditorState):
             hints=template_hints(self._doc, self.selected_id),
             credentials=self._credentials,
             tool_ids=sorted(registry.tools()),
+            workflows=self._workflows,
         )
         for view in form:
             if view["key"] in self.json_errors:
@@ -199,7 +200,11 @@ class ConfigPanelState(EditorState):
 
     @rx.event
     async def set_choice(self, key: str, value: str) -> None:
-        """An enum or credential picked from a list (``""`` clears it)."""
+        """An enum, credential or workflow picked from a list (``""`` clears it)."""
+        field = next((f for f in self.form if f["key"] == key), None)
+        if field is not None and field["kind"] == "workflow":
+            await self._set(key, coerce({"widget": "workflow"}, value or ""))
+            return
         await self._set(key, value or None)
 
     @rx.event

@@ -33,13 +33,14 @@ from pydantic import BaseModel, Field, ValidationError
 from agentflow_app import routes
 from agentflow_app.catalog import default_registry
 from agentflow_app.engine.document import WorkflowDocument
-from agentflow_app.engine.validate import validate
+from agentflow_app.engine.validate import Problem, validate
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.services import credentials as credentials_service
 from agentflow_app.services import workflows
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workflow_calls import call_problems, callable_workflows, calls
 from agentflow_app.state.auth import signed_in, to_login
-from agentflow_app.state.form_model import CredentialChoice
+from agentflow_app.state.form_model import CredentialChoice, WorkflowChoice
 from agentflow_app.state.formatting import route_id
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class EditorState(rx.State):
     _saved: str = ""
     _rev: int = 0
     _credentials: list[CredentialChoice] = []
+    _workflows: list[WorkflowChoice] = []
+    _owner_id: int = 0
 
     # -- the feature substates ---------------------------------------------------------------
     # They subclass this state, so their modules import this one; importing them when called
@@ -166,6 +169,9 @@ class EditorState(rx.State):
             self.load_error = "This workflow does not exist, or it is not yours."
             return None
         self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds]
+        choices = await asyncio.to_thread(callable_workflows, actor.id, workflow_id)
+        self._workflows = [WorkflowChoice(**choice) for choice in choices]
+        self._owner_id = actor.id
         self.wf_id = detail.id
         self.version = detail.version
         await self._show(detail.document, saved=True)
@@ -209,6 +215,11 @@ class EditorState(rx.State):
         """Validate, then rebuild markers, the problem list and the open config panel."""
         names = {c["name"] for c in self._credentials}
         problems = validate(self._doc, default_registry(), lambda name: name in names)
+        if calls(self._doc) or self._doc.get("error_workflow_id"):
+            found = await asyncio.to_thread(
+                call_problems, self._owner_id, self._plain(), self.wf_id
+            )
+            problems += [Problem.model_validate(p) for p in found]
         labels = {
             n.get("id"): (n.get("data") or {}).get("label") or n.get("id")
             for n in self._doc.get("nodes", [])

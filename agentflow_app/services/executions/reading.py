@@ -67,6 +67,10 @@ class StepView(BaseModel):
     output_truncated: bool = False
     error: str | None
     usage: dict[str, Any] | None
+    #: Runs this step started (a sub-workflow: one; a map: one per item): the first one's
+    #: id, to open it, and how many.
+    child_execution_id: int | None = None
+    child_runs: int = 0
 
 
 class ExecutionRecord(BaseModel):
@@ -84,6 +88,13 @@ class ExecutionRecord(BaseModel):
     finished_at: IsoTime | None
     usage: dict[str, Any] | None
     steps: list[StepView]
+    #: The run whose step started this one (a sub-workflow, a map item, an error
+    #: workflow), that step, and a map item's index; None for a run nobody called.
+    caller_id: int | None = None
+    caller_node: str | None = None
+    item_index: int | None = None
+    #: While waiting: when a waiting step asked to be looked at again.
+    wake_at: IsoTime | None = None
 
 
 class ExecutionSummary(BaseModel):
@@ -96,6 +107,7 @@ class ExecutionSummary(BaseModel):
     status: ExecutionStatus
     trigger: str
     parent_id: int | None
+    caller_id: int | None = None
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -128,6 +140,23 @@ def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dic
             select(STEPS).where(STEPS.c.execution_id == execution_id).order_by(STEPS.c.id)
         ).mappings()
         step_json = [_step_json(step_record(step)) for step in steps]
+        started = {
+            child.caller_node: child
+            for child in conn.execute(
+                select(
+                    EXECUTIONS.c.caller_node,
+                    func.min(EXECUTIONS.c.id).label("first"),
+                    func.count().label("runs"),
+                )
+                .where(
+                    EXECUTIONS.c.caller_id == execution_id, EXECUTIONS.c.caller_node.is_not(None)
+                )
+                .group_by(EXECUTIONS.c.caller_node)
+            ).all()
+        }
+        for step in step_json:
+            if (child := started.get(step["node_id"])) is not None:
+                step["child_execution_id"], step["child_runs"] = child.first, child.runs
     record = {
         "id": row.id,
         "workflow_id": row.workflow_id,
@@ -141,6 +170,10 @@ def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dic
         "finished_at": iso(row.finished_at),
         "usage": row.usage,
         "steps": step_json,
+        "caller_id": row.caller_id,
+        "caller_node": row.caller_node,
+        "item_index": row.item_index,
+        "wake_at": iso(row.wake_at),
     }
     return record, row
 
@@ -212,7 +245,8 @@ def list_executions(
 ) -> ExecutionPage:
     """The actor's executions, newest first, filtered and paginated.
 
-    Node tests (trigger ``test``) are left out unless ``include_tests``.
+    Node tests (trigger ``test``) are left out unless ``include_tests``, and a map's item
+    runs always (its step links to them).
 
     Raises:
         NotFound: ``workflow_id`` is given and is not the actor's workflow.
@@ -228,7 +262,8 @@ def list_executions(
         except ValueError:
             known = ", ".join(s.value for s in ExecutionStatus)
             raise InvalidInput(f"unknown status {status!r}; use one of {known}") from None
-    conditions = [EXECUTIONS.c.owner_id == actor.id]
+    # A map's items are shown on the map's step, not as thousands of history rows.
+    conditions = [EXECUTIONS.c.owner_id == actor.id, EXECUTIONS.c.item_index.is_(None)]
     if not include_tests:
         conditions.append(EXECUTIONS.c.trigger != TEST_TRIGGER)
     if workflow_id is not None:
@@ -254,6 +289,7 @@ def list_executions(
                 EXECUTIONS.c.status,
                 EXECUTIONS.c.trigger,
                 EXECUTIONS.c.parent_id,
+                EXECUTIONS.c.caller_id,
                 EXECUTIONS.c.error,
                 EXECUTIONS.c.created_at,
                 EXECUTIONS.c.started_at,
