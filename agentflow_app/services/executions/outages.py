@@ -73,8 +73,9 @@ def recently_unreachable() -> bool:
         return False
 
 
-#: SQLite raises OperationalError for "no such table" and "disk is full" too; only these
-#: pass by themselves (a full disk does not: the run fails with that reason at once).
+#: SQLite raises OperationalError for "no such table" and "database or disk is full" too;
+#: only these pass by themselves. (On a full disk a new connection fails with "disk I/O
+#: error", as it cannot create the WAL index, so that case is waited out as well.)
 SQLITE_TRANSIENT = ("database is locked", "database is busy", "disk i/o error")
 
 
