@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/live_view.py
 	$(BIN)/python bench/mcp.py
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf .web .web-e2e-* $(VENV) .pytest_cache .ruff_cache
