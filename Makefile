@@ -68,7 +68,7 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/live_view.py
-	$(BIN)/python bench/mcp.py
+	$(BIN)/python bench/mcp_calls.py
 	$(BIN)/python bench/api_load.py
 
 clean:
