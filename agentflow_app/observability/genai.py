@@ -190,9 +190,10 @@ class GenAICalls(AsyncCallbackHandler):
         return text[:MAX_CONTENT_CHARS]
 
     def _redact(self, value: Any) -> Any:
-        value = scrub(value, self._call.secrets)
+        # The vault's redactor first: it names the credential a secret came from.
         redactor = getattr(self._ctx.credentials, "redactor", None)
-        return redactor(value) if redactor is not None else value
+        value = redactor(value) if redactor is not None else value
+        return scrub(value, self._call.secrets)
 
 
 def _message_of(response: LLMResult) -> Any:

@@ -120,6 +120,7 @@ def configure(settings: Settings | None = None) -> bool:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    logging.captureWarnings(True)  # warnings too, or they would be the lines that are not JSON
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
     # Servers' own loggers keep their handlers otherwise: route them through ours.

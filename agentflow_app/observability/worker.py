@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import setup_logging, worker_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    celeryd_init,
+    setup_logging,
+    worker_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 from agentflow_app.observability import logging as structured
 from agentflow_app.observability import multiproc, tracing
@@ -53,5 +59,15 @@ def _json_logs(**_kwargs: object) -> None:
     structured.configure()
 
 
+def _no_banner(instance: object = None, **_kwargs: object) -> None:
+    """Celery prints its banner straight to stdout: in JSON mode it would be the one
+    thing on the worker's output that is not a JSON line (``celery -q`` does the same)."""
+    if instance is not None:
+        instance.quiet = True
+
+
 if get_settings().agentflow_log_format == "json":
+    # Now, not only in setup_logging: Celery warns (running as root...) before that.
+    structured.configure()
     setup_logging.connect(_json_logs, weak=False)
+    celeryd_init.connect(_no_banner, weak=False)
