@@ -23,6 +23,7 @@ from tests.fakes.llm import FakeLLM, Reply, serve_fake_llm
 from tests.fakes.otlp import OtlpReceiver
 from tests.fakes.servers import serve_asgi
 from tests.helpers.api_process import ApiProcess, api_process
+from tests.helpers.dashboards import alert_rules, dashboard_queries, for_instant_query
 from tests.helpers.documents import chain, node
 from tests.helpers.executions import wait_until
 from tests.helpers.prometheus import Prometheus, free_port, missing, prometheus
@@ -252,6 +253,30 @@ def test_deployment_gauges_and_both_targets_are_up(telemetry: Telemetry) -> None
         "redis": 0.0,
         "disk": 0.0,
     }
+
+
+def test_every_dashboard_panel_and_alert_runs_on_the_scraped_data(telemetry: Telemetry) -> None:
+    server = telemetry.prometheus
+    answered: dict[str, bool] = {}
+    for title, expressions in dashboard_queries().items():
+        for expression in expressions:
+            # Counter windows here span the whole test, so rates are real numbers.
+            result = server.query(for_instant_query(expression, "5m"))  # raises on bad PromQL
+            answered[title] = answered.get(title, False) or bool(result)
+    for title in (
+        "Runs per minute by status",
+        "Queue depth",
+        "Queue wait p50 / p95",
+        "Step p95 by node type",
+        "Tokens per minute by model",
+        "Cost per hour by model (USD)",
+        "Failure ratio",
+    ):
+        assert answered[title], f"the panel {title!r} shows nothing after the runs"
+    for name, expression in alert_rules().items():
+        server.query(expression)  # valid on live data
+        if name in ("AgentFlowFailureRatioHigh", "AgentFlowNoWorkers", "AgentFlowDiskLow"):
+            assert not server.query(expression), f"{name} would fire on a healthy stack"
 
 
 def test_metrics_need_the_bearer_token(telemetry: Telemetry) -> None:
