@@ -298,26 +298,49 @@ def observability_overhead(
             "metrics + tracing on": metrics | {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url},
         }
         rates: dict[str, list[float]] = {name: [] for name in settings}
+        cpu: dict[str, list[float]] = {name: [] for name in settings}
         for round_ in range(args.rounds):
             for name, extra in settings.items():
                 log = tmp / f"worker-{round_}-{name.replace(' ', '-')}.log"
-                with worker(argv, env | extra, log):
+                with worker(argv, env | extra, log) as process:
                     wait_workers(env["REDIS_URL"], 1)
                     throughput(actor, workflow_id, 20)  # warm the pool processes up
+                    before = worker_cpu_s(process.pid)
                     rates[name].append(throughput(actor, workflow_id, args.runs))
-                    print(f"   round {round_ + 1}, {name}: {rates[name][-1]:.0f} runs/s")
+                    cpu[name].append((worker_cpu_s(process.pid) - before) / args.runs * 1000)
+                    print(
+                        f"   round {round_ + 1}, {name}: {rates[name][-1]:.0f} runs/s, "
+                        f"{cpu[name][-1]:.1f} ms of worker CPU per run"
+                    )
                 wait_workers_gone(env["REDIS_URL"])
-    base = statistics.median(rates["off"])
-    print(f"(c) throughput, {args.runs} three-node runs, median of {args.rounds} rounds:")
+    base, base_cpu = statistics.median(rates["off"]), statistics.median(cpu["off"])
+    print(f"(c) {args.runs} three-node runs, median of {args.rounds} rounds:")
     targets = {"metrics on": 0.05, "metrics + tracing on": 0.15}
     for name, values in rates.items():
-        rate = statistics.median(values)
+        rate, cost = statistics.median(values), statistics.median(cpu[name])
         line = f"    {name:<22} {rate:6.0f} runs/s  ratio {rate / base:.3f}"
+        line += f"   worker CPU {cost:5.1f} ms/run  ratio {cost / base_cpu:.3f}"
         if name in targets:
             verdict = "met" if rate >= base * (1 - targets[name]) else "MISSED"
-            line += f"  (target ≥ {1 - targets[name]:.2f}: {verdict})"
+            line += f"  (throughput target ≥ {1 - targets[name]:.2f}: {verdict})"
         print(line)
     print(f"    spans received by the OTLP receiver: {len(receiver.spans())}")
+
+
+def worker_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a worker and its pool processes: unlike throughput, it
+    hardly moves when other programs load the machine."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    total = 0.0
+    for process in [parent, *parent.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def wait_workers_gone(url: str) -> None:

@@ -1,11 +1,11 @@
 """What this process knows of the executions it runs: labels, the run's span, its steps.
 
 A worker registers a run for as long as it executes it (:func:`run_scope`); the event
-observer (:mod:`.observer`) and the LLM spans (:mod:`.genai`) read it (the services are imported lazily: the
-LLM nodes import this module and stay below the service layer) to label metrics,
+observer (:mod:`.observer`) and the LLM spans (:mod:`.genai`) read it to label metrics,
 parent spans and stamp log lines without asking the database again. Events of runs not
 registered here (a cancel answered by the web server, the reaper's) are labelled by one
-read instead (:func:`labels_of`).
+read instead (:func:`labels_of`). The services are imported lazily: the LLM nodes import
+this module, and the layer below the services must not pull them in.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class Step:
 
 @dataclass
 class Run:
+    """A run this process executes, for as long as it does."""
+
     execution_id: int
     workflow_id: int | None
     trigger: str

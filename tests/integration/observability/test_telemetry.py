@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,13 @@ def _execute(api: ApiProcess, workflow_id: int, topic: str) -> int:
     return answer.json()["execution_id"]
 
 
+def _watch(api: ApiProcess, execution_id: int) -> int:
+    """Follow a run's event stream (SSE) to its end, as the live view does; events read."""
+    url = f"{api.url}/api/workflows/executions/{execution_id}/events"
+    with httpx.stream("GET", url, headers=api.headers, timeout=TIMEOUT_S) as stream:
+        return sum(1 for line in stream.iter_lines() if line.startswith("data:"))
+
+
 def _wait_ended(api: ApiProcess, execution_ids: list[int]) -> dict[int, str]:
     statuses: dict[int, str] = {}
 
@@ -156,11 +164,19 @@ def _run(
     assert answer.status_code == 201, answer.text
     workflow_id = answer.json()["id"]
 
-    fake.script(*[Reply.say("Paris is old.", input_tokens=11, output_tokens=7)] * SUCCEEDED)
+    answer = Reply.say("Paris is old.", input_tokens=11, output_tokens=7)
+    # One answer takes 3 s, so a live view stays open across a few scrapes.
+    slow = Reply.say("Paris is old.", input_tokens=11, output_tokens=7, delay_s=3)
+    fake.script(slow, *[answer] * (SUCCEEDED - 1))
     # One topic quotes the key: the prompt then holds it, and the span must not.
     topics = ["Paris", f"the key {SECRET}", "Rome", "Oslo"]
     succeeded = [_execute(api, workflow_id, topic) for topic in topics]
-    assert set(_wait_ended(api, succeeded).values()) == {"succeeded"}
+    with ThreadPoolExecutor(len(succeeded)) as viewers:
+        streams = [viewers.submit(_watch, api, execution_id) for execution_id in succeeded]
+        assert set(_wait_ended(api, succeeded).values()) == {"succeeded"}
+        assert all(stream.result() for stream in streams)
+    unknown_hook = httpx.post(f"{api.url}/api/hooks/no-such-hook-token", json={}, timeout=TIMEOUT_S)
+    assert unknown_hook.status_code == 404
 
     fake.script(*[Reply.error(400, f"prompt rejected (key {SECRET})")] * FAILED)
     failed = [_execute(api, workflow_id, "Lima") for _ in range(FAILED)]
@@ -277,6 +293,15 @@ def test_every_dashboard_panel_and_alert_runs_on_the_scraped_data(telemetry: Tel
         server.query(expression)  # valid on live data
         if name in ("AgentFlowFailureRatioHigh", "AgentFlowNoWorkers", "AgentFlowDiskLow"):
             assert not server.query(expression), f"{name} would fire on a healthy stack"
+
+
+def test_live_viewers_and_webhook_answers_are_counted(telemetry: Telemetry) -> None:
+    server = telemetry.prometheus
+    watched = server.query("max(max_over_time(agentflow_live_view_subscribers[5m]))")
+    assert watched[0]["value"] >= 1  # the slow run's stream was open across scrapes
+    assert server.query("agentflow_live_view_subscribers")[0]["value"] == 0  # all closed
+    hooks = server.by("sum by (status_code) (agentflow_webhook_requests_total)", "status_code")
+    assert hooks == {"404": 1.0}
 
 
 def test_metrics_need_the_bearer_token(telemetry: Telemetry) -> None:

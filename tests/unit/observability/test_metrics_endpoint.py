@@ -26,13 +26,6 @@ async def test_metrics_are_off_while_no_token_is_set(set_env) -> None:
     assert answer.json() == {"detail": "Not Found"}
 
 
-@pytest.fixture(scope="module")
-def samples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One multiprocess directory for the module: prometheus_client binds a process to the
-    directory it first writes in, so every test here must share it."""
-    return tmp_path_factory.mktemp("prometheus-multiproc")
-
-
 @pytest.fixture
 def metrics_on(set_env, samples_dir: Path) -> None:
     set_env(AGENTFLOW_METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(samples_dir))
