@@ -9,8 +9,8 @@ the Celery message's headers (W3C ``traceparent``): :func:`task_headers` on the 
 A worker takes the token of execution *X* but may claim its owner's oldest queued run
 *Y* (``services.executions.claim``), whose own message carries *Y*'s context. So the
 context is also kept in Redis for a day under ``agentflow:trace:<id>``, where the worker
-finds *Y*'s when the message it holds is *X*'s, and where the reaper's re-sends (which
-carry none) find the original request's.
+finds *Y*'s when the message it holds is *X*'s (the only case where a worker reads it),
+and where the reaper finds the original request's when it sends a run again.
 """
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ def nanos(moment: datetime) -> int:
 def task_headers(execution_id: int) -> dict[str, str]:
     """Headers for the Celery message of ``execution_id``: the caller's trace context.
 
-    Empty while tracing is off or no span is current (a schedule firing).
+    Without a current span (the reaper re-sending a run) the context kept for the run is
+    sent again, so the worker finds it in the message; empty while tracing is off or the
+    run never had one (a schedule firing).
     """
     if tracer() is None:
         return {}
@@ -108,7 +110,8 @@ def task_headers(execution_id: int) -> dict[str, str]:
     propagate.inject(carrier)
     if carrier:
         _keep(execution_id, carrier)
-    return carrier
+        return carrier
+    return _kept(execution_id)
 
 
 def run_parent(execution_id: int, message_id: Any, headers: Mapping[str, Any]) -> Context | None:
@@ -123,7 +126,7 @@ def run_parent(execution_id: int, message_id: Any, headers: Mapping[str, Any]) -
     from opentelemetry import propagate
 
     carrier = {k: str(v) for k, v in headers.items() if k in ("traceparent", "tracestate") and v}
-    if message_id != execution_id or not carrier:
+    if message_id != execution_id:  # the message was another run's: read this one's
         carrier = _kept(execution_id)
     return propagate.extract(carrier) if carrier else None
 
