@@ -36,6 +36,7 @@ SCOPE = "agentflow"
 
 _lock = threading.Lock()
 _tracer: Tracer | None = None
+_provider: Any = None
 _role = "web"
 
 
@@ -60,7 +61,6 @@ def tracer() -> Tracer | None:
 
 
 def _make_tracer(service_name: str) -> Tracer:
-    from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -70,21 +70,19 @@ def _make_tracer(service_name: str) -> Tracer:
     resource = Resource.create({"service.name": service_name, "agentflow.role": _role})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
+    # Not made the global provider: libraries that trace themselves once one exists (the
+    # Anthropic SDK, FastAPI) would add spans per call that cost about as much as all of
+    # ours and record what ours leave out (a webhook's path is its secret token).
+    global _provider
+    _provider = provider
     log.info("tracing: exporting spans over OTLP/HTTP as %s", service_name)
     return provider.get_tracer(SCOPE)
 
 
 def flush(timeout_ms: int = 5000) -> None:
     """Export what is buffered (a Celery pool process about to exit)."""
-    if _tracer is None:
-        return
-    from opentelemetry import trace
-
-    provider = trace.get_tracer_provider()
-    force = getattr(provider, "force_flush", None)
-    if force is not None:
-        force(timeout_ms)
+    if _provider is not None:
+        _provider.force_flush(timeout_ms)
 
 
 def nanos(moment: datetime) -> int:

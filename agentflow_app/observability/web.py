@@ -8,7 +8,8 @@ from agentflow_app.observability import logging as structured
 from agentflow_app.observability import multiproc, tracing
 
 #: FastAPI's built-in OpenTelemetry (0.165) would trace every request on its own once a
-#: tracer provider exists, recording raw paths (webhook tokens): ours does it instead.
+#: global tracer provider exists, recording raw paths (webhook tokens): ours does it
+#: instead (and sets none, but an operator's own instrumentation might).
 FASTAPI_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
 
 
