@@ -12,7 +12,12 @@ PYTHON ?= $(shell for p in python3.11 python3 python3.12 python3.13; do \
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export REFLEX_USE_NPM := 1
 
-.PHONY: run test install lint format system-deps bench clean
+# The deployment checks (tests/deploy, tests/github) need the CDK app's pins and the
+# scanners; only `make test` installs them, so `make run` stays lean.
+CHECKS_REQUIREMENTS := deploy/requirements-checks.txt deploy/aws/requirements.txt
+CHECKS_STAMP := $(VENV)/.checks-$(shell cat $(CHECKS_REQUIREMENTS) | sha256sum | cut -c1-16)
+
+.PHONY: run test install check-deps lint format system-deps bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "AgentFlow needs Python 3.11 or newer on PATH"; exit 1; }
@@ -24,6 +29,13 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 install: $(STAMP)
+
+$(CHECKS_STAMP): $(STAMP) $(CHECKS_REQUIREMENTS)
+	$(BIN)/python -m pip install --quiet -r deploy/requirements-checks.txt
+	@rm -f $(VENV)/.checks-*
+	@touch $@
+
+check-deps: $(CHECKS_STAMP)
 
 run: install
 	$(BIN)/agentflow serve
@@ -48,7 +60,7 @@ system-deps:
 
 # Browser tests run in their own process: Playwright's sync API keeps an event loop
 # running for the session, which async tests in the same process cannot share.
-test: install system-deps lint
+test: install check-deps system-deps lint
 	$(BIN)/pytest -q -ra --ignore=tests/e2e $(PYTEST_ARGS)
 	$(BIN)/pytest -q -ra tests/e2e $(PYTEST_ARGS)
 
@@ -57,6 +69,8 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/live_view.py
+	$(BIN)/python bench/mcp_calls.py
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf .web .web-e2e-* $(VENV) .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ import reflex as rx
 
 from agentflow_app import routes
 from agentflow_app.api.app import create_api
+from agentflow_app.pages.approvals import approvals_page
 from agentflow_app.pages.credentials import credentials_page
 from agentflow_app.pages.editor import editor
 from agentflow_app.pages.execution import execution_page
@@ -15,6 +16,7 @@ from agentflow_app.pages.not_found import not_found
 from agentflow_app.pages.register import register
 from agentflow_app.pages.settings import settings
 from agentflow_app.pages.workflows import workflows
+from agentflow_app.state.approvals import ApprovalsState
 from agentflow_app.state.auth import AuthState
 from agentflow_app.state.credentials import CredentialsState
 from agentflow_app.state.editor import EditorState
@@ -49,6 +51,12 @@ app.add_page(
     on_load=[AuthState.require_login, SettingsState.load],
 )
 app.add_page(not_found, route="/404", title="Not found · AgentFlow")
+app.add_page(
+    approvals_page,
+    route=routes.APPROVALS,
+    title="Approvals · AgentFlow",
+    on_load=[AuthState.require_login, ApprovalsState.load],
+)
 app.add_page(
     credentials_page,
     route=routes.CREDENTIALS,

@@ -29,9 +29,11 @@ def register_builtins(registry: Registry) -> None:
     # command, a web process before its first editor page) should not pay for.
     from agentflow_app import nodes
     from agentflow_app.llm import nodes as llm_nodes
+    from agentflow_app.nodes.mcp import McpTool
 
     nodes.register_builtin(registry)
     llm_nodes.register_builtin(registry)
+    registry.register_node(McpTool)
 
 
 def build_registry(plugin_folder: Path | None = None) -> Registry:

@@ -8,6 +8,7 @@ WORKFLOWS = "/workflows"
 EXECUTIONS = "/executions"
 CREDENTIALS = "/credentials"
 SETTINGS = "/settings"
+APPROVALS = "/approvals"
 WORKFLOW_EDITOR = "/workflows/[workflow_id]"
 EXECUTION_VIEW = "/executions/[execution_id]"
 

@@ -200,12 +200,15 @@ class Supervisor:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(timeout=2)
 
-    def wait(self) -> Child:
-        """Block until a child exits; returns it."""
+    def wait(self, embedded: EmbeddedRedis | None = None) -> Child:
+        """Block until a child exits; returns it. The embedded Redis is started again
+        whenever it exits: the workers and the web process ride out the gap (issue 14)."""
         while True:
             for child in self.children:
                 if not child.alive():
                     return child
+            if embedded is not None and embedded.revive():
+                console.print("[yellow]the embedded Redis exited; started it again.[/]")
             time.sleep(0.2)
 
 
@@ -283,7 +286,7 @@ def serve(options: ServeOptions) -> int:
         console.print(
             f"[bold green]AgentFlow is running:[/] http://localhost:{options.port}  (Ctrl-C stops it)"
         )
-        dead = supervisor.wait()
+        dead = supervisor.wait(embedded)
         console.print(f"[red]{dead.name} exited with code {dead.process.returncode}; stopping.[/]")
         exit_code = 1
     except KeyboardInterrupt:

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     #: a workflow's document may set its own ``retention_days``.
     agentflow_execution_retention_days: int = Field(default=30, ge=0, le=36500)
     agentflow_run_timeout_s: int = Field(default=6 * 3600, gt=0)
+    #: The address people reach this instance at; links sent in messages (an approval's
+    #: approve / reject links) start with it.
+    agentflow_public_url: str = "http://localhost:3000"
+    #: How deep sub-workflows may call each other at run time (validation refuses cycles
+    #: it can see; this guards what it cannot).
+    agentflow_max_subworkflow_depth: int = Field(default=8, gt=0, le=100)
     #: Where the UI is compiled and built (Reflex's own variable); one per port in tests.
     reflex_web_workdir: Path = Path(".web")
     #: Web server processes; more than one needs Redis for shared UI state.
@@ -53,8 +59,11 @@ class Settings(BaseSettings):
 
     #: JSON file of LLM prices per 1M tokens, merged over the built-in table.
     agentflow_prices_file: Path | None = None
+    #: JSON file of the stdio MCP servers agents may start (name → command, args, env);
+    #: the only way a local command runs, so a workflow author can never name one.
+    agentflow_mcp_stdio_servers: Path | None = None
 
-    # -- operations (issue 19; docs/operations.md) -------------------------------------------
+    # -- operations (issue 19; docs/observability.md) -------------------------------------------
     #: ``text`` (readable, the default) or ``json`` (one JSON object per log line).
     agentflow_log_format: Literal["text", "json"] = "text"
     #: The bearer token ``/metrics`` requires; unset, ``/metrics`` answers 404 and no metric

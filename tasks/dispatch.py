@@ -51,8 +51,8 @@ def enqueue_execution(execution_id: int) -> bool:
         Whether the message reached the broker; when it did not, the execution stays
         ``queued`` and the reaper re-sends it.
     """
-    app = _app()
     try:
+        app = _app()  # raises ConfigError where no broker is set up (``agentflow run``)
         url = redis_url()
         with _pool(url).acquire(block=True, timeout=10) as connection:
             app.send_task(

@@ -6,6 +6,8 @@
   REAP_EVERY_S`` seconds.
 * Retention (``services.executions.prune``): finished runs past their retention are
   deleted, in short batches, every ``PRUNE_EVERY_S``.
+* The wake sweeper (``services.executions.wake_due``): waiting runs whose timer (a
+  ``flow.wait``, an approval's timeout, a safety poll) fell due are queued again, each once.
 * The scheduler (``services.schedules.fire_due``): due ``trigger.schedule`` workflows are
   queued, each fire time once (a compare-and-set per fire time).
 """
@@ -18,6 +20,7 @@ from tasks.periodic import singleton
 REAP = "agentflow.maintenance.reap"
 TICK = "agentflow.schedules.tick"
 PRUNE = "agentflow.maintenance.prune"
+WAKE = "agentflow.maintenance.wake"
 
 reap_once = singleton(
     "reap executions", REAP, executions.REAP_EVERY_S, "agentflow:reaper:lock", executions.reap
@@ -31,4 +34,11 @@ prune_once = singleton(
     executions.PRUNE_EVERY_S,
     "agentflow:retention:lock",
     executions.prune,
+)
+wake_once = singleton(
+    "wake waiting runs",
+    WAKE,
+    executions.WAKE_EVERY_S,
+    "agentflow:wake:lock",
+    executions.wake_due,
 )

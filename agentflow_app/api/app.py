@@ -7,11 +7,13 @@ Reflex mounts its own routes underneath this app (``api_transformer``), so reque
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
-from agentflow_app.api import api_keys, auth, errors, health, users, workflows
+from agentflow_app.api import api_keys, approvals, auth, errors, health, users, workflows
 from agentflow_app.api import credentials as credentials_api
 from agentflow_app.api import executions as executions_api
 from agentflow_app.api import hooks as hooks_api
+from agentflow_app.api import mcp as mcp_api
 from agentflow_app.observability import web as observability
 from agentflow_app.routes import API_PREFIX
 
@@ -29,10 +31,12 @@ def create_api() -> FastAPI:
     observability.install(api)
     for router in ROUTERS:
         api.include_router(router, prefix=API_PREFIX)
+    # MCP is JSON-RPC over one URL, not REST: a plain ASGI route, outside the OpenAPI schema.
+    api.router.routes.append(Route(mcp_api.PATH, endpoint=mcp_api.McpEndpoint()))
     return api
 
 
 ROUTERS = [health.router]
 ROUTERS += [auth.router, users.router, workflows.router, api_keys.router]
 ROUTERS += [credentials_api.router]
-ROUTERS += [executions_api.router, hooks_api.router]
+ROUTERS += [executions_api.router, hooks_api.router, approvals.router]

@@ -67,12 +67,16 @@ def _item(request: Request, summary: WorkflowSummary) -> WorkflowListItem:
     )
 
 
-def _answer(request: Request, detail: WorkflowDetail, *, draft: bool = False) -> dict[str, Any]:
+def _answer(
+    request: Request, detail: WorkflowDetail, *, draft: bool = False, owner_id: int | None = None
+) -> dict[str, Any]:
     """The document with the server's fields on top (they win over same-named keys); a
     draft's answer adds ``problems``, what must be fixed before it can run."""
     answer = {**detail.document, **_item(request, detail).model_dump(mode="json")}
     if draft:
-        answer["problems"] = workflows.problems(detail.document)
+        answer["problems"] = workflows.problems(
+            detail.document, owner_id=owner_id, workflow_id=detail.id
+        )
     return answer
 
 
@@ -98,7 +102,8 @@ def create_workflow(
 ) -> dict[str, Any]:
     """Store a document; 422 ``{detail: [{node_id, field, message}]}`` when it is not valid
     (with ``?draft=true``: when it is not well-formed)."""
-    return _answer(request, workflows.create(actor, document, draft=draft), draft=draft)
+    created = workflows.create(actor, document, draft=draft)
+    return _answer(request, created, draft=draft, owner_id=actor.id)
 
 
 @router.get("/{workflow_id:int}")
@@ -116,7 +121,7 @@ def update_workflow(
 ) -> dict[str, Any]:
     """Save the document as the next version (``?draft=true`` as for POST)."""
     saved = workflows.update(actor, workflow_id, document, draft=draft)
-    return _answer(request, saved, draft=draft)
+    return _answer(request, saved, draft=draft, owner_id=actor.id)
 
 
 @router.delete("/{workflow_id:int}", status_code=204, response_class=Response)
@@ -150,4 +155,4 @@ def restore_version(
     """Save the document of ``version`` as a new newest version (a draft version needs
     ``?draft=true``, as when it was saved)."""
     restored = workflows.restore(actor, workflow_id, version, draft=draft)
-    return _answer(request, restored, draft=draft)
+    return _answer(request, restored, draft=draft, owner_id=actor.id)

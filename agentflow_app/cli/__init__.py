@@ -30,13 +30,13 @@ def _register() -> None:
 
     for command in server.COMMANDS:
         main.add_command(command)
-    from agentflow_app.cli import keys
+    from agentflow_app.cli import backup, keys
 
-    for command in keys.COMMANDS:
+    for command in [*keys.COMMANDS, *backup.COMMANDS]:
         main.add_command(command)
-    from agentflow_app.cli import documents, run, users
+    from agentflow_app.cli import approvals, documents, run, users
 
-    for command in [*users.COMMANDS, *documents.COMMANDS, run.run_command]:
+    for command in [*users.COMMANDS, *documents.COMMANDS, run.run_command, *approvals.COMMANDS]:
         main.add_command(command)
 
 

@@ -4,9 +4,15 @@ The run is a real, durable execution in the configured database (the embedded SQ
 the data dir by default), so ``agentflow run --resume ID`` finishes one that was
 interrupted without repeating its finished steps, and the web UI shows CLI runs too.
 
-Exit status: 0 when the execution succeeded, 1 when it failed, was cancelled or is waiting
-for an approval, 2 when nothing ran (unreadable file, invalid workflow or inputs, bad
-configuration).
+A run that waits (``human.approval``, ``flow.wait``, a sub-workflow) prints what it waits
+for, with an approval's approve / reject links, and waits here: it goes on when the wait
+ends (a link followed, ``agentflow decide LINK``, a decision in the UI, the timer), taking
+the run back with a compare-and-set so a server's worker and this process never both run
+it. ``--no-wait`` exits at the first wait instead; ``--resume ID`` picks it up later.
+
+Exit status: 0 when the execution succeeded, 1 when it failed or was cancelled, 2 when
+nothing ran (unreadable file, invalid workflow or inputs, bad configuration), 3 when it
+is waiting (``--no-wait``).
 
 Credentials: the CLI has no vault yet, so a node that names a credential fails with
 "there is no credential named …"; workflows without credentials run as they are.
@@ -35,7 +41,9 @@ from agentflow_app.engine.events import Event, EventType, step_status_after
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import AgentFlowError, InvalidInput
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAITING = 0, 1, 2, 3
+#: How often a waiting run is looked at (seconds).
+WAIT_POLL_S = 0.5
 
 _STYLES = {
     StepStatus.PENDING: "dim",
@@ -132,6 +140,8 @@ class ProgressView:
 
     def on_event(self, event: Event) -> None:
         node_id = event.node_id
+        if event.type == EventType.STEP_WAITING and node_id is not None:
+            self._tell_wait(node_id, event.data)
         if event.type == EventType.STEP_LOG and node_id is not None:
             self._print(f"  {node_id}: {event.data.get('message', '')}")
             return
@@ -149,6 +159,20 @@ class ProgressView:
             self.live.update(self._render())
         else:
             self._print(self._line(node_id, event))
+
+    def _tell_wait(self, node_id: str, data: dict[str, Any]) -> None:
+        """Say what the step waits for; for an approval, the question and its links."""
+        state = data.get("state") or {}
+        lines = [f"{node_id} waits: {data.get('reason') or 'a wait'}"]
+        if state.get("approve_url"):
+            lines += [
+                f"  {state.get('message', '')}",
+                f"  approve: {state['approve_url']}",
+                f"  reject:  {state['reject_url']}",
+                "  (open a link, or run `agentflow decide LINK` in another terminal)",
+            ]
+        for line in lines:
+            self._print(line)
 
     def mark_cancelled(self) -> None:
         for node_id, status in self.status.items():
@@ -222,12 +246,20 @@ def _nodes_of(document: dict[str, Any]) -> list[tuple[str, str, str]]:
     "--resume",
     type=int,
     metavar="EXECUTION_ID",
-    help="Finish an interrupted execution instead (finished steps are not run again).",
+    help="Finish an interrupted or waiting execution (finished steps are not run again).",
 )
-def run_command(file: Path | None, inputs: tuple[str, ...], as_json: bool, resume: int | None):
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Exit (status 3) with the execution id when the run waits, instead of waiting.",
+)
+def run_command(
+    file: Path | None, inputs: tuple[str, ...], as_json: bool, resume: int | None, no_wait: bool
+):
     """Run a workflow file in this process and show its progress.
 
-    Exits 0 when the execution succeeded, 1 when it did not, 2 when it could not start.
+    Exits 0 when the execution succeeded, 1 when it did not, 2 when it could not start,
+    3 when it waits and --no-wait was given.
     """
     out = Console(soft_wrap=True)
     progress_console = Console(stderr=True) if as_json else out
@@ -248,7 +280,7 @@ def run_command(file: Path | None, inputs: tuple[str, ...], as_json: bool, resum
 
     view = ProgressView(progress_console, _nodes_of(document))
     try:
-        asyncio.run(_run(execution_id, view))
+        asyncio.run(_run(execution_id, view, wait=not no_wait))
     except KeyboardInterrupt:
         _stderr().print(
             f"stopped; finish it with `agentflow run --resume {execution_id}`", highlight=False
@@ -261,6 +293,13 @@ def run_command(file: Path | None, inputs: tuple[str, ...], as_json: bool, resum
         click.echo(json.dumps(record, indent=2, default=str))
     else:
         _summary(out, record)
+    if record["status"] == ExecutionStatus.WAITING:
+        _stderr().print(
+            f"execution {execution_id} waits; finish it with `agentflow run --resume "
+            f"{execution_id}`",
+            highlight=False,
+        )
+        sys.exit(EXIT_WAITING)
     sys.exit(EXIT_OK if record["status"] == ExecutionStatus.SUCCEEDED else EXIT_FAILED)
 
 
@@ -282,6 +321,10 @@ def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
             raise InvalidInput(
                 f"execution {resume} has already {execution.status}; nothing to resume"
             )
+        if execution.status == ExecutionStatus.RUNNING and execution.worker != "cli":
+            raise InvalidInput(
+                f"execution {resume} is running on {execution.worker}; watch it in the UI"
+            )
         return resume, execution.document
     raw_inputs = parse_inputs(inputs)
     document = read_document(file)
@@ -299,11 +342,12 @@ def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
     return execution_id, document
 
 
-async def _run(execution_id: int, view: ProgressView) -> None:
+async def _run(execution_id: int, view: ProgressView, *, wait: bool = True) -> None:
     from agentflow_app.llm.providers import aclose_loop_clients
     from agentflow_app.net.client import GuardedClient
     from agentflow_app.nodes.credentials import StaticCredentials
-    from agentflow_app.services.executions import request_cancel, run_execution
+    from agentflow_app.services.executions import load_execution, request_cancel, run_execution
+    from agentflow_app.services.executions.waits import take_for
 
     loop = asyncio.get_running_loop()
     interrupted = False
@@ -333,6 +377,22 @@ async def _run(execution_id: int, view: ProgressView) -> None:
                     on_event=view.on_event,
                     worker="cli",
                 )
+                while wait and result.status == ExecutionStatus.WAITING:
+                    await asyncio.sleep(WAIT_POLL_S)
+                    if interrupted:
+                        break
+                    if not await asyncio.to_thread(take_for, execution_id, "cli"):
+                        row = await asyncio.to_thread(load_execution, execution_id)
+                        if ExecutionStatus(row.status).finished:
+                            break  # cancelled from the UI, or a server's worker finished it
+                        continue
+                    result = await run_execution(
+                        execution_id,
+                        http=http,
+                        credentials=StaticCredentials({}),
+                        on_event=view.on_event,
+                        worker="cli",
+                    )
                 if result.status == ExecutionStatus.CANCELLED:
                     view.mark_cancelled()
         finally:

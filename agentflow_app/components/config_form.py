@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from agentflow_app.components.mcp_tools import mcp_tools_editor
 from agentflow_app.components.node_test_panel import node_test_panel
 from agentflow_app.state.config_panel import ConfigPanelState
 from agentflow_app.state.editor import EditorState
@@ -248,7 +249,22 @@ def _editor(field: FieldView) -> rx.Component:
                 ),
             ),
         ),
+        (
+            "workflow",
+            rx.cond(
+                field["options"].length() > 0,
+                _select(field),
+                rx.text(
+                    "No other workflow yet: create the one to call under ",
+                    rx.link("Workflows", href="/workflows"),
+                    ".",
+                    size="1",
+                    color_scheme="gray",
+                ),
+            ),
+        ),
         ("multi", _multi(field)),
+        ("mcp_tools", mcp_tools_editor()),
         ("list", _rows(field)),
         ("keyvalue", _rows(field)),
         ("objects", _rows(field)),

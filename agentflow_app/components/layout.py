@@ -5,10 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from agentflow_app import routes
+from agentflow_app.state.approvals import ApprovalsState
 
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Workflows", "workflow", routes.WORKFLOWS),
     ("Executions", "history", routes.EXECUTIONS),
+    ("Approvals", "user-check", routes.APPROVALS),
     ("Credentials", "key-round", routes.CREDENTIALS),
     ("Settings", "settings", routes.SETTINGS),
 ]
@@ -24,8 +26,30 @@ def brand() -> rx.Component:
 
 
 def nav_link(label: str, icon: str, href: str) -> rx.Component:
+    count = (
+        rx.cond(
+            ApprovalsState.count > 0,
+            rx.badge(
+                ApprovalsState.count,
+                color_scheme="amber",
+                radius="full",
+                size="1",
+                margin_left="auto",
+                data_testid="approvals-count",
+            ),
+        )
+        if href == routes.APPROVALS
+        else rx.fragment()
+    )
     return rx.link(
-        rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2"), align="center", spacing="2"),
+        rx.hstack(
+            rx.icon(icon, size=16),
+            rx.text(label, size="2"),
+            count,
+            align="center",
+            spacing="2",
+            width="100%",
+        ),
         href=href,
         underline="none",
         color_scheme="gray",
@@ -43,6 +67,7 @@ def sidebar() -> rx.Component:
         brand(),
         rx.separator(),
         *(nav_link(*item) for item in NAV_ITEMS),
+        on_mount=ApprovalsState.start_counting,
         spacing="2",
         padding="1em",
         width="14em",

@@ -81,6 +81,43 @@ def step_detail() -> rx.Component:
         ),
         rx.tabs.content(
             rx.cond(
+                detail["child_href"] != "",
+                rx.link(
+                    rx.icon("external-link", size=13),
+                    rx.cond(
+                        detail["child_runs"] > 1,
+                        rx.text("Open the first of ", detail["child_runs"], " item runs"),
+                        rx.text("Open the run it started"),
+                    ),
+                    href=detail["child_href"],
+                    size="1",
+                    display="inline-flex",
+                    align_items="center",
+                    gap="4px",
+                    margin_bottom="8px",
+                    data_testid="child-link",
+                ),
+            ),
+            rx.cond(
+                detail["child_runs"] > 1,
+                rx.form(
+                    rx.hstack(
+                        rx.input(
+                            name="index",
+                            placeholder="Item index (from 0)",
+                            input_mode="numeric",
+                            size="1",
+                            width="160px",
+                        ),
+                        rx.button("Open item", size="1", variant="soft", type="submit"),
+                        spacing="2",
+                    ),
+                    on_submit=ExecutionState.open_item,
+                    margin_bottom="8px",
+                    data_testid="open-item",
+                ),
+            ),
+            rx.cond(
                 detail["stream"] != "",
                 stream_box(detail["stream"], margin_bottom="8px", data_testid="detail-stream"),
             ),

@@ -68,6 +68,12 @@ class WorkflowDocument(BaseModel):
     #: Finished runs are deleted this many days after they end (the setting's default
     #: ``AGENTFLOW_EXECUTION_RETENTION_DAYS`` when unset).
     retention_days: int | None = Field(default=None, ge=1, le=3650)
+    #: A workflow of the same owner run once, as a linked child, when a run of this one
+    #: fails (not when it is cancelled), with the failure's details as its inputs.
+    error_workflow_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    #: With a manual trigger, the workflow is a tool on ``/api/mcp`` for its owner's API
+    #: keys ("available to MCP clients"), described by ``description`` (SPEC §12).
+    expose_mcp: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The document as stored and exported, extra React Flow keys included."""

@@ -7,6 +7,7 @@ a 503, a dropped connection); only the latter is retried (SPEC §5 ``retries``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from agentflow_app.errors import AgentFlowError, InvalidInput
@@ -31,6 +32,32 @@ class TransientError(EngineError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Wait(EngineError):
+    """Raised by a node to pause its step until something outside the run happens.
+
+    The runner stores the step as ``waiting`` with ``state`` as its output and goes on with
+    every branch that does not depend on it; when nothing else can run, the execution
+    stops as ``waiting`` and gives its worker back (SPEC §7). When the wait ends (a
+    decision, a timer, a child run), the execution is queued again and the node runs
+    again with ``ctx.resume`` holding ``state``: it then returns its output or raises
+    :class:`Wait` once more. Nothing is held in memory meanwhile.
+
+    Args:
+        reason: what the step waits for, in words ("approval by ops@example.com").
+        state: JSON data the node needs when it runs again (and the live view shows).
+        wake_at: when to run the node again even if nothing happened (a timer, a
+            timeout, a safety poll); None waits for a signal only.
+    """
+
+    def __init__(
+        self, reason: str, *, state: dict[str, Any] | None = None, wake_at: datetime | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.state = state or {}
+        self.wake_at = wake_at
 
 
 class TemplateError(NodeError):

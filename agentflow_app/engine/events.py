@@ -91,6 +91,10 @@ class StepToken(Payload):
 class StepWaiting(Payload):
     #: What the step waits for, in words.
     reason: str | None = None
+    #: When the step runs again even if nothing happens (ISO), if ever.
+    wake_at: str | None = None
+    #: The node's wait state (an approval's message and links, a map's progress).
+    state: dict[str, Any] = Field(default_factory=dict)
 
 
 class StepSucceeded(Payload):
@@ -110,7 +114,11 @@ class StepSkipped(Payload):
 
 
 class ExecutionWaiting(Payload):
-    pass
+    #: The nodes the run waits on.
+    nodes: list[str] = Field(default_factory=list)
+    #: The earliest time a waiting step asked to run again (ISO), if any.
+    wake_at: str | None = None
+    usage: dict[str, Any] = Field(default_factory=dict)
 
 
 class ExecutionSucceeded(Payload):

@@ -91,6 +91,9 @@ class RunContext:
     #: Anything extra a host passes to nodes; the agent puts ``tool_credentials`` here
     #: for its tools.
     services: dict[str, Any] = field(default_factory=dict)
+    #: The ``state`` of this step's last :class:`~agentflow_app.engine.errors.Wait`, when
+    #: the step runs again after waiting; None on its first run.
+    resume: dict[str, Any] | None = None
 
 
 class Node:
@@ -117,6 +120,16 @@ class Node:
 
     async def run(self, ctx: RunContext, config: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def source_handles(cls, config: NodeConfig | None) -> tuple[str, ...] | None:
+        """The source handles edges may leave by, for ``config`` (validation asks).
+
+        Fixed for most nodes (:attr:`outputs`); a node whose handles come from its config
+        (``logic.switch``'s cases) answers them, or None when ``config`` is not valid and
+        the handles cannot be known.
+        """
+        return cls.outputs
 
     def routes(self, output: Any) -> tuple[str, ...]:
         """The source handles whose edges are active after ``output`` (default: all)."""

@@ -22,6 +22,12 @@ How a run goes:
   flight when a worker died: it runs again unless its node has side effects and is not
   idempotent for its config, in which case it fails as "may have been sent". Failed and
   cancelled steps run again (that is how ``/retry`` resumes).
+* Waiting: a node that raises :class:`Wait` leaves its step ``waiting`` (its ``state``
+  stored as the step's output) and its edges unresolved; the other branches go on. When
+  nothing else can run, the run ends ``waiting`` (``execution.waiting`` names the waiting
+  nodes and the earliest ``wake_at``), holding nothing. Run again later, a waiting step's
+  node runs again with ``ctx.resume`` set to its state; finished steps are reused as for
+  any resume.
 
 Every finished step is saved before its event is emitted, so a crash between the two never
 repeats a finished step.
@@ -45,7 +51,7 @@ import httpx
 from pydantic import BaseModel
 
 from agentflow_app.engine.document import WorkflowDocument
-from agentflow_app.engine.errors import NodeError, TransientError
+from agentflow_app.engine.errors import NodeError, TransientError, Wait
 from agentflow_app.engine.events import EventType, StepRecord
 from agentflow_app.engine.node import CredentialProvider, Node, RunContext
 from agentflow_app.engine.plan import OUTPUT_TYPE, Plan, PlanNode, compile_plan
@@ -84,6 +90,9 @@ class RunResult:
     error: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
     steps: dict[str, StepRecord] = field(default_factory=dict)
+    #: When ``status`` is ``waiting``: the earliest time a waiting step asked to run again
+    #: (None: only a signal wakes it).
+    wake_at: datetime | None = None
 
 
 async def run(
@@ -228,6 +237,7 @@ class _Outcome:
     routes: tuple[str, ...] = ()
     error: str | None = None
     usage: dict[str, float] | None = None
+    wake_at: datetime | None = None
 
 
 class _Cancel:
@@ -272,6 +282,8 @@ class _Execution:
         self.cancelled = asyncio.Event()
         self.error: str | None = None
         self.usage: dict[str, float] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+        #: Steps that paused (:class:`Wait`), with the time each asked to be run again.
+        self.waiting: dict[str, datetime | None] = {}
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -321,7 +333,7 @@ class _Execution:
                 continue
             if (
                 record is not None
-                and record.status in (StepStatus.RUNNING, StepStatus.WAITING)
+                and record.status == StepStatus.RUNNING
                 and pn.cls.side_effects
                 and not _is_idempotent(pn.cls(), pn.config, self.registry)
             ):
@@ -360,6 +372,9 @@ class _Execution:
         if outcome.status == StepStatus.FAILED and not pn.continue_on_error:
             if self.error is None:
                 self.error = f"node {node_id!r} failed: {outcome.error}"
+            return
+        if outcome.status == StepStatus.WAITING:
+            self.waiting[node_id] = outcome.wake_at
             return
         self._resolve(node_id, outcome.status, outcome.output, outcome.routes)
 
@@ -418,13 +433,37 @@ class _Execution:
             record.error = "cancelled"
             await self.store.save_step(record)
         self.running.clear()
+        await self._close_waiting("cancelled while waiting")
         await self.store.emit(EventType.EXECUTION_CANCELLED, usage=self.usage)
         return self._result(ExecutionStatus.CANCELLED, {})
 
+    async def _close_waiting(self, error: str) -> None:
+        """End the steps still waiting when the run ends otherwise (failed, cancelled)."""
+        for node_id in self.waiting:
+            record = self.records[node_id]
+            record.status = StepStatus.CANCELLED
+            record.finished_at = _now()
+            record.error = error
+            await self.store.save_step(record)
+        self.waiting.clear()
+
     async def _finish(self) -> RunResult:
         if self.error is not None:
+            await self._close_waiting("the run failed while this step waited")
             await self.store.emit(EventType.EXECUTION_FAILED, error=self.error, usage=self.usage)
             return self._result(ExecutionStatus.FAILED, {})
+        if self.waiting:
+            times = [at for at in self.waiting.values() if at is not None]
+            wake_at = min(times) if times else None
+            await self.store.emit(
+                EventType.EXECUTION_WAITING,
+                nodes=sorted(self.waiting),
+                wake_at=wake_at.isoformat() if wake_at else None,
+                usage=self.usage,
+            )
+            result = self._result(ExecutionStatus.WAITING, {})
+            result.wake_at = wake_at
+            return result
         outputs: dict[str, Any] = {}
         for node_id in self.plan.order:
             pn = self.plan.nodes[node_id]
@@ -468,7 +507,9 @@ class _Execution:
         await self.store.emit(EventType.STEP_FAILED, pn.id, error=error, attempts=record.attempts)
         return _Outcome(StepStatus.FAILED, record.output, error=error)
 
-    def _context(self, pn: PlanNode, attempt: int, tokens: _Tokens) -> RunContext:
+    def _context(
+        self, pn: PlanNode, attempt: int, tokens: _Tokens, resume: dict[str, Any] | None
+    ) -> RunContext:
         store, node_id = self.store, pn.id
 
         async def log_(message: str, **data: Any) -> None:
@@ -488,6 +529,7 @@ class _Execution:
             registry=self.registry,
             upstream=upstream,
             services=self.services,
+            resume=resume,
         )
 
     async def _attempt(self, pn: PlanNode, node: Node, ctx: RunContext) -> tuple[Any, str]:
@@ -511,8 +553,14 @@ class _Execution:
         node = pn.cls()
         record = self.records.get(pn.id) or StepRecord(node_id=pn.id, type=pn.type)
         self.records[pn.id] = record
+        # A step that waited runs again with its state; it keeps its first start time
+        # and its attempts (waking is not another try).
+        resume = record.output if record.status == StepStatus.WAITING else None
+        if not isinstance(resume, dict):
+            resume = None
+        if resume is None or record.started_at is None:
+            record.started_at = _now()
         record.status = StepStatus.RUNNING
-        record.started_at = _now()
         record.finished_at = None
         record.error = None
         record.output = None
@@ -522,7 +570,8 @@ class _Execution:
         attempt = 0
         while True:
             attempt += 1
-            record.attempts += 1
+            if resume is None or attempt > 1 or not record.attempts:
+                record.attempts += 1
             await self.store.save_step(record)
             # A step with side effects is stored as running before it acts, so a crash
             # leaves the trace that makes a resume fail it as "may have been sent"
@@ -533,12 +582,15 @@ class _Execution:
                 EventType.STEP_STARTED, pn.id, node_type=pn.type, attempt=record.attempts
             )
             tokens = _Tokens(self.store.emit, pn.id)
-            ctx = self._context(pn, attempt, tokens)
+            ctx = self._context(pn, attempt, tokens, resume)
             try:
                 output, text = await self._attempt(pn, node, ctx)
                 routes = tuple(node.routes(output)) if pn.outgoing else ()
                 await tokens.close()
                 break
+            except Wait as wait:
+                await tokens.close()
+                return await self._record_waiting(pn, record, wait)
             except _TRANSIENT as exc:
                 await tokens.close()
                 message = str(exc) or type(exc).__name__
@@ -588,6 +640,26 @@ class _Execution:
             usage=usage,
         )
         return _Outcome(StepStatus.SUCCEEDED, output, routes, usage=usage)
+
+    async def _record_waiting(self, pn: PlanNode, record: StepRecord, wait: Wait) -> _Outcome:
+        try:
+            state, _ = _to_json(pn.id, wait.state)
+        except NodeError as exc:
+            return await self._record_failed(pn, record, str(exc))
+        wake_at = wait.wake_at
+        record.status = StepStatus.WAITING
+        record.output = state
+        record.output_truncated = False
+        record.finished_at = None
+        await self.store.save_step(record)
+        await self.store.emit(
+            EventType.STEP_WAITING,
+            pn.id,
+            reason=wait.reason,
+            wake_at=wake_at.isoformat() if wake_at else None,
+            state=state,
+        )
+        return _Outcome(StepStatus.WAITING, state, wake_at=wake_at)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with full jitter, never sooner than the far side asked."""

@@ -181,7 +181,9 @@ def _check_nodes(
 def _handle(
     cls: type[Node], given: str | None, kind: str, node_id: str, edge_id: str, result: Analysis
 ) -> str | None:
-    handles = cls.outputs if kind == "source" else cls.inputs
+    handles = cls.source_handles(result.configs.get(node_id)) if kind == "source" else cls.inputs
+    if handles is None:  # its config is invalid (already reported): the handles are unknown
+        return given
     field_ = f"edges.{edge_id}.{kind}Handle"
     side = "leaves" if kind == "source" else "enters"
     if given is None:

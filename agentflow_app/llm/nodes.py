@@ -13,8 +13,9 @@ import asyncio
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain.agents import create_agent
@@ -30,6 +31,7 @@ from agentflow_app.llm.errors import provider_error, scrub
 from agentflow_app.llm.pricing import PriceTable, load_prices
 from agentflow_app.llm.providers import ChatModel, chat_model
 from agentflow_app.llm.tools import ScopedCredentials, build_tools
+from agentflow_app.mcp.agent_tools import McpToolRef, open_tools
 from agentflow_app.observability import genai
 from agentflow_app.settings import get_settings
 
@@ -67,6 +69,21 @@ class AgentConfig(LLMConfig):
     max_steps: int = Field(default=8, ge=1, le=100, description="Most model turns.")
     #: Which credential each tool uses: chosen by the author, never by the model.
     tool_credentials: dict[str, str] = Field(default_factory=dict)
+    mcp_servers: list[str] = Field(
+        default_factory=list,
+        description="MCP servers whose tools the agent may call: mcp credentials, or "
+        "stdio:<name> from the administrator's list.",
+        json_schema_extra={"credential_kinds": ["mcp"]},
+    )
+    #: Per server, the tools the author ticked; a server left out offers all its tools.
+    mcp_tools: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per MCP server, the tools the agent may use (a server left out: all).",
+        json_schema_extra={"widget": "mcp_tools"},
+    )
+    mcp_timeout_s: float = Field(
+        default=60, gt=0, le=3600, description="Seconds each MCP tool call may take."
+    )
 
     @model_validator(mode="after")
     def _credentials_name_listed_tools(self) -> AgentConfig:
@@ -75,6 +92,12 @@ class AgentConfig(LLMConfig):
             raise ValueError(
                 f"tool_credentials names {', '.join(stray)}, which "
                 f"{'is' if len(stray) == 1 else 'are'} not in tools"
+            )
+        stray = sorted(set(self.mcp_tools) - set(self.mcp_servers))
+        if stray:
+            raise ValueError(
+                f"mcp_tools names {', '.join(stray)}, which "
+                f"{'is' if len(stray) == 1 else 'are'} not in mcp_servers"
             )
         return self
 
@@ -171,7 +194,10 @@ class LLMAgent(Node):
     label = "LLM agent"
     category = "AI"
     icon = "bot"
-    description = "Let a model call tools (HTTP, Slack, HubSpot, email, plugins) until it answers."
+    description = (
+        "Let a model call tools (HTTP, Slack, HubSpot, email, plugins, MCP servers) "
+        "until it answers."
+    )
     Config = AgentConfig
     default_retries = 2
     #: Through its tools it may act on the world; :meth:`is_idempotent` says when it does.
@@ -180,8 +206,11 @@ class LLMAgent(Node):
     def is_idempotent(self, config: AgentConfig, registry: Registry | None = None) -> bool:
         """Safe to run again unless a listed tool has side effects (unknown ones count).
 
-        Without a registry every tool is unknown, so only an agent without tools is safe.
+        Without a registry every tool is unknown, so only an agent without tools is safe;
+        an MCP server's tools are always unknown.
         """
+        if config.mcp_servers:
+            return False
         known = registry.tools() if registry is not None else {}
         return not any(known[t].side_effects if t in known else True for t in config.tools)
 
@@ -214,6 +243,31 @@ class LLMAgent(Node):
             {tool.name: cls for tool, cls in zip(tools, classes, strict=True)},
             lambda: (*call.secrets, *scoped.secrets),
         )
+        async with AsyncExitStack() as sessions:
+            if config.mcp_servers:
+                mcp_tools, recorder.mcp = await open_tools(
+                    sessions,
+                    ctx,
+                    config.mcp_servers,
+                    config.mcp_tools,
+                    timeout_s=config.mcp_timeout_s,
+                    secrets=lambda: (*call.secrets, *scoped.secrets),
+                    # Anthropic's tool results take images; OpenAI's tool messages are text.
+                    images=config.provider == "anthropic",
+                )
+                tools = [*tools, *mcp_tools]
+            return await self._run_agent(ctx, config, call, usage, tools, recorder, scoped)
+
+    async def _run_agent(
+        self,
+        ctx: RunContext,
+        config: AgentConfig,
+        call: ChatModel,
+        usage: _Usage,
+        tools: list[Any],
+        recorder: _StepRecorder,
+        scoped: ScopedCredentials,
+    ) -> dict[str, Any]:
         agent = create_agent(
             call.model,
             tools,
@@ -267,6 +321,8 @@ class _StepRecorder(AgentMiddleware):
     ) -> None:
         super().__init__()
         self._ctx, self._tools, self._secrets = ctx, tools, secrets
+        #: Model-visible names of MCP tools → which server and tool (set once they are listed).
+        self.mcp: dict[str, McpToolRef] = {}
         self.steps: list[dict[str, Any]] = []
         #: Tools with side effects that have run (even failing: they may have acted).
         self.side_effects: list[str] = []
@@ -274,30 +330,38 @@ class _StepRecorder(AgentMiddleware):
     async def awrap_tool_call(self, request: Any, handler: Any) -> Any:
         call = request.tool_call
         cls = self._tools.get(call["name"])
-        tool_id = cls.id if cls is not None else call["name"]
+        mcp = self.mcp.get(call["name"])
+        tool_id = cls.id if cls is not None else mcp.id if mcp is not None else call["name"]
+        started = time.perf_counter()
         result = await handler(request)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if not isinstance(result, ToolMessage):
             return result
         secrets = self._secrets()
         step: dict[str, Any] = {"tool": tool_id, "input": scrub(call["args"], secrets)}
-        if cls is not None and cls.side_effects:
+        # What an MCP server's tool does is unknown, so it counts as acting on the world.
+        if (cls is not None and cls.side_effects) or mcp is not None:
             self.side_effects.append(tool_id)
         if result.status == "error":
             step["output"] = None
             step["error"] = scrub(result.text, secrets)
+            step["duration_ms"] = duration_ms
             await self._ctx.log(
-                f"tool {tool_id} failed: {step['error']}",
+                f"tool {tool_id} failed after {duration_ms:g} ms: {step['error']}",
                 tool=tool_id,
                 input=step["input"],
                 error=step["error"],
+                duration_ms=duration_ms,
             )
         else:
             step["output"] = scrub(result.artifact, secrets)
+            step["duration_ms"] = duration_ms
             await self._ctx.log(
-                f"called tool {tool_id}",
+                f"called tool {tool_id} ({duration_ms:g} ms)",
                 tool=tool_id,
                 input=step["input"],
                 output=step["output"],
+                duration_ms=duration_ms,
             )
         self.steps.append(step)
         return result

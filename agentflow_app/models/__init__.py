@@ -1,5 +1,6 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
+from agentflow_app.models.approval import Approval
 from agentflow_app.models.credential import Credential
 from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
 from agentflow_app.models.user import ApiKey, RevokedToken, User
@@ -7,6 +8,7 @@ from agentflow_app.models.workflow import Workflow, WorkflowVersion
 
 __all__ = [
     "ApiKey",
+    "Approval",
     "Credential",
     "Execution",
     "ExecutionEvent",

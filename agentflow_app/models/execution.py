@@ -27,6 +27,8 @@ class Execution(SQLModel, table=True):
     __table_args__ = (
         Index("ix_executions_owner_created", "owner_id", "created_at"),
         Index("ix_executions_workflow_created", "workflow_id", "created_at"),
+        Index("ix_executions_status_wake", "status", "wake_at"),
+        Index("ix_executions_caller", "caller_id", "caller_node", "item_index"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -46,6 +48,17 @@ class Execution(SQLModel, table=True):
     usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     #: The execution this one retries or re-runs, for the history page.
     parent_id: int | None = Field(default=None, foreign_key="executions.id", ondelete="SET NULL")
+    #: The run whose step started this one (``flow.subworkflow``, ``flow.map``, an error
+    #: workflow), that step's node id, and for a map the item's index: the links both ways
+    #: between a parent's step and its children, and a map's results in item order.
+    caller_id: int | None = Field(default=None, foreign_key="executions.id", ondelete="CASCADE")
+    caller_node: str | None = Field(default=None, max_length=200)
+    item_index: int | None = None
+    #: While ``waiting``: when a waiting step asked to run again (a timer, a timeout); the
+    #: sweeper queues the run then. ``wake_pending``: a signal (a decision, a child's end)
+    #: came while the run was not waiting yet, so it goes straight back to the queue.
+    wake_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    wake_pending: bool = False
     cancel_requested: bool = False
     #: Which worker holds the run and when it last said so; the reaper reads these.
     worker: str | None = Field(default=None, max_length=200)

@@ -14,10 +14,12 @@ credentials of those kinds next to each tool.
 from __future__ import annotations
 
 from agentflow_app.engine.registry import Registry
+from agentflow_app.nodes.approval import Approval
 from agentflow_app.nodes.email import EmailSend, EmailSendTool
+from agentflow_app.nodes.flow import Map, Subworkflow, WaitNode
 from agentflow_app.nodes.http import HttpRequest, HttpRequestTool
 from agentflow_app.nodes.hubspot import HubSpotContact, HubSpotContactTool
-from agentflow_app.nodes.logic import Condition
+from agentflow_app.nodes.logic import Condition, Switch
 from agentflow_app.nodes.output import Output
 from agentflow_app.nodes.slack import SlackMessage, SlackMessageTool
 from agentflow_app.nodes.transform import Template
@@ -29,11 +31,16 @@ NODES = (
     ScheduleTrigger,
     HttpRequest,
     Condition,
+    Switch,
     Template,
     Output,
     SlackMessage,
     HubSpotContact,
     EmailSend,
+    Approval,
+    WaitNode,
+    Subworkflow,
+    Map,
 )
 TOOLS = (HttpRequestTool, SlackMessageTool, HubSpotContactTool, EmailSendTool)
 

@@ -3,7 +3,7 @@
 Everything here is off until its setting is given (``AGENTFLOW_METRICS_TOKEN``,
 ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``AGENTFLOW_LOG_FORMAT=json``), and then costs only what
 it records: the in-app dashboard and the CLI never depend on it. The rest of the code
-reaches it through a few thin hooks (docs/operations.md lists them):
+reaches it through a few thin hooks (docs/observability.md lists them):
 
 ==========================  ===========================================================
 module                      owns

@@ -195,6 +195,22 @@ def _workflow_panel() -> rx.Component:
             rows="3",
             width="100%",
         ),
+        rx.hstack(
+            rx.switch(
+                checked=EditorState.expose_mcp,
+                on_change=EditorState.set_expose_mcp,
+                custom_attrs={"data-field": "expose_mcp"},
+            ),
+            rx.text("Available to MCP clients", size="2", weight="medium"),
+            spacing="2",
+            align="center",
+        ),
+        rx.text(
+            "With a manual trigger, your API keys' MCP clients can run it as a tool "
+            "described by the description above (see Settings).",
+            size="1",
+            color_scheme="gray",
+        ),
         rx.separator(size="4"),
         rx.text("Problems", size="2", weight="medium"),
         problems_list(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from agentflow_app import routes
+from agentflow_app.components.approval_panel import approval_panel
 from agentflow_app.components.json_viewer import json_styles, json_viewer
 from agentflow_app.components.status import STATUS_CSS, status_badge
 from agentflow_app.components.timeline import TIMELINE_CSS, timeline
@@ -182,6 +183,29 @@ def _run_card() -> rx.Component:
     header = ExecutionState.header
     return rx.box(
         rx.cond(
+            header["caller_href"] != "",
+            rx.hstack(
+                rx.icon("corner-left-up", size=14),
+                rx.text("Started by", size="1", color_scheme="gray"),
+                rx.link(header["caller_label"], href=header["caller_href"], size="1"),
+                align="center",
+                spacing="1",
+                margin_bottom="8px",
+                data_testid="caller-link",
+            ),
+        ),
+        rx.cond(
+            header["waiting"] != "",
+            rx.callout(
+                "Waiting: " + header["waiting"].to(str) + ". The run holds no worker meanwhile.",
+                icon="hourglass",
+                color_scheme="amber",
+                size="1",
+                margin_bottom="10px",
+                data_testid="execution-waiting",
+            ),
+        ),
+        rx.cond(
             header["error"] != "",
             rx.callout(
                 header["error"],
@@ -234,6 +258,7 @@ def _run_card() -> rx.Component:
 def _side_panel() -> rx.Component:
     return rx.scroll_area(
         rx.vstack(
+            approval_panel(),
             rx.text("Run", size="2", weight="bold", color_scheme="gray"),
             _run_card(),
             rx.hstack(

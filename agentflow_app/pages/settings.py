@@ -1,4 +1,5 @@
-"""/settings: profile, password and API keys; and the account menu every signed-in page shows."""
+"""/settings: profile, password, API keys and the MCP server; and the account menu every
+signed-in page shows."""
 
 from __future__ import annotations
 
@@ -243,12 +244,43 @@ def _keys() -> rx.Component:
     )
 
 
+def _mcp() -> rx.Component:
+    return _section(
+        "MCP server",
+        "MCP clients (Claude, IDEs, other agents) can run your workflows that have a manual "
+        "trigger and expose_mcp: true, as tools. Connect them with an API key from above.",
+        rx.hstack(
+            rx.code(SettingsState.mcp_url, size="2", data_testid="mcp-url"),
+            rx.icon_button(
+                rx.icon("copy", size=14),
+                on_click=rx.set_clipboard(SettingsState.mcp_url),
+                variant="soft",
+                size="1",
+                aria_label="Copy the MCP server URL",
+            ),
+            align="center",
+            spacing="2",
+        ),
+        rx.text("Client configuration (streamable HTTP):", size="2", weight="medium"),
+        rx.code_block(
+            SettingsState.mcp_config, language="json", width="100%", data_testid="mcp-config"
+        ),
+        rx.button(
+            rx.icon("copy", size=14),
+            "Copy configuration",
+            on_click=rx.set_clipboard(SettingsState.mcp_config),
+            variant="soft",
+            size="1",
+        ),
+    )
+
+
 def settings() -> rx.Component:
     return app_shell(
         page_header("Settings"),
         rx.cond(
             SettingsState.loaded,
-            rx.vstack(_profile(), _password(), _keys(), spacing="4", max_width="52em"),
+            rx.vstack(_profile(), _password(), _keys(), _mcp(), spacing="4", max_width="52em"),
             rx.center(rx.spinner(size="3"), padding="4em"),
         ),
     )

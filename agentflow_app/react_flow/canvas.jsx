@@ -57,6 +57,15 @@ const CLIPBOARD_KEY = "agentflow-clipboard";
 
 const colorOf = (meta) => CATEGORY_COLORS[meta.category] || "#64748b";
 
+// A node type whose handles come from its config (logic.switch: one per case, then its
+// fixed ones) names the config list in `outputs_from`; each item's `name` is a handle.
+function outputsOf(meta, data) {
+  if (!meta.outputs_from) return meta.outputs;
+  const items = (data && data.config && data.config[meta.outputs_from]) || [];
+  const named = Array.isArray(items) ? items.map((item) => item && item.name).filter(Boolean) : [];
+  return [...named, ...meta.outputs];
+}
+
 function cleanNode(node) {
   const out = { ...node };
   for (const key of VOLATILE_NODE_KEYS) delete out[key];
@@ -87,7 +96,8 @@ const FlowNode = memo(function FlowNode({ id, type, data, selected }) {
   const deco = decorations[id] || {};
   const problems = deco.problems || [];
   const status = deco.status || undefined;
-  const labelled = meta.outputs.length > 1;
+  const outputs = outputsOf(meta, data);
+  const labelled = outputs.length > 1;
   return (
     <div
       className={`af-node${selected ? " af-selected" : ""}${problems.length ? " af-invalid" : ""}`}
@@ -116,18 +126,23 @@ const FlowNode = memo(function FlowNode({ id, type, data, selected }) {
         <div className="af-node-type">{type}</div>
       </div>
       {status ? <span className={`af-status af-status-${status}`}>{status}</span> : null}
+      {deco.badge ? (
+        <span className="af-badge" data-testid="node-badge">
+          {deco.badge}
+        </span>
+      ) : null}
       {problems.length ? (
         <span className="af-problem" title={problems.join("\n")} data-testid="node-problem">
           {problems.length}
         </span>
       ) : null}
-      {meta.outputs.map((handle, index) => (
+      {outputs.map((handle, index) => (
         <Handle
           key={handle}
           type="source"
           id={handle}
           position={Position.Right}
-          style={{ top: handleTop(index, meta.outputs.length) }}
+          style={{ top: handleTop(index, outputs.length) }}
           className={`af-handle af-handle-${handle}`}
           data-handle={handle}
         >

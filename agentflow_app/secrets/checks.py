@@ -225,6 +225,25 @@ async def _http(value: dict[str, Any]) -> CheckResult:
     )
 
 
+async def _mcp(value: dict[str, Any]) -> CheckResult:
+    """Open a session and list the tools: proof the URL, the token and the protocol work."""
+    from agentflow_app.mcp.client import open_session
+    from agentflow_app.mcp.servers import HttpServer, McpError
+    from agentflow_app.secrets.kinds import McpKind
+
+    kind = McpKind.from_stored(value)
+    server = HttpServer("test", kind.url, kind.request_headers())
+    allow = get_settings().agentflow_allow_private_network
+    try:
+        async with open_session(server, allow_private=allow, timeout_s=TIMEOUT_S) as session:
+            tools = await session.list_tools()
+    except McpError as exc:
+        return CheckResult(ok=False, message=str(exc).replace("MCP server 'test' ", "the server "))
+    names = ", ".join(tool.name for tool in tools[:20]) + ("…" if len(tools) > 20 else "")
+    count = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}"
+    return CheckResult(ok=True, message=f"the server answered with {count}: {names or 'none'}")
+
+
 _CHECKS = {
     "anthropic": _anthropic,
     "openai": _openai,
@@ -234,4 +253,5 @@ _CHECKS = {
     "smtp": _smtp,
     "ses": _ses,
     "http": _http,
+    "mcp": _mcp,
 }

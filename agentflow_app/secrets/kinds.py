@@ -17,6 +17,7 @@ sent back, and redacted from outputs. The LLM providers read the raw value's fie
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, Self, get_args, get_origin
 
@@ -24,6 +25,7 @@ from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -333,6 +335,73 @@ class HttpKind(CredentialKind):
         return {str(self.header_name): str(self.header_value)}
 
 
+def _parse_headers(value: Any) -> Any:
+    """Headers as an object, or typed in the form as JSON or ``Name: value`` lines."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError('must be a JSON object, e.g. {"X-Api-Key": "…"}') from None
+    pairs: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, header_value = line.partition(":")
+        if not sep:
+            raise ValueError("write one Name: value per line, or a JSON object")
+        pairs[name.strip()] = header_value.strip()
+    return pairs
+
+
+class McpKind(CredentialKind):
+    """An MCP server on the streamable HTTP transport (SPEC §12).
+
+    ``token`` is sent as ``Authorization: Bearer``; ``headers`` carry any other key the
+    server wants. Both are secret: redacted from outputs and never shown again.
+    """
+
+    kind = "mcp"
+    label = "MCP server"
+    secret_fields = ("token", "headers")
+
+    url: str = Field(
+        min_length=10, max_length=2000, description="Streamable HTTP endpoint, https://…/mcp"
+    )
+    headers: Annotated[dict[str, HeaderText], BeforeValidator(_parse_headers)] = Field(
+        default_factory=dict,
+        description='Extra request headers (optional): JSON, e.g. {"X-Api-Key": "…"}',
+    )
+    token: HeaderText | None = Field(default=None, description="Bearer token (optional)")
+
+    @model_validator(mode="after")
+    def _check(self) -> McpKind:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must be an http:// or https:// URL")
+        bad = [name for name in self.headers if not _is_token(name)]
+        if bad:
+            raise ValueError(f"headers: {', '.join(map(repr, bad))} is not a valid header name")
+        if self.token and any(name.lower() == "authorization" for name in self.headers):
+            raise ValueError("give either token or an Authorization header, not both")
+        return self
+
+    def secrets(self) -> dict[str, str]:
+        """The token and every header value (an API key header is as secret as a token)."""
+        found = {f"headers.{name}": value for name, value in self.headers.items() if value}
+        if self.token:
+            found["token"] = self.token
+        return found
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers every request to the server carries."""
+        headers = dict(self.headers)
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+
 def _is_token(name: str) -> bool:
     return bool(name) and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
 
@@ -349,6 +418,7 @@ KINDS: dict[str, type[CredentialKind]] = {
         SmtpKind,
         SesKind,
         HttpKind,
+        McpKind,
     )
 }
 

@@ -60,7 +60,10 @@ def value_secrets(kind: str, value: dict[str, Any]) -> set[str]:
     """
     model = KINDS.get(kind)
     names = model.secret_fields if model else tuple(value)
-    plain = {v for n in names if isinstance(v := value.get(n), str) and len(v) >= MIN_SECRET_LENGTH}
+    fields = [value.get(n) for n in names]
+    # A secret field may be a map of secrets (an MCP server's headers): each value counts.
+    fields += [v for f in fields if isinstance(f, dict) for v in f.values()]
+    plain = {v for v in fields if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
     found: set[str] = set()
     for secret in plain:
         found |= encodings(secret)

@@ -93,7 +93,8 @@ def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
     For the workflow service to add to its validation (SPEC §7 problem shape). The kinds a
     node accepts come from its config's ``credential`` field (``credential_kinds`` in the
     field's schema extras), the LLM provider's kind for LLM nodes, and each tool's
-    ``credential_kinds`` for an agent's ``tool_credentials``.
+    ``credential_kinds`` for an agent's ``tool_credentials``, and ``mcp`` for each of an
+    agent's ``mcp_servers`` that is not an administrator's ``stdio:`` server.
 
     Returns:
         ``[{node_id, field, message}]``, empty when every name resolves.
@@ -109,6 +110,8 @@ def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
         nonlocal owned
         if not isinstance(name, str) or not name:
             return
+        if kinds == ("mcp",) and name.startswith("stdio:"):
+            return  # an administrator's stdio server: checked against the list at run time
         if owned is None:
             owned = kinds_by_name(owner_id)
         kind = owned.get(name)
@@ -140,7 +143,19 @@ def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
             if tool_id in registry.tools():
                 tool_kinds = tuple(getattr(registry.tool(tool_id), "credential_kinds", ()))
             check(node_id, f"config.tool_credentials.{tool_id}", name, tool_kinds)
+        for index, name in enumerate(_mcp_credentials(config)):
+            check(node_id, f"config.mcp_servers[{index}]", name, ("mcp",))
     return problems
+
+
+def _mcp_credentials(config: dict[str, Any]) -> list[str]:
+    """The credential names of an agent's ``mcp_servers`` (``stdio:`` ones are no credential)."""
+    servers = config.get("mcp_servers")
+    return [
+        name
+        for name in (servers if isinstance(servers, list) else [])
+        if isinstance(name, str) and not name.startswith("stdio:")
+    ]
 
 
 def create_credential(actor: Actor, name: str, kind: str, data: Any) -> CredentialView:
@@ -353,8 +368,8 @@ def _usage(session: Session, owner_id: int) -> dict[str, list[WorkflowRef]]:
 def credential_names(document: Any) -> set[str]:
     """The credential names a workflow document's nodes refer to.
 
-    A node's ``credential`` config value, and the values of an agent's
-    ``tool_credentials`` map.
+    A node's ``credential`` config value, the values of an agent's ``tool_credentials``
+    map, and its ``mcp_servers`` (but ``stdio:`` ones, which are no credential).
     """
     names: set[str] = set()
     nodes = document.get("nodes") if isinstance(document, dict) else None
@@ -368,4 +383,5 @@ def credential_names(document: Any) -> set[str]:
         tools = config.get("tool_credentials")
         if isinstance(tools, dict):
             names |= {v for v in tools.values() if isinstance(v, str) and v}
+        names |= {name for name in _mcp_credentials(config) if name}
     return names

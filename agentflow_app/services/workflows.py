@@ -27,6 +27,7 @@ from agentflow_app.errors import NotFound
 from agentflow_app.models import Workflow, WorkflowVersion
 from agentflow_app.routes import API_PREFIX
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workflow_calls import call_problems
 
 WEBHOOK_TRIGGER = "trigger.webhook"
 SCHEDULE_TRIGGER = "trigger.schedule"
@@ -67,7 +68,13 @@ def hook_path(hook_token: str) -> str:
 # -- validation: the single place a document is checked before it is stored ----------------
 
 
-def check_document(document: Any, *, draft: bool = False) -> dict[str, Any]:
+def check_document(
+    document: Any,
+    *,
+    draft: bool = False,
+    owner_id: int | None = None,
+    workflow_id: int | None = None,
+) -> dict[str, Any]:
     """Validate ``document`` with the engine and return it as it will be stored.
 
     The one rule for every save, the editor's and the REST API's alike: a save stores a
@@ -77,7 +84,9 @@ def check_document(document: Any, *, draft: bool = False) -> dict[str, Any]:
     The editor's saves are drafts; REST saves are drafts with ``?draft=true``.
 
     Server-added keys (``id``, ``version``, ``webhook_url``...) are dropped first, so a
-    document fetched from the API can be sent back as it is.
+    document fetched from the API can be sent back as it is. Calls to other workflows are
+    checked for the owner (``workflow_calls``): each must exist and none may loop back to
+    ``workflow_id``.
 
     Raises:
         InvalidWorkflow: (an InvalidInput, 422) listing every ``{node_id, field, message}``.
@@ -87,15 +96,18 @@ def check_document(document: Any, *, draft: bool = False) -> dict[str, Any]:
     if draft:
         with contextlib.suppress(ValidationError):
             return WorkflowDocument.model_validate(document).to_json()
-    problems = validate(document, default_registry())
-    if problems:
-        raise InvalidWorkflow([problem.model_dump() for problem in problems])
+    found = problems(document, owner_id=owner_id, workflow_id=workflow_id)
+    if found:
+        raise InvalidWorkflow(found)
     return WorkflowDocument.model_validate(document).to_json()
 
 
-def problems(document: dict[str, Any]) -> list[dict[str, Any]]:
+def problems(
+    document: dict[str, Any], *, owner_id: int | None = None, workflow_id: int | None = None
+) -> list[dict[str, Any]]:
     """What stops a stored document from running (empty when it can run)."""
-    return [problem.model_dump() for problem in validate(document, default_registry())]
+    found = [problem.model_dump() for problem in validate(document, default_registry())]
+    return found + call_problems(owner_id, document, workflow_id)
 
 
 # -- the ownership check ---------------------------------------------------------------------
@@ -133,7 +145,7 @@ def create(actor: Actor, document: Any, *, draft: bool = False) -> WorkflowDetai
     Raises:
         InvalidWorkflow: the document is not valid (for a draft: not well-formed).
     """
-    checked = check_document(document, draft=draft)
+    checked = check_document(document, draft=draft, owner_id=actor.id)
     with session_scope() as session:
         workflow = Workflow(owner_id=actor.id, name=checked["name"], version=1)
         _apply(workflow, checked)
@@ -165,7 +177,7 @@ def update(actor: Actor, workflow_id: int, document: Any, *, draft: bool = False
         NotFound: not the actor's workflow.
         InvalidWorkflow: the document is not valid.
     """
-    checked = check_document(document, draft=draft)
+    checked = check_document(document, draft=draft, owner_id=actor.id, workflow_id=workflow_id)
     with session_scope() as session:
         workflow = owned_workflow(session, actor, workflow_id)
         return _save_version(session, actor, workflow, checked)
@@ -227,7 +239,7 @@ def restore(actor: Actor, workflow_id: int, version: int, *, draft: bool = False
     with session_scope() as session:
         workflow = owned_workflow(session, actor, workflow_id)
         old = _document(session, workflow.id, version)
-    checked = check_document(old, draft=draft)
+    checked = check_document(old, draft=draft, owner_id=actor.id, workflow_id=workflow_id)
     with session_scope() as session:
         workflow = owned_workflow(session, actor, workflow_id)
         return _save_version(session, actor, workflow, checked)

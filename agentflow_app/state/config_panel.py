@@ -25,6 +25,7 @@ from agentflow_app.state.form_model import (
     item_schema,
     set_path,
 )
+from agentflow_app.state.mcp_tools import McpToolsMixin
 
 _TRIGGER_INPUTS = ("trigger.manual", "trigger.webhook", "trigger.schedule")
 
@@ -62,7 +63,7 @@ def template_hints(document: dict[str, Any], node_id: str) -> list[str]:
     return hints
 
 
-class ConfigPanelState(EditorState):
+class ConfigPanelState(McpToolsMixin, EditorState):
     """The panel of the selected node (``EditorState.selected_id``)."""
 
     node_type: str = ""
@@ -124,6 +125,7 @@ class ConfigPanelState(EditorState):
             hints=template_hints(self._doc, self.selected_id),
             credentials=self._credentials,
             tool_ids=sorted(registry.tools()),
+            workflows=self._workflows,
         )
         for view in form:
             if view["key"] in self.json_errors:
@@ -199,7 +201,11 @@ class ConfigPanelState(EditorState):
 
     @rx.event
     async def set_choice(self, key: str, value: str) -> None:
-        """An enum or credential picked from a list (``""`` clears it)."""
+        """An enum, credential or workflow picked from a list (``""`` clears it)."""
+        field = next((f for f in self.form if f["key"] == key), None)
+        if field is not None and field["kind"] == "workflow":
+            await self._set(key, coerce({"widget": "workflow"}, value or ""))
+            return
         await self._set(key, value or None)
 
     @rx.event

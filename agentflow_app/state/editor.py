@@ -33,13 +33,14 @@ from pydantic import BaseModel, Field, ValidationError
 from agentflow_app import routes
 from agentflow_app.catalog import default_registry
 from agentflow_app.engine.document import WorkflowDocument
-from agentflow_app.engine.validate import validate
+from agentflow_app.engine.validate import Problem, validate
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.services import credentials as credentials_service
-from agentflow_app.services import workflows
+from agentflow_app.services import mcp_servers, workflows
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workflow_calls import call_problems, callable_workflows, calls
 from agentflow_app.state.auth import signed_in, to_login
-from agentflow_app.state.form_model import CredentialChoice
+from agentflow_app.state.form_model import CredentialChoice, WorkflowChoice
 from agentflow_app.state.formatting import route_id
 
 if TYPE_CHECKING:
@@ -102,6 +103,8 @@ class EditorState(rx.State):
     load_error: str = ""
     name: str = ""
     description: str = ""
+    #: The document's ``expose_mcp``: the workflow is a tool on /api/mcp (docs/mcp.md).
+    expose_mcp: bool = False
     version: int = 0
     dirty: bool = False
     saving: bool = False
@@ -122,6 +125,8 @@ class EditorState(rx.State):
     _saved: str = ""
     _rev: int = 0
     _credentials: list[CredentialChoice] = []
+    _workflows: list[WorkflowChoice] = []
+    _owner_id: int = 0
 
     # -- the feature substates ---------------------------------------------------------------
     # They subclass this state, so their modules import this one; importing them when called
@@ -165,7 +170,13 @@ class EditorState(rx.State):
         except NotFound:
             self.load_error = "This workflow does not exist, or it is not yours."
             return None
-        self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds]
+        # The administrator's stdio MCP servers are chosen where mcp credentials are.
+        self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds] + [
+            CredentialChoice(name=name, kind="mcp") for name in mcp_servers.stdio_choices()
+        ]
+        choices = await asyncio.to_thread(callable_workflows, actor.id, workflow_id)
+        self._workflows = [WorkflowChoice(**choice) for choice in choices]
+        self._owner_id = actor.id
         self.wf_id = detail.id
         self.version = detail.version
         await self._show(detail.document, saved=True)
@@ -181,6 +192,7 @@ class EditorState(rx.State):
             self._saved = self._fingerprint()
         self.name = str(self._doc.get("name", ""))
         self.description = str(self._doc.get("description", ""))
+        self.expose_mcp = bool(self._doc.get("expose_mcp"))
         self._rev += 1
         self.graph = {"rev": self._rev, "nodes": self._doc["nodes"], "edges": self._doc["edges"]}
         if self.selected_id not in self._node_ids():
@@ -209,6 +221,11 @@ class EditorState(rx.State):
         """Validate, then rebuild markers, the problem list and the open config panel."""
         names = {c["name"] for c in self._credentials}
         problems = validate(self._doc, default_registry(), lambda name: name in names)
+        if calls(self._doc) or self._doc.get("error_workflow_id"):
+            found = await asyncio.to_thread(
+                call_problems, self._owner_id, self._plain(), self.wf_id
+            )
+            problems += [Problem.model_validate(p) for p in found]
         labels = {
             n.get("id"): (n.get("data") or {}).get("label") or n.get("id")
             for n in self._doc.get("nodes", [])
@@ -301,6 +318,13 @@ class EditorState(rx.State):
             self._doc["description"] = value
             self.description = value
             await self._refresh()
+
+    @rx.event
+    async def set_expose_mcp(self, checked: bool) -> None:
+        """Offer the workflow to the owner's MCP clients, or stop offering it."""
+        self._doc["expose_mcp"] = bool(checked)
+        self.expose_mcp = bool(checked)
+        await self._refresh()
 
     @rx.event
     async def save(self):

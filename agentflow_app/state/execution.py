@@ -30,7 +30,8 @@ from agentflow_app import routes
 from agentflow_app.catalog import default_registry
 from agentflow_app.engine.events import Event
 from agentflow_app.errors import AgentFlowError, Conflict, NotFound
-from agentflow_app.services import executions
+from agentflow_app.services import approvals, executions
+from agentflow_app.services.executions import children
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
 from agentflow_app.state.execution_view import (
@@ -112,6 +113,7 @@ class ExecutionState(rx.State):
     live: bool = False
     action_busy: str = ""
     action_error: str = ""
+    approval_comment: str = ""
 
     _run: LiveRun | None = None
     _ticket: str = ""
@@ -165,6 +167,9 @@ class ExecutionState(rx.State):
             kind: meta for kind, meta in canvas_catalog(default_registry()).items() if kind in used
         }
         self._publish()
+        if not self.selected and (waiting := run.waiting_approval()):
+            self.selected = waiting  # the question is what a waiting run's viewer came for
+            self.detail = run.detail(waiting)
         self.loaded = True
         return ExecutionState.watch
 
@@ -174,7 +179,7 @@ class ExecutionState(rx.State):
         self.loaded, self.load_error, self.live = False, "", False
         self.header, self.steps, self.decorations = empty_header(), [], {}
         self.selected, self.detail = "", empty_detail()
-        self.action_busy = self.action_error = ""
+        self.action_busy = self.action_error = self.approval_comment = ""
 
     # -- following -----------------------------------------------------------------------
 
@@ -325,6 +330,60 @@ class ExecutionState(rx.State):
         """Start a new run with the same inputs and open it."""
         async for event in self._act("rerun"):
             yield event
+
+    @rx.event
+    def set_approval_comment(self, value: str) -> None:
+        self.approval_comment = value
+
+    @rx.event
+    async def decide(self, approved: bool):
+        """Approve or reject the selected waiting approval step, with the typed comment."""
+        actor = await signed_in(self)
+        if actor is None:
+            yield await to_login(self)
+            return
+        if self._run is None or not self.detail["can_decide"]:
+            return
+        execution_id, node = self._run.execution_id, self.selected
+        self.action_busy, self.action_error = "decide", ""
+        yield
+        try:
+            await asyncio.to_thread(
+                approvals.decide,
+                actor,
+                execution_id,
+                node,
+                bool(approved),
+                self.approval_comment.strip() or None,
+            )
+            self.approval_comment = ""
+        except NotFound:
+            self.action_error = "You may not decide this approval."
+        except AgentFlowError as exc:  # already decided (by whom), a comment too long
+            self.action_error = sentence(str(exc))
+        self.action_busy = ""
+        if self._run is not None and not self.live:
+            yield ExecutionState.watch
+
+    @rx.event
+    async def open_item(self, form: dict[str, Any]):
+        """Open the run of one item of the selected map step (its index, from 0)."""
+        actor = await signed_in(self)
+        if actor is None or self._run is None:
+            return
+        raw = str(form.get("index") or "").strip()
+        if not raw.isdigit():
+            self.action_error = "Type an item's index (0 for the first)."
+            return
+        try:
+            found = await asyncio.to_thread(
+                children.item_run, actor, self._run.execution_id, self.selected, int(raw)
+            )
+        except NotFound as exc:
+            self.action_error = sentence(str(exc))
+            return
+        self.loaded = False
+        yield rx.redirect(routes.execution_url(found))
 
     @rx.var
     def cancelling(self) -> bool:

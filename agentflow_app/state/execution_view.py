@@ -48,6 +48,11 @@ class RunHeader(TypedDict):
     retryable: bool
     steps_done: int
     steps_total: int
+    #: The run that started this one (a sub-workflow, a map item, an error workflow).
+    caller_href: str
+    caller_label: str
+    #: What the run waits for, when it waits.
+    waiting: str
 
 
 class StepView(TypedDict):
@@ -63,6 +68,9 @@ class StepView(TypedDict):
     log_count: int
     bar_left: str
     bar_width: str
+    #: What a waiting step waits for, and a map's ``done / total``.
+    waiting: str
+    progress: str
 
 
 class LogView(TypedDict):
@@ -85,6 +93,12 @@ class StepDetail(TypedDict):
     stream: str
     started: str
     finished: str
+    #: A waiting ``human.approval`` step: its question (the page offers Approve / Reject).
+    approval_message: str
+    can_decide: bool
+    #: The run this step started (a sub-workflow; a map's first item) and how many.
+    child_href: str
+    child_runs: int
 
 
 def empty_header() -> RunHeader:
@@ -107,6 +121,9 @@ def empty_header() -> RunHeader:
         retryable=False,
         steps_done=0,
         steps_total=0,
+        caller_href="",
+        caller_label="",
+        waiting="",
     )
 
 
@@ -125,6 +142,10 @@ def empty_detail() -> StepDetail:
         stream="",
         started="",
         finished="",
+        approval_message="",
+        can_decide=False,
+        child_href="",
+        child_runs=0,
     )
 
 
@@ -200,6 +221,8 @@ class LiveRun:
         self.steps: dict[str, dict[str, Any]] = {}
         self.logs: dict[str, list[LogView]] = {}
         self.streams: dict[str, str] = {}
+        #: ``{node_id: (done, total)}`` of map steps, from their progress logs.
+        self.progress: dict[str, tuple[int, int]] = {}
         self.seq = 0
         self.take_record(record)
 
@@ -247,6 +270,8 @@ class LiveRun:
             return ""
         step = self._step(node_id)
         if event.type == EventType.STEP_LOG:
+            if isinstance(data.get("done"), int) and isinstance(data.get("total"), int):
+                self.progress[node_id] = (data["done"], data["total"])
             lines = self.logs.setdefault(node_id, [])
             lines.append(
                 LogView(
@@ -284,6 +309,14 @@ class LiveRun:
             step.update(finished_at=when, error=str(data.get("error") or "failed"))
         elif event.type == EventType.STEP_SKIPPED:
             step.update(finished_at=when)
+        elif event.type == EventType.STEP_WAITING:
+            # While it waits, a step's output is its wait state (the question, progress).
+            step.update(output=data.get("state") or {}, wait_reason=data.get("reason"))
+            state = data.get("state") or {}
+            if isinstance(state.get("done"), int) and isinstance(state.get("total"), int):
+                self.progress[node_id] = (state["done"], state["total"])
+            if isinstance(state.get("execution_id"), int):  # a sub-workflow's child
+                step.update(child_execution_id=state["execution_id"], child_runs=1)
         return node_id
 
     def _apply_execution(self, kind: EventType, data: dict[str, Any], when: str) -> None:
@@ -341,6 +374,15 @@ class LiveRun:
         )
         workflow_id = ex.get("workflow_id")
         version = ex.get("workflow_version")
+        caller = ex.get("caller_id")
+        waiting = ""
+        if self.status == "waiting":
+            reasons = [
+                str(step.get("wait_reason") or "a wait")
+                for node_id, step in self.steps.items()
+                if step.get("status") == "waiting"
+            ]
+            waiting = "; ".join(sorted(set(reasons))) or "a wait"
         return RunHeader(
             id=self.execution_id,
             status=self.status,
@@ -360,14 +402,39 @@ class LiveRun:
             retryable=self.status in ("failed", "cancelled"),
             steps_done=done,
             steps_total=len(self.order),
+            caller_href=routes.execution_url(caller) if caller else "",
+            caller_label=f"run {caller}"
+            + (f" · {ex['caller_node']}" if ex.get("caller_node") else "")
+            if caller
+            else "",
+            waiting=waiting,
+        )
+
+    def waiting_approval(self) -> str:
+        """The first step waiting for a decision, in graph order ("" when none)."""
+        return next(
+            (
+                node_id
+                for node_id in self.order
+                if self.steps.get(node_id, {}).get("status") == "waiting"
+                and self.types.get(node_id) == "human.approval"
+            ),
+            "",
         )
 
     def decorations(self) -> dict[str, Any]:
         """``{node_id: {status}}`` for the canvas (SPEC §10: each node's ``data-status``)."""
-        return {
-            node_id: {"status": self.steps.get(node_id, {}).get("status") or "pending"}
-            for node_id in self.order
-        }
+        return {node_id: self._decoration(node_id) for node_id in self.order}
+
+    def _decoration(self, node_id: str) -> dict[str, Any]:
+        step = self.steps.get(node_id, {})
+        decoration: dict[str, Any] = {"status": step.get("status") or "pending"}
+        if node_id in self.progress and step.get("status") in ("running", "waiting"):
+            done, total = self.progress[node_id]
+            decoration["badge"] = f"{done} / {total}"
+        elif step.get("status") == "waiting" and step.get("type") == "human.approval":
+            decoration["badge"] = "needs a decision"
+        return decoration
 
     def _span(self, now: datetime) -> tuple[datetime, float] | None:
         starts = [parse_time(s.get("started_at")) for s in self.steps.values()]
@@ -421,6 +488,12 @@ class LiveRun:
                     log_count=len(self.logs.get(node_id, [])),
                     bar_left=f"{left:.2f}%",
                     bar_width=f"{width:.2f}%",
+                    waiting=str(step.get("wait_reason") or "waiting")
+                    if status == "waiting"
+                    else "",
+                    progress="{} / {}".format(*self.progress[node_id])
+                    if node_id in self.progress
+                    else "",
                 )
             )
         return views
@@ -438,6 +511,9 @@ class LiveRun:
         else:  # the trigger: the run's inputs
             given = self.execution.get("inputs") or {}
         output = step.get("output")
+        kind = str(step.get("type") or self.types.get(node_id, ""))
+        waiting_approval = kind == "human.approval" and step.get("status") == "waiting"
+        child = step.get("child_execution_id")
         return StepDetail(
             node_id=node_id,
             label=self.labels[node_id],
@@ -452,4 +528,8 @@ class LiveRun:
             stream=self.streams.get(node_id, ""),
             started=format_clock(parse_time(step.get("started_at"))),
             finished=format_clock(parse_time(step.get("finished_at"))),
+            approval_message=str((output or {}).get("message") or "") if waiting_approval else "",
+            can_decide=waiting_approval,
+            child_href=routes.execution_url(child) if child else "",
+            child_runs=int(step.get("child_runs") or 0),
         )

@@ -75,6 +75,20 @@ class CredentialChoice(TypedDict):
     kind: str
 
 
+class WorkflowChoice(TypedDict):
+    """One of the user's workflows, for a sub-workflow or map picker."""
+
+    id: int
+    name: str
+    #: Its trigger's inputs, as ``name: type`` text (shown under the picker).
+    inputs: str
+
+
+def workflow_option(choice: WorkflowChoice) -> str:
+    """A picker's option text: ``12 · Lead scoring``; :func:`coerce` reads the id back."""
+    return f"{choice['id']} · {choice['name']}"
+
+
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
@@ -157,8 +171,14 @@ def _kind(
 ) -> tuple[str, list[str]]:
     """The editor for a property and its fixed options."""
     widget = schema.get("widget")
+    if widget == "mcp_tools":
+        return "mcp_tools", []
+    if "credential_kinds" in schema and schema.get("type") == "array":
+        return "multi", []  # several credentials (an agent's MCP servers): options below
     if "credential_kinds" in schema or key == "credential":
         return "credential", []
+    if widget == "workflow":
+        return "workflow", []
     if widget == "json" or template == "json":
         return "json", []
     kind = schema.get("type")
@@ -242,6 +262,7 @@ def build_form(
     hints: list[str] | None = None,
     credentials: list[CredentialChoice] | None = None,
     tool_ids: list[str] | None = None,
+    workflows: list[WorkflowChoice] | None = None,
 ) -> list[FieldView]:
     """The fields of ``model``'s form, filled with ``values``.
 
@@ -253,6 +274,7 @@ def build_form(
         hints: what templates may use here (``inputs.x``, ``nodes.<id>.output``).
         credentials: the user's credentials, for pickers (filtered by kind per field).
         tool_ids: agent tools the registry knows, the choices of a ``tools`` list.
+        workflows: the user's other workflows, the choices of a workflow picker.
     """
     root = model.model_json_schema()
     errors = _field_errors(problems or [])
@@ -278,6 +300,7 @@ def build_form(
             hints=hints or [],
             credentials=credentials or [],
             tool_ids=tool_ids or [],
+            workflows=workflows or [],
         )
     return fields
 
@@ -297,6 +320,7 @@ def _add_fields(
     hints: list[str],
     credentials: list[CredentialChoice],
     tool_ids: list[str],
+    workflows: list[WorkflowChoice] | None = None,
 ) -> None:
     schema, _nullable = _unwrap_optional(raw_schema, root)
     name = key.rsplit(".", 1)[-1]
@@ -331,8 +355,25 @@ def _add_fields(
         view["placeholder"] = (
             f"A {' or '.join(kinds)} credential" if kinds else "Choose a credential"
         )
+    elif kind == "workflow":
+        choices = workflows or []
+        view["options"] = [workflow_option(c) for c in choices]
+        chosen = next((c for c in choices if c["id"] == value), None)
+        if chosen is not None:
+            view["value"] = workflow_option(chosen)
+            if chosen["inputs"]:
+                view["description"] = f"Its inputs: {chosen['inputs']}"
+        elif value is not None:
+            view["value"] = f"{value} · (not one of your workflows)"
+            view["options"].append(view["value"])
+        view["placeholder"] = "Choose a workflow" if choices else "No other workflow yet"
     elif kind == "multi":
         chosen = value if isinstance(value, list) else []
+        kinds = schema.get("credential_kinds")
+        if kinds:
+            options = [c["name"] for c in credentials if c["kind"] in kinds]
+            options += [v for v in chosen if isinstance(v, str) and v not in options]
+            view["options"] = options
         view["rows"] = [
             Row(key=option, cells=[_cell(option, "boolean", option in chosen, [])])
             for option in options
@@ -437,6 +478,9 @@ def coerce(schema: dict[str, Any], raw: str) -> Any:
     kind = schema.get("type")
     if text.strip() == "":
         return None
+    if schema.get("widget") == "workflow":  # "12 · Lead scoring" from the picker
+        head = text.split("·", 1)[0].strip()
+        return int(head) if head.isdigit() else text
     if kind == "integer":
         try:
             return int(text.strip())

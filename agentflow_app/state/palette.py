@@ -41,6 +41,8 @@ def catalog(registry: Registry) -> dict[str, dict[str, Any]]:
             "description": cls.description,
             "inputs": list(cls.inputs),
             "outputs": list(cls.outputs),
+            # Handles named by a config list (logic.switch's cases), before ``outputs``.
+            "outputs_from": getattr(cls, "outputs_from", None),
             # A node type may declare that each input handle takes a single edge.
             "single_input": bool(getattr(cls, "single_input", False)),
         }

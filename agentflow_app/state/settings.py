@@ -1,4 +1,5 @@
-"""/settings: profile, password change and API keys. Thin: every call goes through services.
+"""/settings: profile, password change, API keys and the MCP server's address. Thin: every
+call goes through services.
 
 A new API key is held in ``new_key`` only until the user dismisses it or leaves the page:
 it is shown once, and the server keeps only its hash.
@@ -7,11 +8,13 @@ it is shown once, and the server keeps only its hash.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, TypedDict
 
 import reflex as rx
 
 from agentflow_app.errors import InvalidInput, NotFound
+from agentflow_app.routes import API_PREFIX
 from agentflow_app.services import api_keys, users
 from agentflow_app.services.api_keys import ApiKeyView
 from agentflow_app.state.auth import AuthState, signed_in, to_login
@@ -34,6 +37,17 @@ def _key_row(view: ApiKeyView) -> ApiKeyRow:
         created=ago(view.created_at),
         last_used=ago(view.last_used_at) if view.last_used_at else "never",
     )
+
+
+def mcp_client_config(url: str, key: str = "") -> str:
+    """The JSON an MCP client (Claude Code, VS Code, Cursor...) takes for AgentFlow's server."""
+    bearer = f"Bearer {key or '<your API key>'}"
+    config = {
+        "mcpServers": {
+            "agentflow": {"type": "http", "url": url, "headers": {"Authorization": bearer}}
+        }
+    }
+    return json.dumps(config, indent=2)
 
 
 def _field_errors(exc: InvalidInput) -> dict[str, str]:
@@ -61,6 +75,13 @@ class SettingsState(rx.State):
     new_key: str = ""
     new_key_name: str = ""
     key_error: str = ""
+    #: ``/api/mcp`` on the origin the browser uses (UI and API share it).
+    mcp_url: str = ""
+
+    @rx.var
+    def mcp_config(self) -> str:
+        """The client configuration, with the key just created when there is one."""
+        return mcp_client_config(self.mcp_url, self.new_key)
 
     @rx.event
     async def load(self) -> Any:
@@ -72,6 +93,7 @@ class SettingsState(rx.State):
         self.email, self.name, self.is_admin = actor.email, actor.name, actor.is_admin
         self.keys = [_key_row(view) for view in api_keys.list_keys(actor)]
         self.new_key = self.new_key_name = ""
+        self.mcp_url = f"{self.router.url.origin}{API_PREFIX}/mcp"
         self.profile_message = self.profile_error = self.password_message = self.key_error = ""
         self.password_errors = {}
         self.loaded = True

@@ -2,7 +2,9 @@
 
 A template is an ordinary workflow document on disk; using one saves a copy as a new
 workflow of the signed-in user (through the workflows service, validated like any other)
-and opens it in the editor.
+and opens it in the editor. A template whose nodes call other workflows (a map, a
+sub-workflow) carries them under ``companions``: each is saved first, and the calling
+node's ``{"$companion": "<key>"}`` becomes the new workflow's id.
 """
 
 from __future__ import annotations
@@ -84,6 +86,36 @@ def template_cards() -> list[TemplateCard]:
     return sorted(cards, key=lambda card: card["name"])
 
 
+def resolve_companions(document: dict[str, Any], ids: dict[str, int]) -> dict[str, Any]:
+    """``document`` without ``companions``, each ``{"$companion": key}`` replaced by ``ids[key]``.
+
+    Raises:
+        AgentFlowError: a node names a companion the template does not carry.
+    """
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"$companion"}:
+                key = value["$companion"]
+                if key not in ids:
+                    raise AgentFlowError(f"the template names no companion {key!r}")
+                return ids[key]
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk({k: v for k, v in document.items() if k != "companions"})
+
+
+def save_template(actor: Any, document: dict[str, Any]) -> workflows.WorkflowDetail:
+    """Save a template as the actor's workflow, its companions first; the main workflow."""
+    ids: dict[str, int] = {}
+    for key, companion in (document.get("companions") or {}).items():
+        ids[key] = workflows.create(actor, resolve_companions(companion, ids)).id
+    return workflows.create(actor, resolve_companions(document, ids))
+
+
 class TemplatesState(rx.State):
     """The gallery on /workflows."""
 
@@ -108,7 +140,7 @@ class TemplatesState(rx.State):
         yield
         try:
             document = read_template(slug)
-            created = await asyncio.to_thread(workflows.create, actor, document)
+            created = await asyncio.to_thread(save_template, actor, document)
         except AgentFlowError as exc:
             self.error = f"Could not use this template: {exc}"
             self.busy = ""

@@ -40,12 +40,15 @@ def serve_asgi(
     *,
     ssl_certfile: str | Path | None = None,
     ssl_keyfile: str | Path | None = None,
+    lifespan: str = "off",
 ) -> Iterator[str]:
     """Serve ``app`` on a free port of 127.0.0.1 until the block ends.
 
     Args:
         app: any ASGI application.
         ssl_certfile, ssl_keyfile: serve HTTPS with this certificate (PEM files).
+        lifespan: ``"on"`` for an app that starts something in its lifespan (an MCP
+            SDK server's session manager).
 
     Yields:
         The base URL, e.g. ``http://127.0.0.1:43117`` (``https://`` with a certificate).
@@ -55,7 +58,7 @@ def serve_asgi(
         host="127.0.0.1",
         port=0,
         log_level="warning",
-        lifespan="off",
+        lifespan=lifespan,
         access_log=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,

@@ -22,4 +22,5 @@ EXAMPLES: dict[str, dict] = {
     },
     "ses": {"region": "eu-west-1", "aws_credential": "prod-aws", "from_address": "a@example.com"},
     "http": {"scheme": "basic", "username": "me", "password": SECRET},
+    "mcp": {"url": "https://mcp.example.com/mcp", "token": SECRET, "headers": {"X-Team": SECRET}},
 }

@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentflow_app.engine.errors import NodeError, TransientError
+from agentflow_app.engine.errors import NodeError, TransientError, Wait
 from agentflow_app.engine.node import (
     ExpressionStr,
     Node,
@@ -207,6 +207,20 @@ class NotJson(Node):
         return {"when": object()}
 
 
+class Pause(Node):
+    """Waits once (``Wait``), then ends with the state it waited with when run again."""
+
+    type = "test.pause"
+    label = "Pause"
+
+    async def run(self, ctx: RunContext, config: NodeConfig) -> Any:
+        if ctx.resume is None:
+            raise Wait(f"{ctx.node_id} pauses", state={"paused": ctx.node_id})
+        _journal(ctx, "start")
+        _journal(ctx, "end")
+        return {"resumed": ctx.resume}
+
+
 class Output(Node):
     type = "output"
     label = "Output"
@@ -230,6 +244,7 @@ TEST_NODES = (
     Send,
     Chatty,
     NotJson,
+    Pause,
     Output,
 )
 

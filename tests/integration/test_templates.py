@@ -24,7 +24,12 @@ from agentflow_app.engine.store import MemoryStore
 from agentflow_app.engine.validate import validate
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.credentials import StaticCredentials
-from agentflow_app.state.templates import TEMPLATES_DIR, read_template, template_cards
+from agentflow_app.state.templates import (
+    TEMPLATES_DIR,
+    read_template,
+    resolve_companions,
+    template_cards,
+)
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.llm import FakeLLM, Reply
 from tests.fakes.servers import serve_asgi
@@ -96,7 +101,12 @@ async def execute(
 def test_there_are_at_least_five_templates_and_each_validates(registry: Registry) -> None:
     assert len(SLUGS) >= 5
     for slug in SLUGS:
-        assert validate(read_template(slug), registry) == [], slug
+        template = read_template(slug)
+        companions = template.get("companions") or {}
+        ids = {key: index + 1 for index, key in enumerate(companions)}
+        for key, companion in companions.items():
+            assert validate(resolve_companions(companion, ids), registry) == [], (slug, key)
+        assert validate(resolve_companions(template, ids), registry) == [], slug
     cards = template_cards()
     assert {card["slug"] for card in cards} == set(SLUGS)
     assert all(card["name"] and card["description"] and card["steps"] >= 3 for card in cards)

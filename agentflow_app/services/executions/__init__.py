@@ -15,6 +15,8 @@ module                    owns
 :mod:`.reading`           the SPEC §9 record, the history, stored events, :func:`follow`
 :mod:`.reaper`            runs whose worker died, queued runs nobody picked up
 :mod:`.retention`         finished runs deleted after their retention
+:mod:`.waits`             pausing a run that waits, and waking it (signal, timer)
+:mod:`.children`          sub-workflow, map and error-workflow runs linked to their caller
 :mod:`.dashboard`         the numbers on ``/workflows``
 :mod:`.run`               running (or resuming) one execution to its end
 ========================  ==============================================================
@@ -76,6 +78,7 @@ from agentflow_app.services.executions.rows import (
 )
 from agentflow_app.services.executions.run import run_execution
 from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
+from agentflow_app.services.executions.waits import WAKE_EVERY_S, wake, wake_due
 
 __all__ = [
     "LEASE_RENEW_S",
@@ -86,6 +89,7 @@ __all__ = [
     "REAP_EVERY_S",
     "TEST_TRIGGER",
     "TRIGGERS",
+    "WAKE_EVERY_S",
     "ClaimedRun",
     "Dashboard",
     "DayStats",
@@ -131,4 +135,6 @@ __all__ = [
     "run_execution",
     "start",
     "start_from_hook",
+    "wake",
+    "wake_due",
 ]

@@ -54,7 +54,11 @@ def event_json(event: Event) -> str:
 
 
 def append_event(
-    conn: Connection, execution_id: int, type: EventType, **data: Any
+    conn: Connection,
+    execution_id: int,
+    type: EventType,
+    node_id: str | None = None,
+    **data: Any,
 ) -> dict[str, Any]:
     """Allocate the next seq and store an event inside the caller's transaction.
 
@@ -71,7 +75,7 @@ def append_event(
         "seq": seq,
         "ts": datetime.now(UTC),
         "type": str(type),
-        "node_id": None,
+        "node_id": node_id,
         "data": data,
     }
     conn.execute(insert(EVENTS).values(**row))

@@ -6,7 +6,8 @@ terminal event (:mod:`.store`; ``engine.events.status_after`` says which status 
 leaves). Around it: :func:`cancel`, :func:`reopen` (a retry), :func:`recover` (the reaper's
 give-back of a run whose lease ran out), and :func:`mark_started` / :func:`mark_finished`
 for a run driven in-process (``agentflow run``). Nothing else in the code base writes
-``executions.status``; each write here names the status it expects to find, so a
+``executions.status`` but :mod:`.waits` (pausing a run and waking it) and :mod:`.children`
+(a map's items taking their turn); each write names the status it expects to find, so a
 duplicate delivery, a late worker or a racing reaper changes nothing.
 
 The lease: a worker renews the rows it runs every :data:`LEASE_RENEW_S`; a ``running``
@@ -50,6 +51,7 @@ from agentflow_app.services.executions.rows import (
     EVENTS,
     EXECUTIONS,
     STEPS,
+    Caller,
     ClaimedRun,
     FinishedStep,
     jsonable,
@@ -74,6 +76,7 @@ def create(
     workflow_version: int | None = None,
     trigger: str = "manual",
     parent_id: int | None = None,
+    caller: Caller | None = None,
     queued_data: dict[str, Any] | None = None,
     finished_steps: Iterable[FinishedStep] = (),
     redis: Redis | None = None,
@@ -86,6 +89,8 @@ def create(
             workflow never change this run.
         inputs: The trigger inputs, already validated.
         parent_id: The execution this one retries or re-runs, if any.
+        caller: The run and step that started this one as a child (a sub-workflow, an
+            error workflow), if any.
         queued_data: What the ``execution.queued`` event says (a schedule's fire time,
             the node a test is of).
         finished_steps: Steps stored as already ``succeeded`` in the same transaction, so
@@ -109,6 +114,8 @@ def create(
                 workflow_version=workflow_version,
                 trigger=trigger,
                 parent_id=parent_id,
+                caller_id=caller.execution_id if caller else None,
+                caller_node=caller.node_id if caller else None,
                 status=ExecutionStatus.QUEUED,
                 usage={},
                 last_seq=1,
@@ -318,6 +325,14 @@ def cancel(actor: Actor, execution_id: int) -> ExecutionStatus:
             return ExecutionStatus.RUNNING
         event = append_event(conn, execution_id, EventType.EXECUTION_CANCELLED)
     publish([event])
+    if status == ExecutionStatus.WAITING:
+        # Imported here: children and approvals queue runs, which needs this module.
+        from agentflow_app.services import approvals
+        from agentflow_app.services.executions import children
+
+        approvals.close_pending(execution_id)
+        children.cancel_children(execution_id)
+        children.child_ended(execution_id)
     return ExecutionStatus.CANCELLED
 
 

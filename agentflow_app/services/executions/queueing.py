@@ -32,25 +32,33 @@ from agentflow_app.services.executions.lifecycle import create, reopen
 from agentflow_app.services.executions.rows import (
     TEST_TRIGGER,
     TRIGGERS,
+    Caller,
     FinishedStep,
     current_document,
     owned_execution,
     owned_workflow,
 )
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workflow_calls import call_problems
 from tasks import dispatch
 
 WEBHOOK_TRIGGER = "trigger.webhook"
 
 
 def check_inputs(
-    document: dict[str, Any], inputs: Any, *, coerce_strings: bool = False
+    document: dict[str, Any],
+    inputs: Any,
+    *,
+    coerce_strings: bool = False,
+    allow_extra: bool = False,
 ) -> dict[str, Any]:
     """The inputs a run of ``document`` starts with, checked against its trigger.
 
     Args:
         coerce_strings: The inputs were typed as text (``agentflow run --input k=v``):
             read each by its declared type, and as JSON where the trigger declares none.
+        allow_extra: Keep inputs the trigger does not declare (an error workflow gets
+            the failure's details whatever its trigger lists).
 
     Raises:
         InvalidWorkflow: the document does not validate.
@@ -70,7 +78,7 @@ def check_inputs(
         return validate_inputs(
             specs,
             inputs,
-            allow_extra=node_type == WEBHOOK_TRIGGER,
+            allow_extra=allow_extra or node_type == WEBHOOK_TRIGGER,
             coerce_strings=coerce_strings,
         )
     except InputsError as exc:
@@ -97,9 +105,11 @@ def queue_run(
     workflow_id: int | None = None,
     version: int | None = None,
     parent_id: int | None = None,
+    caller: Caller | None = None,
     queued_data: dict[str, Any] | None = None,
     finished_steps: Iterable[FinishedStep] = (),
     coerce_strings: bool = False,
+    allow_extra: bool = False,
     send: bool = True,
 ) -> int:
     """Check, store and queue one run of ``document``; the new execution's id.
@@ -107,16 +117,17 @@ def queue_run(
     Args:
         owner_id: Whose run it is (None: a run of ``agentflow run``, with no vault).
         trigger: What started it (``manual``, ``webhook``, ``schedule``, ``rerun``, ``test``).
+        caller: The run and step starting this one as a child, if any.
         queued_data: What the ``execution.queued`` event says (a schedule's fire time...).
         finished_steps: Steps stored as already succeeded (a node test's samples).
-        coerce_strings: See :func:`check_inputs`.
+        coerce_strings, allow_extra: See :func:`check_inputs`.
         send: Hand a token to the workers (False: the caller runs it in-process).
 
     Raises:
         InvalidWorkflow: the document does not validate, or names credentials the owner lacks.
         InputsError: (422) the inputs do not match the trigger.
     """
-    values = check_inputs(document, inputs, coerce_strings=coerce_strings)
+    values = check_inputs(document, inputs, coerce_strings=coerce_strings, allow_extra=allow_extra)
     if owner_id is not None and (problems := credential_problems(owner_id, document)):
         raise InvalidWorkflow(problems)
     execution_id = create(
@@ -127,6 +138,7 @@ def queue_run(
         workflow_version=version,
         trigger=trigger,
         parent_id=parent_id,
+        caller=caller,
         queued_data=queued_data,
         finished_steps=finished_steps,
         redis=redis_or_none() if send else None,
@@ -151,6 +163,8 @@ def start(actor: Actor, workflow_id: int, inputs: Any = None, trigger: str = "ma
     with get_engine().connect() as conn:
         workflow = owned_workflow(conn, actor, workflow_id)
         document = current_document(conn, workflow.id, workflow.version)
+    if problems := call_problems(actor.id, document, workflow.id):
+        raise InvalidWorkflow(problems)
     return queue_run(
         document,
         inputs,

@@ -26,8 +26,7 @@ from agentflow_app.engine.events import Event, EventType, StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Workflow
-from agentflow_app.redis_client import get_async_redis
-from agentflow_app.services.executions.events import channel, parse
+from agentflow_app.services.executions.events import parse
 from agentflow_app.services.executions.rows import (
     EVENTS,
     EXECUTIONS,
@@ -40,6 +39,7 @@ from agentflow_app.services.executions.rows import (
     owned_workflow,
     step_record,
 )
+from agentflow_app.services.executions.subscription import Subscription
 from agentflow_app.services.users import Actor
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,10 @@ class StepView(BaseModel):
     output_truncated: bool = False
     error: str | None
     usage: dict[str, Any] | None
+    #: Runs this step started (a sub-workflow: one; a map: one per item): the first one's
+    #: id, to open it, and how many.
+    child_execution_id: int | None = None
+    child_runs: int = 0
 
 
 class ExecutionRecord(BaseModel):
@@ -84,6 +88,13 @@ class ExecutionRecord(BaseModel):
     finished_at: IsoTime | None
     usage: dict[str, Any] | None
     steps: list[StepView]
+    #: The run whose step started this one (a sub-workflow, a map item, an error
+    #: workflow), that step, and a map item's index; None for a run nobody called.
+    caller_id: int | None = None
+    caller_node: str | None = None
+    item_index: int | None = None
+    #: While waiting: when a waiting step asked to be looked at again.
+    wake_at: IsoTime | None = None
 
 
 class ExecutionSummary(BaseModel):
@@ -96,6 +107,7 @@ class ExecutionSummary(BaseModel):
     status: ExecutionStatus
     trigger: str
     parent_id: int | None
+    caller_id: int | None = None
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -128,6 +140,23 @@ def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dic
             select(STEPS).where(STEPS.c.execution_id == execution_id).order_by(STEPS.c.id)
         ).mappings()
         step_json = [_step_json(step_record(step)) for step in steps]
+        started = {
+            child.caller_node: child
+            for child in conn.execute(
+                select(
+                    EXECUTIONS.c.caller_node,
+                    func.min(EXECUTIONS.c.id).label("first"),
+                    func.count().label("runs"),
+                )
+                .where(
+                    EXECUTIONS.c.caller_id == execution_id, EXECUTIONS.c.caller_node.is_not(None)
+                )
+                .group_by(EXECUTIONS.c.caller_node)
+            ).all()
+        }
+        for step in step_json:
+            if (child := started.get(step["node_id"])) is not None:
+                step["child_execution_id"], step["child_runs"] = child.first, child.runs
     record = {
         "id": row.id,
         "workflow_id": row.workflow_id,
@@ -141,6 +170,10 @@ def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dic
         "finished_at": iso(row.finished_at),
         "usage": row.usage,
         "steps": step_json,
+        "caller_id": row.caller_id,
+        "caller_node": row.caller_node,
+        "item_index": row.item_index,
+        "wake_at": iso(row.wake_at),
     }
     return record, row
 
@@ -212,7 +245,8 @@ def list_executions(
 ) -> ExecutionPage:
     """The actor's executions, newest first, filtered and paginated.
 
-    Node tests (trigger ``test``) are left out unless ``include_tests``.
+    Node tests (trigger ``test``) are left out unless ``include_tests``, and a map's item
+    runs always (its step links to them).
 
     Raises:
         NotFound: ``workflow_id`` is given and is not the actor's workflow.
@@ -228,7 +262,8 @@ def list_executions(
         except ValueError:
             known = ", ".join(s.value for s in ExecutionStatus)
             raise InvalidInput(f"unknown status {status!r}; use one of {known}") from None
-    conditions = [EXECUTIONS.c.owner_id == actor.id]
+    # A map's items are shown on the map's step, not as thousands of history rows.
+    conditions = [EXECUTIONS.c.owner_id == actor.id, EXECUTIONS.c.item_index.is_(None)]
     if not include_tests:
         conditions.append(EXECUTIONS.c.trigger != TEST_TRIGGER)
     if workflow_id is not None:
@@ -254,6 +289,7 @@ def list_executions(
                 EXECUTIONS.c.status,
                 EXECUTIONS.c.trigger,
                 EXECUTIONS.c.parent_id,
+                EXECUTIONS.c.caller_id,
                 EXECUTIONS.c.error,
                 EXECUTIONS.c.created_at,
                 EXECUTIONS.c.started_at,
@@ -310,17 +346,17 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
     yields by ``seq``: anything at or below the last yielded seq is a duplicate and is
     dropped; a jump in seq is filled from the database. When the channel stays quiet for
     :data:`FOLLOW_POLL_S` the database is read as well, so a lost publish only delays an
-    event. Ends after a terminal event that is the execution's latest (a retried run goes
-    on after its old ``execution.failed``).
+    event, and while Redis is away the database is all there is (:class:`.Subscription`).
+    Ends after a terminal event that is the execution's latest (a retried run goes on after
+    its old ``execution.failed``).
 
     Raises:
         NotFound: not the actor's execution (raised before anything is yielded).
     """
     await asyncio.to_thread(check_owner, actor, execution_id)
-    client = get_async_redis()
-    pubsub = client.pubsub()
+    subscription = Subscription(execution_id)
     try:
-        await pubsub.subscribe(channel(execution_id))
+        await subscription.open()
         last = after_seq
         pending = await asyncio.to_thread(events_after, execution_id, last)
         while True:
@@ -334,10 +370,8 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
                 if event.type.terminal and await asyncio.to_thread(_last_seq, execution_id) <= last:
                     return
             pending = []
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=FOLLOW_POLL_S
-            )
-            if message is None:
+            message = await subscription.next(FOLLOW_POLL_S)
+            if message is None:  # quiet, or Redis is away: the database has everything
                 pending = await asyncio.to_thread(events_after, execution_id, last)
                 continue
             event = parse(message["data"])
@@ -348,8 +382,4 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
             else:  # we missed some (subscribed late, a publish failed): read them back
                 pending = await asyncio.to_thread(events_after, execution_id, last)
     finally:
-        try:
-            await pubsub.aclose()
-            await client.aclose()
-        except Exception as exc:  # Redis went away: nothing left to release
-            log.debug("closing the follower of execution %s: %s", execution_id, exc)
+        await subscription.close()

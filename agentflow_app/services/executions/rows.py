@@ -26,6 +26,9 @@ STEPS = StepRun.__table__
 EVENTS = ExecutionEvent.__table__
 
 TRIGGERS = ("manual", "webhook", "schedule", "rerun")
+#: Triggers of child runs: a ``flow.subworkflow`` step, a ``flow.map`` item, an error
+#: workflow started by a failed run.
+CHILD_TRIGGERS = ("subworkflow", "map", "error")
 #: The trigger of a node test's run ("Test this node" in the editor): a real execution of a
 #: small document, kept out of the history and the run counts, where it would read as a
 #: run of the workflow.
@@ -43,6 +46,13 @@ class ClaimedRun(NamedTuple):
     #: Whether steps are stored already (a retry, a recovery, a node test's samples);
     #: when not, the run starts without reading them.
     has_steps: bool = True
+
+
+class Caller(NamedTuple):
+    """The run (and its step) that started a child run."""
+
+    execution_id: int
+    node_id: str | None = None
 
 
 class FinishedStep(NamedTuple):

@@ -23,9 +23,13 @@ from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import Conflict
+from agentflow_app.services import approvals
+from agentflow_app.services.executions import children
 from agentflow_app.services.executions.lifecycle import mark_finished, mark_started
 from agentflow_app.services.executions.rows import ClaimedRun, load_execution
 from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
+from agentflow_app.services.executions.waits import suspend
+from agentflow_app.services.flow_host import DbFlowHost
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -78,6 +82,8 @@ async def run_execution(
     else:
         document, inputs = claimed.document, claimed.inputs
     registry = registry or default_registry()
+    owner_id = claimed.owner_id if claimed is not None else execution.owner_id
+    services = {**(services or {}), "flow": DbFlowHost(execution_id, owner_id)}
     store = DbExecutionStore(
         execution_id, redis=redis, redact=redact, on_event=on_event, claimed=claimed
     )
@@ -107,7 +113,27 @@ async def run_execution(
         raise
     finally:
         await store.aclose()
-    return result  # the store recorded the end on the row with the run's terminal event
+    # The store recorded the end on the row with the run's terminal event; what the end
+    # means for the run's waits and children is settled here.
+    await asyncio.to_thread(_settle, execution_id, result, worker)
+    return result
+
+
+def _settle(execution_id: int, result: RunResult, worker: str | None) -> None:
+    """Pause a run whose steps all wait, or tidy after one that ended.
+
+    An ended run closes its pending approvals and stops its children (when it did not
+    succeed), wakes its own caller, and, when it failed, starts its error workflow.
+    """
+    if result.status == ExecutionStatus.WAITING:
+        suspend(execution_id, worker=worker, wake_at=result.wake_at)
+        return
+    if result.status != ExecutionStatus.SUCCEEDED:
+        approvals.close_pending(execution_id)
+        children.cancel_children(execution_id)
+    children.child_ended(execution_id)
+    if result.status == ExecutionStatus.FAILED:
+        children.start_error_workflow(execution_id)
 
 
 async def _fail(store: DbExecutionStore, error: str) -> None:

@@ -91,18 +91,25 @@ async def test_the_agent_calls_a_plugin_tool_then_answers(
     output = await LLMAgent().run(make_ctx(registry=registry), agent_config(provider))
 
     assert output["text"] == "There are 3 words."
-    assert output["steps"] == [
-        {"tool": "word_count", "input": {"text": "one two three"}, "output": {"words": 3}}
-    ]
+    [step] = output["steps"]
+    assert step.pop("duration_ms") >= 0
+    assert step == {
+        "tool": "word_count",
+        "input": {"text": "one two three"},
+        "output": {"words": 3},
+    }
     assert output["usage"]["input_tokens"] == 250
     assert output["usage"]["output_tokens"] == 30
     assert output["usage"]["cost_usd"] > 0
     assert output["model"] == MODELS[provider][0]
     assert "".join(recorder.tokens) == "There are 3 words."
-    assert (
-        "called tool word_count",
-        {"tool": "word_count", "input": {"text": "one two three"}, "output": {"words": 3}},
-    ) in recorder.logs
+    [(message, data)] = [(m, d) for m, d in recorder.logs if d.get("tool") == "word_count"]
+    assert message == f"called tool word_count ({data.pop('duration_ms'):g} ms)"
+    assert data == {
+        "tool": "word_count",
+        "input": {"text": "one two three"},
+        "output": {"words": 3},
+    }
 
     first, second = fake_llm.requests
     schema = tool_schemas(provider, first.body)["word_count"]

@@ -1,9 +1,11 @@
-"""Property tests over random DAGs with conditions (issue 4).
+"""Property tests over random DAGs with conditions and waits (issues 4 and 13).
 
 Every generated workflow is run and compared with a direct reading of SPEC §7: which nodes
-succeed, fail (with ``on_error: continue``) or are skipped. Then the same workflow is
-interrupted after its k-th finished step (the store stops working, as when a worker dies)
-and run again on the same store: it must end the same, and no finished step runs again.
+succeed, fail (with ``on_error: continue``) or are skipped. A ``pause`` node waits once
+(``Wait``): the run then ends ``waiting`` and is run again on its store, as a worker
+would after the wait ends, until it finishes. Then the same workflow is interrupted after
+its k-th finished step (the store stops working, as when a worker dies) and run again on
+the same store: it must end the same, and no finished step runs again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.store import MemoryStore
 from tests.helpers.engine_builders import Journal, document, edge, node, run_doc
 
-KINDS = ("echo", "true", "false", "fail")
+KINDS = ("echo", "true", "false", "fail", "pause")
+#: Turns on the worker a run may take: each wait ends one, so this bounds the waits.
+MAX_TURNS = 12
 FINISHED = {StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED}
 STEP_END = {EventType.STEP_SUCCEEDED, EventType.STEP_FAILED, EventType.STEP_SKIPPED}
 
@@ -36,6 +40,8 @@ class Graph:
         for i, kind in enumerate(self.kinds[1:], start=1):
             if kind == "echo":
                 nodes.append(node(f"n{i}", "test.echo", value=i))
+            elif kind == "pause":
+                nodes.append(node(f"n{i}", "test.pause"))
             elif kind == "fail":
                 nodes.append(
                     node(f"n{i}", "test.flaky", failures=1, permanent=True, on_error="continue")
@@ -124,7 +130,12 @@ class CrashingStore:
 
 
 def _run(doc: dict, store: Any, journal: Journal):
-    return asyncio.run(run_doc(doc, store=store, journal=journal))
+    """Run to the end, again after each wait (each turn resumes from the store)."""
+    for _ in range(MAX_TURNS):
+        result, used = asyncio.run(run_doc(doc, store=store, journal=journal))
+        if result.status != ExecutionStatus.WAITING:
+            return result, used
+    raise AssertionError("the run still waits after every pause was resumed")
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,6 +12,8 @@ from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import MAX_OUTPUT_BYTES, MAY_HAVE_BEEN_SENT
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.store import MemoryStore
+from agentflow_app.engine.validate import validate
+from agentflow_app.nodes.logic import Switch
 from tests.helpers.engine_builders import (
     Journal,
     chain,
@@ -442,3 +444,90 @@ async def test_an_in_flight_step_is_judged_with_the_run_registry() -> None:
     assert result.steps["asks"].status == StepStatus.SUCCEEDED
     assert result.steps["asks"].output == {"registry_has_echo": True}
     assert result.steps["old"].error == MAY_HAVE_BEEN_SENT
+
+
+# -- waiting ---------------------------------------------------------------------------------
+
+
+def _paused_branch() -> dict[str, Any]:
+    """trigger → pause → after, and trigger → busy (a branch that does not wait)."""
+    return document(
+        [
+            node("start", "test.trigger"),
+            node("pause", "test.pause"),
+            node("after", "test.echo", value="after"),
+            node("busy", "test.echo", value="busy"),
+        ],
+        [edge("start", "pause"), edge("pause", "after"), edge("start", "busy")],
+    )
+
+
+async def test_a_wait_pauses_its_branch_the_others_finish_and_the_run_waits() -> None:
+    result, store = await run_doc(_paused_branch())
+    assert result.status == ExecutionStatus.WAITING
+    assert statuses(result) == {
+        "start": StepStatus.SUCCEEDED,
+        "pause": StepStatus.WAITING,
+        "busy": StepStatus.SUCCEEDED,
+    }
+    assert store.steps["pause"].output == {"paused": "pause"}
+    waiting = next(e for e in store.events if e.type == EventType.STEP_WAITING)
+    assert waiting.data["reason"] == "pause pauses" and waiting.data["state"] == {"paused": "pause"}
+    assert store.events[-1].type == EventType.EXECUTION_WAITING
+    assert store.events[-1].data["nodes"] == ["pause"]
+
+    journal = Journal()
+    again, store = await run_doc(_paused_branch(), store=store, journal=journal)
+    assert again.status == ExecutionStatus.SUCCEEDED
+    assert again.steps["pause"].output == {"resumed": {"paused": "pause"}}
+    assert journal.started() == ["pause", "after"], "nothing finished ran again"
+    assert store.steps["pause"].attempts == 1, "waking is not another attempt"
+
+
+async def test_a_failure_ends_a_run_with_a_waiting_branch_and_cancels_the_wait() -> None:
+    doc = document(
+        [
+            node("start", "test.trigger"),
+            node("pause", "test.pause"),
+            node("boom", "test.flaky", failures=1, permanent=True),
+        ],
+        [edge("start", "pause"), edge("start", "boom")],
+    )
+    result, store = await run_doc(doc)
+    assert result.status == ExecutionStatus.FAILED
+    assert store.steps["pause"].status == StepStatus.CANCELLED
+    assert store.steps["pause"].error == "the run failed while this step waited"
+
+
+async def test_switch_routes_by_the_first_true_case_or_default() -> None:
+    registry = make_registry()
+    registry.register_node(Switch)
+    cases = [
+        {"name": "big", "expression": "inputs.amount > 1000"},
+        {"name": "medium", "expression": "inputs.amount > 100"},
+    ]
+    doc = document(
+        [
+            node("start", "test.trigger"),
+            node("route", "logic.switch", cases=cases),
+            node("big", "test.echo", value="big"),
+            node("medium", "test.echo", value="medium"),
+            node("small", "test.echo", value="small"),
+        ],
+        [
+            edge("start", "route"),
+            edge("route", "big", "big"),
+            edge("route", "medium", "medium"),
+            edge("route", "small", "default"),
+        ],
+    )
+    for amount, taken in ((5000, "big"), (500, "medium"), (5, "small")):
+        result, _ = await run_doc(doc, {"amount": amount}, registry=registry)
+        ran = {n for n, s in statuses(result).items() if s == StepStatus.SUCCEEDED}
+        assert ran == {"start", "route", taken}
+        assert result.steps["route"].output == {"matched": "default" if taken == "small" else taken}
+    wrong = document(doc["nodes"], [*doc["edges"], edge("route", "small", "huge")])
+    problems = validate(wrong, registry)
+    assert any(
+        "handle 'huge'" in p.message and "big, medium, default" in p.message for p in problems
+    )

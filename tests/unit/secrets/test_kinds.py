@@ -6,6 +6,7 @@ import pytest
 
 from agentflow_app.errors import InvalidInput
 from agentflow_app.secrets.kinds import KINDS, parse_value
+from agentflow_app.secrets.redaction import value_secrets
 from tests.helpers.credential_examples import EXAMPLES, SECRET
 
 
@@ -136,3 +137,49 @@ def test_values_sent_in_headers_or_logins_must_be_printable_ascii(
 def test_a_header_name_must_be_an_ascii_token() -> None:
     with pytest.raises(InvalidInput, match="header_name is not a valid HTTP header name"):
         parse_value("http", {"scheme": "header", "header_name": "\u212aey", "header_value": "v"})
+
+
+def test_mcp_headers_may_be_typed_as_json_or_lines_and_every_value_is_secret() -> None:
+    typed = parse_value(
+        "mcp", {"url": "https://mcp.example.com/mcp", "headers": '{"X-Api-Key": "key-0123456789"}'}
+    )
+    lines = parse_value(
+        "mcp", {"url": "https://mcp.example.com/mcp", "headers": "X-Api-Key: key-0123456789"}
+    )
+    assert typed.stored() == lines.stored()
+    assert typed.request_headers() == {"X-Api-Key": "key-0123456789"}
+    assert typed.hint() == "••••6789"
+    assert "key-0123456789" in value_secrets("mcp", typed.stored())
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"url": "ftp://x.example.com/mcp"}, "data", "url must be an http:// or https:// URL"),
+        (
+            {"url": "https://x.example.com/mcp", "headers": "no colon"},
+            "data.headers",
+            "Name: value",
+        ),
+        (
+            {"url": "https://x.example.com/mcp", "headers": {"X-K": "é"}},
+            "data.headers.X-K",
+            "ASCII",
+        ),
+        (
+            {"url": "https://x.example.com/mcp", "headers": {"Bad Name": "v"}},
+            "data",
+            "not a valid header",
+        ),
+        (
+            {"url": "https://x.example.com/mcp", "token": "t", "headers": {"Authorization": "x"}},
+            "data",
+            "either token or an Authorization header",
+        ),
+    ],
+)
+def test_mcp_values_are_checked_at_entry(data: dict, field: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_value("mcp", data)
+    [problem] = refused.value.problems
+    assert problem["field"] == field and message in problem["message"]
