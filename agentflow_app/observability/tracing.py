@@ -49,11 +49,11 @@ def set_role(role: str) -> None:
 def tracer() -> Tracer | None:
     """This process's tracer, made on first use; None while tracing is off."""
     global _tracer
-    if _tracer is not None:
-        return _tracer
     settings = get_settings()
     if not settings.tracing_enabled:
         return None
+    if _tracer is not None:
+        return _tracer
     with _lock:
         if _tracer is None:
             _tracer = _make_tracer(settings.otel_service_name or f"agentflow-{_role}")
