@@ -354,6 +354,13 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
         NotFound: not the actor's execution (raised before anything is yielded).
     """
     await asyncio.to_thread(check_owner, actor, execution_id)
+    async for event in follow_checked(execution_id, after_seq):
+        yield event
+
+
+async def follow_checked(execution_id: int, after_seq: int = 0) -> AsyncIterator[Event]:
+    """:func:`follow` for a caller that has checked who may see the run already (a
+    webhook's own run, a synchronous ``/run`` that just queued it)."""
     subscription = Subscription(execution_id)
     try:
         await subscription.open()
