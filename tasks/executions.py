@@ -62,11 +62,11 @@ class _Leases:
                 by_worker.setdefault(worker, []).append(execution_id)
             for worker, ids in by_worker.items():
                 try:
-                    held = executions.renew_leases(ids, worker)
+                    lost = executions.renew_leases(ids, worker)
                 except Exception as exc:  # the database is away a moment: beat again later
                     log.warning("renewing run leases failed: %s", exc)
                     continue
-                for execution_id in set(ids) - held:
+                for execution_id in lost:
                     with self._lock:
                         run = self._runs.get(execution_id)
                     if run is not None:

@@ -263,26 +263,40 @@ def _claim_in_one_round_trip(
 
 
 def renew_leases(execution_ids: Iterable[int], worker: str) -> set[int]:
-    """Touch the rows ``worker`` runs; answer the ids it still holds.
+    """Touch the rows ``worker`` runs; answer the ids that were taken away from it.
 
-    An id missing from the answer was taken away (the reaper gave it to another worker
-    after this one looked dead): the caller should stop running it.
+    Taken away means the reaper gave the run back (``queued``) or another worker runs it
+    now: the caller should stop running it. A row this worker itself moved on (finished,
+    or paused ``waiting``) a moment before the renewal is not taken away, and the
+    caller's tidying after it (waking a caller, starting an error workflow) goes on.
     """
     ids = list(execution_ids)
     if not ids:
         return set()
     with get_engine().begin() as conn:
-        held = conn.execute(
-            update(EXECUTIONS)
-            .where(
-                EXECUTIONS.c.id.in_(ids),
-                EXECUTIONS.c.worker == worker,
-                EXECUTIONS.c.status == ExecutionStatus.RUNNING,
-            )
-            .values(heartbeat_at=datetime.now(UTC))
-            .returning(EXECUTIONS.c.id)
-        ).scalars()
-        return set(held)
+        held = set(
+            conn.execute(
+                update(EXECUTIONS)
+                .where(
+                    EXECUTIONS.c.id.in_(ids),
+                    EXECUTIONS.c.worker == worker,
+                    EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+                )
+                .values(heartbeat_at=datetime.now(UTC))
+                .returning(EXECUTIONS.c.id)
+            ).scalars()
+        )
+        rest = [i for i in ids if i not in held]
+        if not rest:
+            return set()
+        return set(
+            conn.execute(
+                select(EXECUTIONS.c.id).where(
+                    EXECUTIONS.c.id.in_(rest),
+                    EXECUTIONS.c.status.in_([ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]),
+                )
+            ).scalars()
+        )
 
 
 def cancel(actor: Actor, execution_id: int) -> ExecutionStatus:
