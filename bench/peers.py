@@ -45,7 +45,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -257,9 +256,7 @@ def agentflow_env(data_dir: Path, fake: FakeLLM, db_url: str | None, redis_url: 
     return env
 
 
-def start_agentflow(
-    tmp: Path, fake: FakeLLM, db_url: str | None, redis_url: str | None
-) -> System:
+def start_agentflow(tmp: Path, fake: FakeLLM, db_url: str | None, redis_url: str | None) -> System:
     data_dir = tmp / "agentflow"
     env = agentflow_env(data_dir, fake, db_url, redis_url)
     agentflow = [sys.executable, "-m", "agentflow_app"]
@@ -471,7 +468,9 @@ def start_langflow(tmp: Path, fake: FakeLLM) -> System:
         try:
             return answer.json()["outputs"][0]["outputs"][0]["results"]["message"]["text"]
         except (KeyError, IndexError, TypeError) as exc:
-            raise RunFailed(f"Langflow's answer has no message ({exc!r}): {answer.text[:300]}")
+            raise RunFailed(
+                f"Langflow's answer has no message ({exc!r}): {answer.text[:300]}"
+            ) from None
 
     return System("Langflow", process, cold, run, base, headers)
 
@@ -546,8 +545,10 @@ class Figures:
 
 def spread(values: list[float], fmt: str) -> str:
     low, high = min(values), max(values)
-    return format(low, fmt) if format(low, fmt) == format(high, fmt) else (
-        f"{format(low, fmt)}–{format(high, fmt)}"
+    return (
+        format(low, fmt)
+        if format(low, fmt) == format(high, fmt)
+        else (f"{format(low, fmt)}–{format(high, fmt)}")
     )
 
 
@@ -592,7 +593,7 @@ def measure(systems: dict[str, System], fake: FakeLLM, args: argparse.Namespace)
         name: Figures(system.cold_start_s, memory(system.process))
         for name, system in systems.items()
     }
-    for name, system in systems.items():  # same fake, same answer, one call per run
+    for system in systems.values():  # same fake, same answer, one call per run
         with system.client() as client:
             checked_run(system, client, fake)
         expect_calls(system, fake, 1)
