@@ -163,18 +163,28 @@ def stop_tree(process: subprocess.Popen, grace_s: float = 20) -> None:
 class Memory:
     rss_mb: float
     pss_mb: float
-    processes: int
+    #: PSS in MB by what the process is (forked pool processes are summed under one name).
+    by_process: dict[str, float]
+
+
+def process_label(member: psutil.Process) -> str:
+    words = [w for w in member.cmdline() if not w.startswith("-")]
+    names = [Path(w).name for w in words[:4]]
+    label = " ".join(n for n in names if not n.startswith("python")) or member.name()
+    return label[:40]
 
 
 def memory(process: subprocess.Popen) -> Memory:
     rss = pss = 0
-    members = tree(process)
-    for member in members:
+    by_process: dict[str, float] = {}
+    for member in tree(process):
         with contextlib.suppress(psutil.NoSuchProcess):
             info = member.memory_full_info()
             rss += info.rss
             pss += info.pss
-    return Memory(rss / 2**20, pss / 2**20, len(members))
+            label = process_label(member)
+            by_process[label] = by_process.get(label, 0) + info.pss / 2**20
+    return Memory(rss / 2**20, pss / 2**20, by_process)
 
 
 def port_free(port: int) -> None:
@@ -578,8 +588,10 @@ def report(ours: Figures, theirs: Figures, args: argparse.Namespace, db: str) ->
     print(f"per round: AgentFlow p50 {spread(ours.round_p50s, '.1f')} ms, "
           f"{spread(ours.rates, '.1f')} runs/s; Langflow p50 {spread(theirs.round_p50s, '.1f')} "
           f"ms, {spread(theirs.rates, '.1f')} runs/s")  # fmt: skip
-    print(f"processes: AgentFlow {ours.after_load.processes}, "
-          f"Langflow {theirs.after_load.processes}")  # fmt: skip
+    for name, figures in (("AgentFlow", ours), ("Langflow", theirs)):
+        parts = sorted(figures.after_load.by_process.items(), key=lambda kv: -kv[1])
+        listed = ", ".join(f"{label} {mb:.0f}" for label, mb in parts)
+        print(f"{name} PSS after load by process (MB): {listed}")
     p50_ratio = statistics.median(ours.latency_ms) / statistics.median(theirs.latency_ms)
     rate_ratio = statistics.median(ours.rates) / statistics.median(theirs.rates)
     print(f"target p50 ≤ 0.15 × Langflow's: {p50_ratio:.2f} × "
