@@ -64,7 +64,10 @@ AGENTFLOW_WEB_DIR = PEERS_DIR / "agentflow-web"
 AGENTFLOW_PORT = 3107
 LANGFLOW_PORT = 7861
 START_TIMEOUT_S = 240
-RUN_TIMEOUT_S = 60
+#: How long one run may take before it counts as failed. Generous on purpose: under 16
+#: clients Langflow's SQLite can answer "database is locked" and stall a request for its
+#: 30 s busy timeout; a stall is slow, a run past this is a failure.
+RUN_TIMEOUT_S = 120
 MODEL = "gpt-4o-mini"
 WARM_UP_RUNS = 5
 
