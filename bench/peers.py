@@ -171,7 +171,7 @@ class Memory:
 
 
 def process_label(member: psutil.Process) -> str:
-    words = [w for w in member.cmdline() if not w.startswith("-")]
+    words = [w for w in member.cmdline() if not w.startswith("-") and not w[:1].isdigit()]
     names = [Path(w).name for w in words[:4]]
     label = " ".join(n for n in names if not n.startswith("python")) or member.name()
     return label[:40]
