@@ -331,9 +331,11 @@ def install_langflow() -> Path:
     stamp = LANGFLOW_VENV / "installed-version"
     if langflow.exists() and stamp.exists() and stamp.read_text() == LANGFLOW_VERSION:
         return langflow
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    if not Path(uv).exists() and not shutil.which("uv"):
-        raise SystemExit("uv is needed to install Langflow: pip install uv")
+    # The venv's own uv first: the shared venv pins it (requirements.txt) without being on PATH.
+    beside = Path(sys.executable).parent / "uv"
+    uv = str(beside) if beside.exists() else shutil.which("uv")
+    if uv is None:
+        raise SystemExit("uv is needed to install Langflow: pip install -r requirements.txt")
     print(f"installing Langflow {LANGFLOW_VERSION} into {LANGFLOW_VENV} with uv…", flush=True)
     python = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([uv, "venv", "--clear", "--python", python, str(LANGFLOW_VENV)], check=True)
