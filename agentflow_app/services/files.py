@@ -30,6 +30,7 @@ from agentflow_app.files.refs import KEY, FileRef, find_refs, is_ref
 from agentflow_app.files.sniff import settle
 from agentflow_app.files.store import MissingBlob, TooLarge
 from agentflow_app.models import StoredFile, Workflow
+from agentflow_app.models.base import utcnow
 from agentflow_app.services.users import Actor
 from agentflow_app.settings import get_settings
 
@@ -114,6 +115,7 @@ def store_file(
                     media_type=media_type,
                     size=written.size,
                     sha256=written.sha256,
+                    created_at=utcnow(),
                 )
                 .returning(FILES.c.id)
             ).scalar_one()
