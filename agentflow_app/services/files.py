@@ -13,9 +13,11 @@ retention deletes them with it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -28,7 +30,7 @@ from agentflow_app.files.backends import file_store
 from agentflow_app.files.names import clean_name
 from agentflow_app.files.refs import KEY, FileRef, find_refs, is_ref
 from agentflow_app.files.sniff import settle
-from agentflow_app.files.store import MissingBlob, TooLarge
+from agentflow_app.files.store import CHUNK, MissingBlob, TooLarge
 from agentflow_app.models import StoredFile, Workflow
 from agentflow_app.models.base import utcnow
 from agentflow_app.services.users import Actor
@@ -153,6 +155,32 @@ def workflow_owner(workflow_id: int) -> int | None:
         return conn.execute(
             select(Workflow.owner_id).where(Workflow.id == workflow_id)
         ).scalar_one_or_none()
+
+
+def inputs_from_paths(raw: dict[str, Any]) -> dict[str, Any]:
+    """``agentflow run --input doc=@invoice.pdf``: each ``@path`` value stored as a file of
+    the run (no owner: the CLI has no accounts) and replaced by its reference.
+
+    Raises:
+        InvalidInput: no readable file at the path (naming the input).
+        FileTooLarge: the file is over ``AGENTFLOW_MAX_FILE_MB``.
+    """
+    values = dict(raw)
+    for name, value in raw.items():
+        if not (isinstance(value, str) and value.startswith("@") and len(value) > 1):
+            continue
+        path = Path(value[1:]).expanduser()
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            message = f"input {name!r}: cannot read {path}: {exc.strerror}"
+            raise InvalidInput(
+                message, [{"node_id": None, "field": f"inputs.{name}", "message": message}]
+            ) from None
+        with handle:
+            chunks = iter(functools.partial(handle.read, CHUNK), b"")
+            values[name] = store_file(None, path.name, None, chunks).as_json()
+    return values
 
 
 def describe(actor: Actor, file_id: int) -> FileRecord:
