@@ -63,5 +63,5 @@ def test_a_file_input_from_a_path_is_stored_and_extracted(tmp_path: Path) -> Non
 
 def test_a_missing_path_names_the_input() -> None:
     # Refused before anything is stored or queued (in-process: no need for a process).
-    with pytest.raises(InvalidInput, match="input 'doc': cannot read /nonexistent/x.pdf"):
+    with pytest.raises(InvalidInput, match=r"input 'doc': cannot read /nonexistent/x\.pdf"):
         files.inputs_from_paths({"doc": "@/nonexistent/x.pdf", "who": "ada"})
