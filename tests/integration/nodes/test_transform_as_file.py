@@ -4,23 +4,13 @@ its owner can download, and the step's output is only the reference."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.transform import Template
 from agentflow_app.services import files
 from agentflow_app.services.files import DbFileHost
 from tests.helpers.node_context import node_context, run_node
-from tests.helpers.stack import Stack, make_stack
 from tests.helpers.users import new_account
-
-
-@pytest.fixture(scope="module")
-def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with make_stack("embedded", tmp_path_factory.mktemp("as-file")) as made:
-        yield made
 
 
 async def test_text_and_json_results_become_files(http: GuardedClient, module_stack) -> None:

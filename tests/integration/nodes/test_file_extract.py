@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,10 @@ from agentflow_app.nodes.file_extract import FileExtract
 from agentflow_app.services import files
 from agentflow_app.services.files import DbFileHost
 from tests.helpers.node_context import node_context, run_node
-from tests.helpers.stack import Stack, make_stack
+from tests.helpers.stack import Stack
 from tests.helpers.users import new_account
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-
-
-@pytest.fixture(scope="module")
-def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One embedded stack for the module: the files need a database, not a fresh one each."""
-    with make_stack("embedded", tmp_path_factory.mktemp("extract")) as made:
-        yield made
 
 
 @pytest.fixture
