@@ -22,8 +22,15 @@ class FileHost(Protocol):
         """
         ...
 
-    async def create(self, name: str, media_type: str, data: bytes) -> dict[str, Any]:
-        """Store ``data`` as a new file of this run; its reference."""
+    async def create(
+        self, name: str, media_type: str | None, data: bytes, *, lenient: bool = False
+    ) -> dict[str, Any]:
+        """Store ``data`` as a new file of this run; its reference.
+
+        Args:
+            lenient: a ``media_type`` the bytes contradict is dropped (the bytes decide)
+                instead of refused: for answers of outside servers, which mislabel.
+        """
         ...
 
 

@@ -29,7 +29,7 @@ from agentflow_app.errors import AgentFlowError, InvalidInput, NotFound
 from agentflow_app.files.backends import file_store
 from agentflow_app.files.names import clean_name
 from agentflow_app.files.refs import KEY, FileRef, find_refs, is_ref
-from agentflow_app.files.sniff import settle
+from agentflow_app.files.sniff import TypeMismatch, settle
 from agentflow_app.files.store import CHUNK, MissingBlob, TooLarge
 from agentflow_app.models import StoredFile, Workflow
 from agentflow_app.models.base import utcnow
@@ -326,14 +326,23 @@ class DbFileHost:
             raise NodeError(f"file {row.name!r} has no stored content any more") from None
         return _ref(row).as_json(), data
 
-    async def create(self, name: str, media_type: str, data: bytes) -> dict[str, Any]:
+    async def create(
+        self, name: str, media_type: str | None, data: bytes, *, lenient: bool = False
+    ) -> dict[str, Any]:
         def make() -> dict[str, Any]:
+            def store(claimed: str | None) -> dict[str, Any]:
+                return store_file(
+                    self.owner_id, name, claimed, [data], execution_id=self.execution_id
+                ).as_json()
+
             try:
-                made = store_file(
-                    self.owner_id, name, media_type, [data], execution_id=self.execution_id
-                )
+                try:
+                    return store(media_type)
+                except TypeMismatch:
+                    if not lenient:
+                        raise
+                    return store(None)  # a server mislabelled its answer: the bytes decide
             except (FileTooLarge, InvalidInput) as exc:
                 raise NodeError(str(exc)) from None
-            return made.as_json()
 
         return await asyncio.to_thread(make)
