@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from agentflow_app import routes
 from agentflow_app.errors import AgentFlowError, InvalidInput, NotFound
+from agentflow_app.files.refs import is_ref
 from agentflow_app.nodes.triggers import InputSpec
 from agentflow_app.services import executions, workflows
 from agentflow_app.services.users import Actor
@@ -113,6 +114,8 @@ def parse_fields(fields: list[InputField]) -> tuple[dict[str, Any], dict[str, st
             "integer": isinstance(parsed, int) and not isinstance(parsed, bool),
             "object": isinstance(parsed, dict),
             "array": isinstance(parsed, list),
+            "file": is_ref(parsed),
+            "files": isinstance(parsed, list) and all(is_ref(item) for item in parsed),
         }.get(kind, False)
         if not ok:
             errors[name] = {
@@ -120,6 +123,8 @@ def parse_fields(fields: list[InputField]) -> tuple[dict[str, Any], dict[str, st
                 "integer": "Enter a whole number, e.g. 3.",
                 "object": 'Enter a JSON object, e.g. {"key": "value"}.',
                 "array": 'Enter a JSON array, e.g. ["a", "b"].',
+                "file": 'Enter a file reference, e.g. {"$file": 12} (POST /api/files gives one).',
+                "files": 'Enter a list of file references, e.g. [{"$file": 12}].',
             }.get(kind, "This value does not fit the input's type.")
             continue
         values[name] = parsed
