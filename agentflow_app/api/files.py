@@ -16,22 +16,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from agentflow_app.api.deps import CurrentUser, ObjectId
+from agentflow_app.api.deps import CurrentUser, ObjectId, bearer_token, current_user
 from agentflow_app.api.errors import ErrorDetail
 from agentflow_app.errors import InvalidInput
 from agentflow_app.files.names import attachment_header
 from agentflow_app.files.store import CHUNK
 from agentflow_app.services import files
 from agentflow_app.services.files import FileRecord, FileTooLarge
+from agentflow_app.services.users import Actor
 
 router = APIRouter(prefix="/files", tags=["files"])
 
@@ -206,14 +208,35 @@ async def upload(actor: CurrentUser, request: Request) -> FileRecord:
         await form.close()
 
 
+#: The bearer header, optional here: a signed link stands in for it.
+_optional_bearer = HTTPBearer(auto_error=False)
+
+
+def _signed_or_signed_in(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+    sig: Annotated[str | None, Query(max_length=200, description="a signed link's proof")] = None,
+) -> Actor | None:
+    """The signed-in user, or None for a request carrying a signed link (``sig``)."""
+    if sig is not None and credentials is None:
+        return None
+    return current_user(bearer_token(credentials))
+
+
 @router.get(
     "/{file_id:int}",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "the bytes"}},
 )
-def download(actor: CurrentUser, file_id: ObjectId) -> StreamingResponse:
-    """The file's bytes, as an attachment; 404 unless it is yours."""
-    record, chunks = files.download(actor, file_id)
+def download(
+    file_id: ObjectId,
+    actor: Annotated[Actor | None, Depends(_signed_or_signed_in)],
+    sig: Annotated[str | None, Query(max_length=200)] = None,
+) -> StreamingResponse:
+    """The file's bytes, as an attachment; 404 unless it is yours (or the link is good)."""
+    if actor is None:
+        record, chunks = files.download_signed(file_id, sig or "")
+    else:
+        record, chunks = files.download(actor, file_id)
     media_type = record.media_type
     if media_type in ACTIVE_TYPES or media_type.endswith("+xml"):
         media_type = "application/octet-stream"

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -147,6 +150,88 @@ def _owned(conn: Connection, owner_id: int | None, file_id: int) -> Any:
     if row is None or row.owner_id != owner_id:
         raise NotFound(f"file {file_id} not found")
     return row
+
+
+#: How long a download link the live view shows stays good (seconds).
+LINK_TTL_S = 3600
+PREVIEWABLE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+def _link_key() -> bytes:
+    secret = get_settings().secret_key().encode()
+    return hashlib.sha256(b"agentflow file links\x00" + secret).digest()
+
+
+def _link_mac(file_id: int, expires: int) -> str:
+    payload = f"{file_id}.{expires}".encode()
+    return hmac.new(_link_key(), payload, hashlib.sha256).hexdigest()
+
+
+def download_links(actor: Actor, value: Any, ttl_s: int = LINK_TTL_S) -> list[dict[str, Any]]:
+    """Signed download links for the actor's files referenced anywhere in ``value`` (a
+    run's inputs, outputs and step outputs), in order of appearance.
+
+    A browser cannot send a bearer header with a link or an ``<img>``, so the link carries
+    its own proof: the file id and an expiry signed with a key derived from the secret key.
+    Only files the actor owns get one; a reference to anyone else's file (an outside
+    server may answer with anything that looks like one) gets none.
+    """
+    order = list(dict.fromkeys(ref[KEY] for ref in find_refs(value)))
+    if not order:
+        return []
+    with get_engine().connect() as conn:
+        rows = {
+            row.id: row
+            for row in conn.execute(select(FILES).where(FILES.c.id.in_(order))).all()
+            if row.owner_id == actor.id
+        }
+    expires = int(time.time()) + ttl_s
+    links = []
+    for file_id in order:
+        if (row := rows.get(file_id)) is None:
+            continue
+        links.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "media_type": row.media_type,
+                "size": _human(row.size),
+                "url": f"/api/files/{row.id}?sig={expires}.{_link_mac(row.id, expires)}",
+                "image": row.media_type in PREVIEWABLE,
+            }
+        )
+    return links
+
+
+def download_signed(file_id: int, sig: str) -> tuple[FileRecord, Iterator[bytes]]:
+    """The file a signed link names, while the link is good.
+
+    Raises:
+        NotFound: a forged, altered or expired link, or the file is gone.
+    """
+    expires, _, mac = sig.partition(".")
+    if not (
+        expires.isdigit()
+        and int(expires) >= time.time()
+        and hmac.compare_digest(mac, _link_mac(file_id, int(expires)))
+    ):
+        raise NotFound(f"file {file_id} not found (the link is invalid or expired)")
+    with get_engine().connect() as conn:
+        row = conn.execute(select(FILES).where(FILES.c.id == file_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"file {file_id} not found")
+    try:
+        return _ref(row), file_store().open(row.key)
+    except MissingBlob:
+        raise NotFound(f"file {file_id} has no stored content any more") from None
+
+
+def _human(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < MIB:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / MIB:.1f} MB"
 
 
 def workflow_owner(workflow_id: int) -> int | None:

@@ -3,7 +3,8 @@
 A workflow takes a ``file`` input and reads it with ``file.extract``. In a real browser
 the PDF is chosen in the dialog's drop zone (react-dropzone's file input, what a drop
 fills too), its name and size show under the input, Run starts the run on the server's
-workers, and the run's input downloads with the sha256 of the file that was chosen.
+workers, and the run's input downloads with the sha256 of the file that was chosen, over
+the API and from the live view's file list.
 """
 
 from __future__ import annotations
@@ -54,3 +55,12 @@ def test_upload_in_the_dialog_run_and_download_identical_bytes(
     ref = record["inputs"]["doc"]
     got = httpx.get(f"{live_server}/api/files/{ref['$file']}", headers=account.headers)
     assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(pdf.read_bytes()).hexdigest()
+
+    # The live view lists the file with its size and downloads it (a signed link).
+    row = page.get_by_test_id("run-file")
+    expect(row).to_contain_text("invoice.pdf", timeout=30_000)
+    expect(row).to_contain_text("application/pdf")
+    with page.expect_download() as info:
+        row.get_by_test_id("file-download").click()
+    downloaded = Path(info.value.path()).read_bytes()
+    assert hashlib.sha256(downloaded).hexdigest() == hashlib.sha256(pdf.read_bytes()).hexdigest()

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from agentflow_app.db import get_engine
 from agentflow_app.models import Execution, StoredFile
-from agentflow_app.services import executions, workflows
+from agentflow_app.services import executions, files, workflows
 from tests.helpers.documents import chain, node
 from tests.helpers.moto import AWS_TEST_ENV, moto_server
 from tests.helpers.users import Account
@@ -331,3 +331,32 @@ def test_files_are_deleted_with_their_execution(client: TestClient, owner: Accou
 
     with pytest.raises(Exception, match=key):
         b"".join(file_store().open(key))
+
+
+# -- signed links (the live view's downloads and previews) -------------------------------------
+
+
+def test_a_signed_link_downloads_without_a_header_and_only_as_issued(
+    client: TestClient, owner: Account, other: Account
+) -> None:
+    mine = _upload(client, owner, "chart.png", PNG, "image/png").json()
+    theirs = _upload(client, other, "theirs.png", PNG, "image/png").json()
+    # A value naming both: only the viewer's own file gets a link.
+    [link] = files.download_links(owner.actor, {"a": mine, "b": [theirs]})
+    assert link["name"] == "chart.png"
+    assert link["image"] is True
+    got = client.get(link["url"])
+    assert got.status_code == 200
+    assert got.content == PNG
+    assert got.headers["content-disposition"].startswith("attachment;")
+    expires, mac = link["url"].split("sig=")[1].split(".")
+    forged = [
+        f"/api/files/{theirs['$file']}?sig={expires}.{mac}",  # another file, same proof
+        f"/api/files/{mine['$file']}?sig={int(expires) + 60}.{mac}",  # a longer life
+        f"/api/files/{mine['$file']}?sig={expires}.{'0' * 64}",
+        f"/api/files/{mine['$file']}?sig=garbage",
+    ]
+    for url in forged:
+        assert client.get(url).status_code == 404, url
+    [old] = files.download_links(owner.actor, mine, ttl_s=-1)
+    assert client.get(old["url"]).status_code == 404
