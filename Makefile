@@ -49,10 +49,11 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own here);
-# docker-compose checks docker-compose.yml (no Docker engine is needed for that).
-SYSTEM_PACKAGES := chromium chromium-driver docker-compose
+# docker-compose checks docker-compose.yml (no Docker engine is needed for that);
+# prometheus scrapes a running stack and its promtool checks deploy/prometheus/alerts.yml.
+SYSTEM_PACKAGES := chromium chromium-driver docker-compose prometheus
 system-deps:
-	@test -x /usr/bin/chromium -a -x /usr/bin/docker-compose || { \
+	@test -x /usr/bin/chromium -a -x /usr/bin/docker-compose -a -x /usr/bin/promtool || { \
 		echo "installing Debian packages for the tests: $(SYSTEM_PACKAGES)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES)) >/dev/null \
 		|| { echo "could not install $(SYSTEM_PACKAGES): install them as root"; exit 1; }; }
@@ -68,7 +69,8 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/live_view.py
-	$(BIN)/python bench/mcp.py
+	$(BIN)/python bench/mcp_calls.py
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf .web .web-e2e-* $(VENV) .pytest_cache .ruff_cache

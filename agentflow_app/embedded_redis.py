@@ -35,15 +35,17 @@ class EmbeddedRedis:
         self.url_file = settings.data_dir / EMBEDDED_REDIS_URL_FILE
         self.process: subprocess.Popen | None = None
         self.url = ""
+        self.port: int | None = None
 
     def start(self) -> str:
+        """Start the server (on the port it had, when started before); its URL."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"cannot create {self.dir}: {exc.strerror}; check AGENTFLOW_DATA_DIR"
             ) from None
-        port = free_port()
+        port = self.port = self.port or free_port()
         self.url = f"redis://127.0.0.1:{port}/0"
         log = (self.dir / "redis.log").open("ab")
         self.process = subprocess.Popen(
@@ -64,6 +66,15 @@ class EmbeddedRedis:
         self._wait_ready(port)
         self.url_file.write_text(self.url + "\n")
         return self.url
+
+    def revive(self) -> bool:
+        """Start the server again on its port if it exited (crashed, or was stopped by
+        hand): every process keeps the URL it has, and the append-only file brings the
+        queue back. Whether it had to."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        self.start()
+        return True
 
     def _wait_ready(self, port: int) -> None:
         client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)

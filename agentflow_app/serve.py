@@ -27,6 +27,7 @@ from rich.console import Console
 from agentflow_app.embedded_redis import EmbeddedRedis
 from agentflow_app.errors import ConfigError
 from agentflow_app.migrate import upgrade_head
+from agentflow_app.observability import multiproc
 from agentflow_app.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,13 +200,22 @@ class Supervisor:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(timeout=2)
 
-    def wait(self) -> Child:
-        """Block until a child exits; returns it."""
+    def wait(self, embedded: EmbeddedRedis | None = None) -> Child:
+        """Block until a child exits; returns it. The embedded Redis is started again
+        whenever it exits: the workers and the web process ride out the gap (issue 14)."""
         while True:
             for child in self.children:
                 if not child.alive():
                     return child
+            if embedded is not None and embedded.revive():
+                console.print("[yellow]the embedded Redis exited; started it again.[/]")
             time.sleep(0.2)
+
+
+def worker_env(env: dict[str, str], settings: Settings, index: int) -> dict[str, str]:
+    """Worker *index*'s environment: its own ``/metrics`` port beside the others'."""
+    port = settings.agentflow_worker_metrics_port + index
+    return {**env, "AGENTFLOW_WORKER_METRICS_PORT": str(port)}
 
 
 def worker_argv(concurrency: int, name: str, pool: str = "prefork") -> list[str]:
@@ -257,7 +267,7 @@ def serve(options: ServeOptions) -> int:
                 supervisor.spawn(
                     f"worker-{index + 1}",
                     worker_argv(options.concurrency, f"agentflow-{index + 1}"),
-                    env,
+                    worker_env(env, settings, index),
                 )
         supervisor.spawn(
             "web",
@@ -276,7 +286,7 @@ def serve(options: ServeOptions) -> int:
         console.print(
             f"[bold green]AgentFlow is running:[/] http://localhost:{options.port}  (Ctrl-C stops it)"
         )
-        dead = supervisor.wait()
+        dead = supervisor.wait(embedded)
         console.print(f"[red]{dead.name} exited with code {dead.process.returncode}; stopping.[/]")
         exit_code = 1
     except KeyboardInterrupt:
@@ -299,6 +309,8 @@ def run_web(host: str, port: int) -> None:
 
     if not (web_dir(get_settings()) / "build" / "client" / "index.html").exists():
         raise ConfigError("the web interface is not built; start AgentFlow with `agentflow serve`")
+    # One multiprocess metrics directory for all of granian's worker processes.
+    multiproc.prepare("web")
     config = get_config()
     config._set_persistent(frontend_port=port, backend_port=port)
     environment.REFLEX_SKIP_COMPILE.set(True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentflow_app.errors import ConfigError
@@ -73,6 +73,27 @@ class Settings(BaseSettings):
     agentflow_max_file_mb: int = Field(default=25, gt=0, le=100_000)
     agentflow_max_run_mb: int = Field(default=100, gt=0, le=100_000)
 
+    # -- operations (issue 19; docs/observability.md) -------------------------------------------
+    #: ``text`` (readable, the default) or ``json`` (one JSON object per log line).
+    agentflow_log_format: Literal["text", "json"] = "text"
+    #: The bearer token ``/metrics`` requires; unset, ``/metrics`` answers 404 and no metric
+    #: is recorded at all.
+    agentflow_metrics_token: SecretStr | None = None
+    #: Where each ``agentflow worker`` serves its own ``/metrics`` (``serve --workers N``
+    #: gives worker *i* this port + *i* - 1).
+    agentflow_worker_metrics_port: int = Field(default=9464, ge=1, le=65535)
+    #: Prometheus' multiprocess directory (its own variable); AgentFlow picks one per
+    #: process group in the data dir when it is unset.
+    prometheus_multiproc_dir: Path | None = None
+    #: Export traces over OTLP/HTTP to this endpoint (the standard variable); unset, no
+    #: span is made.
+    otel_exporter_otlp_endpoint: str | None = None
+    #: The standard service name; AgentFlow says ``agentflow-web`` / ``agentflow-worker``.
+    otel_service_name: str | None = None
+    #: Put prompts and completions (redacted of secrets) on LLM spans: the standard GenAI
+    #: opt-in variable, off by default.
+    otel_instrumentation_genai_capture_message_content: bool = False
+
     anthropic_base_url: str | None = None
     openai_base_url: str | None = None
     aws_endpoint_url_bedrock_runtime: str | None = None
@@ -108,6 +129,16 @@ class Settings(BaseSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{self.data_dir / 'agentflow.db'}"
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return bool(
+            self.agentflow_metrics_token and self.agentflow_metrics_token.get_secret_value()
+        )
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return bool(self.otel_exporter_otlp_endpoint)
 
     @property
     def embedded_redis(self) -> bool:

@@ -6,6 +6,7 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
 from agentflow_app.errors import ConfigError
+from agentflow_app.observability import worker as _observability  # noqa: F401 - its signals
 from agentflow_app.settings import get_settings
 
 

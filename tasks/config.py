@@ -15,6 +15,9 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_send_task_events = False
 broker_connection_retry_on_startup = True
+# Through a Redis outage of any length, workers keep retrying (every 2 s, backing off to
+# 30 s) instead of exiting after Celery's default 100 attempts (about 45 minutes).
+broker_connection_max_retries = None
 # A delivered-but-unacked task comes back after this; it must outlast the longest run.
 # Runs that pass it are still safe: tasks claim their execution with a compare-and-set.
 broker_transport_options = {"visibility_timeout": settings.agentflow_run_timeout_s + 3600}

@@ -14,6 +14,7 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from agentflow_app.observability import tracing
 from agentflow_app.redis_client import redis_url
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def enqueue_execution(execution_id: int) -> bool:
                 connection=connection,
                 queue=app.conf.task_default_queue,
                 ignore_result=True,
+                headers=tracing.task_headers(execution_id),
                 retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
             )
     except Exception as exc:  # the broker is away: the reaper re-sends

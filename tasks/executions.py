@@ -20,6 +20,7 @@ import threading
 from agentflow_app.errors import AgentFlowError
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.credentials import StaticCredentials
+from agentflow_app.observability import runs
 from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import executions
@@ -111,7 +112,10 @@ def run(self, execution_id: int) -> None:
     if claimed is None:
         return  # a duplicate, a spare token, or the owner is at the limit
     try:
-        _event_loop().run_until_complete(execute(claimed, worker))
+        with runs.run_scope(
+            claimed.execution_id, worker, message_id=execution_id, headers=_headers(self.request)
+        ):
+            _event_loop().run_until_complete(execute(claimed, worker))
     except Exception:  # recorded on the execution by run_execution; keep the worker going
         log.exception("execution %s: the run stopped on an error", claimed.execution_id)
     finally:
@@ -139,6 +143,11 @@ async def execute(claimed: ClaimedRun, worker: str) -> None:
         log.warning("execution %s: stopped here, another worker holds it", execution_id)
     finally:
         _leases.remove(execution_id)
+
+
+def _headers(request) -> dict:
+    """The message's own headers (the trace context); Celery puts them on the request."""
+    return {name: getattr(request, name, None) for name in ("traceparent", "tracestate")}
 
 
 def _redis():

@@ -15,6 +15,7 @@ from agentflow_app.api import executions as executions_api
 from agentflow_app.api import files as files_api
 from agentflow_app.api import hooks as hooks_api
 from agentflow_app.api import mcp as mcp_api
+from agentflow_app.observability import web as observability
 from agentflow_app.routes import API_PREFIX
 
 
@@ -25,8 +26,10 @@ def create_api() -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        telemetry=observability.FASTAPI_TELEMETRY,
     )
     errors.install(api)
+    observability.install(api)
     for router in ROUTERS:
         api.include_router(router, prefix=API_PREFIX)
     # MCP is JSON-RPC over one URL, not REST: a plain ASGI route, outside the OpenAPI schema.

@@ -15,9 +15,9 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -96,6 +96,34 @@ async def execute(actor: CurrentUser, workflow_id: ObjectId, request: Request) -
         await run_in_threadpool(files.discard, stored)
         raise
     return Queued(execution_id=execution_id)
+
+
+class RunBody(BaseModel):
+    inputs: dict[str, Any] = Field(default_factory=dict, description="The trigger's inputs")
+    timeout_s: float = Field(
+        default=executions.DEFAULT_WAIT_S,
+        gt=0,
+        le=executions.MAX_WAIT_S,
+        description="How long to wait for the end before answering 202 with the id",
+    )
+
+
+@router.post(
+    "/{workflow_id:int}/run",
+    response_model=ExecutionRecord,
+    responses={202: {"model": Queued, "description": "still running when timeout_s passed"}},
+)
+async def run(
+    actor: CurrentUser, workflow_id: ObjectId, body: Annotated[RunBody | None, Body()] = None
+) -> Any:
+    """Run the newest version and answer with the finished execution record (a function
+    call: one request); 202 with the id if it has not ended within ``timeout_s``."""
+    body = body or RunBody()
+    execution_id = await run_in_threadpool(executions.start, actor, workflow_id, body.inputs)
+    record = await executions.outcome(execution_id, body.timeout_s)
+    if record is None:
+        return JSONResponse(Queued(execution_id=execution_id).model_dump(mode="json"), 202)
+    return record
 
 
 @router.get("/{workflow_id:int}/executions", response_model=list[ExecutionSummary])

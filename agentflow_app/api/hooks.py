@@ -10,15 +10,16 @@ limit, each file up to the file limit (413 naming the file).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from agentflow_app.api import files as files_api
 from agentflow_app.api.errors import ErrorDetail, ProblemList
+from agentflow_app.nodes.output import RESPONSE_KEY
 from agentflow_app.services import executions, files
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
@@ -69,23 +70,63 @@ async def _read_capped(request: Request) -> bytes | None:
             "description": "a JSON body over 1 MiB, a file over its limit",
         },
         422: {"model": ProblemList, "description": "the body does not fit the trigger"},
+        200: {"description": "?wait=true: the run's outputs, with the output node's status"},
+        409: {"model": ErrorDetail, "description": "?wait=true: the run was cancelled"},
+        502: {"model": ErrorDetail, "description": "?wait=true: the workflow failed"},
     },
 )
-async def receive(hook_token: str, request: Request) -> Any:
-    """Queue a run with the posted JSON as its inputs."""
+async def receive(
+    hook_token: str,
+    request: Request,
+    wait: Annotated[bool, Query(description="Answer with the run's outputs when it ends")] = False,
+    timeout_s: Annotated[
+        float, Query(gt=0, le=executions.MAX_WAIT_S, description="How long ?wait waits")
+    ] = executions.DEFAULT_WAIT_S,
+) -> Any:
+    """Queue a run with the posted JSON as its inputs; with ``?wait=true``, answer with the
+    run's outputs (and the status and headers its ``output`` node sets) when it ends."""
     # Unknown tokens answer 404 before the body is read: nothing is buffered for them.
     workflow_id = await run_in_threadpool(executions.hook_workflow, hook_token)
     if files_api.is_multipart(request):
-        return HookAccepted(execution_id=await _receive_form(hook_token, workflow_id, request))
-    raw = await _read_capped(request)
-    if raw is None:
-        return _too_large()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _unprocessable(f"the webhook body is not valid JSON: {exc}")
-    execution_id = await run_in_threadpool(executions.start_from_hook, hook_token, body)
-    return HookAccepted(execution_id=execution_id)
+        execution_id = await _receive_form(hook_token, workflow_id, request)
+    else:
+        raw = await _read_capped(request)
+        if raw is None:
+            return _too_large()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _unprocessable(f"the webhook body is not valid JSON: {exc}")
+        execution_id = await run_in_threadpool(executions.start_from_hook, hook_token, body)
+    if not wait:
+        return HookAccepted(execution_id=execution_id)
+    record = await executions.outcome(execution_id, timeout_s)
+    if record is None:
+        return JSONResponse(HookAccepted(execution_id=execution_id).model_dump(), 202)
+    return _answer(record)
+
+
+def _answer(record: dict[str, Any]) -> JSONResponse:
+    """A finished run as a waiting webhook's answer."""
+    if record["status"] == "cancelled":
+        return JSONResponse(
+            {"detail": "the run was cancelled", "execution_id": record["id"]}, status_code=409
+        )
+    if record["status"] != "succeeded":
+        return JSONResponse(
+            {"detail": f"the workflow failed: {record['error']}", "execution_id": record["id"]},
+            status_code=502,
+        )
+    shape: dict[str, Any] = {}
+    for step in record["steps"]:
+        output = step.get("output")
+        if step["type"] == "output" and isinstance(output, dict) and RESPONSE_KEY in output:
+            shape = output[RESPONSE_KEY]
+    return JSONResponse(
+        record["outputs"] or {},
+        status_code=shape.get("status_code", 200),
+        headers=shape.get("headers") or None,
+    )
 
 
 async def _receive_form(hook_token: str, workflow_id: int, request: Request) -> int:

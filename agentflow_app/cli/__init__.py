@@ -30,9 +30,9 @@ def _register() -> None:
 
     for command in server.COMMANDS:
         main.add_command(command)
-    from agentflow_app.cli import keys
+    from agentflow_app.cli import backup, keys
 
-    for command in keys.COMMANDS:
+    for command in [*keys.COMMANDS, *backup.COMMANDS]:
         main.add_command(command)
     from agentflow_app.cli import approvals, documents, run, users
 

@@ -474,7 +474,11 @@ class _Execution:
                 and record.status == StepStatus.SUCCEEDED
                 and isinstance(self.outputs.get(node_id), dict)
             ):
-                outputs.update(self.outputs[node_id])
+                # Keys starting with "$" are directives for the host (a waiting webhook's
+                # status and headers), not outputs.
+                outputs.update(
+                    (k, v) for k, v in self.outputs[node_id].items() if not str(k).startswith("$")
+                )
         await self.store.emit(EventType.EXECUTION_SUCCEEDED, outputs=outputs, usage=self.usage)
         return self._result(ExecutionStatus.SUCCEEDED, outputs)
 

@@ -33,6 +33,7 @@ from agentflow_app.llm.pricing import PriceTable, load_prices
 from agentflow_app.llm.providers import ChatModel, chat_model
 from agentflow_app.llm.tools import ScopedCredentials, build_tools
 from agentflow_app.mcp.agent_tools import McpToolRef, open_tools
+from agentflow_app.observability import genai
 from agentflow_app.settings import get_settings
 
 if TYPE_CHECKING:
@@ -175,11 +176,14 @@ class LLMPrompt(Node):
         messages = _messages(
             config, await attachment_blocks(ctx, config.provider, config.attachments, self.type)
         )
-        forwarder = _TokenForwarder(ctx)
+        handlers = [
+            _TokenForwarder(ctx),
+            *genai.callbacks(ctx, call, config.model, **_request(config)),
+        ]
 
         async def ask(history: list[BaseMessage]) -> AIMessage:
             with _provider_errors(ctx, config, call):
-                answer = await call.model.ainvoke(history, config={"callbacks": [forwarder]})
+                answer = await call.model.ainvoke(history, config={"callbacks": handlers})
             usage.add([answer])
             return answer
 
@@ -282,7 +286,10 @@ class LLMAgent(Node):
             ],
         )
         run_config = {
-            "callbacks": [_TokenForwarder(ctx)],
+            "callbacks": [
+                _TokenForwarder(ctx),
+                *genai.callbacks(ctx, call, config.model, **_request(config)),
+            ],
             "recursion_limit": 10 * config.max_steps + 20,
         }
 
@@ -442,6 +449,11 @@ async def _open(ctx: RunContext, config: LLMConfig) -> tuple[ChatModel, _Usage]:
     # AGENTFLOW_PRICES_FILE: an operator's JSON price list merged over the built-in one.
     prices = load_prices(settings.agentflow_prices_file)
     return call, _Usage(ctx, call, config.model, prices)
+
+
+def _request(config: LLMConfig) -> dict[str, Any]:
+    """What a model call was asked for, as its span says (``gen_ai.request.*``)."""
+    return {"temperature": config.temperature, "max_tokens": config.max_tokens}
 
 
 def _text(value: Any) -> str:

@@ -17,6 +17,7 @@ module                    owns
 :mod:`.retention`         finished runs deleted after their retention
 :mod:`.waits`             pausing a run that waits, and waking it (signal, timer)
 :mod:`.children`          sub-workflow, map and error-workflow runs linked to their caller
+:mod:`.awaiting`          a caller waiting for a run's end (``/run``, webhooks' ``wait``)
 :mod:`.dashboard`         the numbers on ``/workflows``
 :mod:`.run`               running (or resuming) one execution to its end
 ========================  ==============================================================
@@ -24,6 +25,7 @@ module                    owns
 The names below are the package's public surface; callers import them from here.
 """
 
+from agentflow_app.services.executions.awaiting import DEFAULT_WAIT_S, MAX_WAIT_S, outcome
 from agentflow_app.services.executions.dashboard import Dashboard, DayStats, dashboard
 from agentflow_app.services.executions.events import append_event, channel, event_json, publish
 from agentflow_app.services.executions.lifecycle import (
@@ -81,10 +83,12 @@ from agentflow_app.services.executions.store import DbExecutionStore, Redactor, 
 from agentflow_app.services.executions.waits import WAKE_EVERY_S, wake, wake_due
 
 __all__ = [
+    "DEFAULT_WAIT_S",
     "LEASE_RENEW_S",
     "LEASE_S",
     "MAX_PAGE",
     "MAX_RECOVERIES",
+    "MAX_WAIT_S",
     "PRUNE_EVERY_S",
     "REAP_EVERY_S",
     "TEST_TRIGGER",
@@ -122,6 +126,7 @@ __all__ = [
     "mark_finished",
     "mark_started",
     "no_redaction",
+    "outcome",
     "prune",
     "publish",
     "queue_run",

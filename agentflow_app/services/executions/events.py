@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 
 from agentflow_app.engine.events import Event, EventType
+from agentflow_app.observability.observer import observe
 from agentflow_app.redis_client import redis_or_none
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def publish(rows: Iterable[dict[str, Any]], client: Redis | None = None) -> None
             nothing is published when there is none.
     """
     rows = list(rows)
+    observe(rows)  # metrics, step spans and log lines (agentflow_app.observability)
     client = client if client is not None else redis_or_none()
     if client is None or not rows:
         return

@@ -26,8 +26,7 @@ from agentflow_app.engine.events import Event, EventType, StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Workflow
-from agentflow_app.redis_client import get_async_redis
-from agentflow_app.services.executions.events import channel, parse
+from agentflow_app.services.executions.events import parse
 from agentflow_app.services.executions.rows import (
     EVENTS,
     EXECUTIONS,
@@ -40,6 +39,7 @@ from agentflow_app.services.executions.rows import (
     owned_workflow,
     step_record,
 )
+from agentflow_app.services.executions.subscription import Subscription
 from agentflow_app.services.users import Actor
 
 log = logging.getLogger(__name__)
@@ -346,17 +346,24 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
     yields by ``seq``: anything at or below the last yielded seq is a duplicate and is
     dropped; a jump in seq is filled from the database. When the channel stays quiet for
     :data:`FOLLOW_POLL_S` the database is read as well, so a lost publish only delays an
-    event. Ends after a terminal event that is the execution's latest (a retried run goes
-    on after its old ``execution.failed``).
+    event, and while Redis is away the database is all there is (:class:`.Subscription`).
+    Ends after a terminal event that is the execution's latest (a retried run goes on after
+    its old ``execution.failed``).
 
     Raises:
         NotFound: not the actor's execution (raised before anything is yielded).
     """
     await asyncio.to_thread(check_owner, actor, execution_id)
-    client = get_async_redis()
-    pubsub = client.pubsub()
+    async for event in follow_checked(execution_id, after_seq):
+        yield event
+
+
+async def follow_checked(execution_id: int, after_seq: int = 0) -> AsyncIterator[Event]:
+    """:func:`follow` for a caller that has checked who may see the run already (a
+    webhook's own run, a synchronous ``/run`` that just queued it)."""
+    subscription = Subscription(execution_id)
     try:
-        await pubsub.subscribe(channel(execution_id))
+        await subscription.open()
         last = after_seq
         pending = await asyncio.to_thread(events_after, execution_id, last)
         while True:
@@ -370,10 +377,8 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
                 if event.type.terminal and await asyncio.to_thread(_last_seq, execution_id) <= last:
                     return
             pending = []
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=FOLLOW_POLL_S
-            )
-            if message is None:
+            message = await subscription.next(FOLLOW_POLL_S)
+            if message is None:  # quiet, or Redis is away: the database has everything
                 pending = await asyncio.to_thread(events_after, execution_id, last)
                 continue
             event = parse(message["data"])
@@ -384,8 +389,4 @@ async def follow(actor: Actor, execution_id: int, after_seq: int = 0) -> AsyncIt
             else:  # we missed some (subscribed late, a publish failed): read them back
                 pending = await asyncio.to_thread(events_after, execution_id, last)
     finally:
-        try:
-            await pubsub.aclose()
-            await client.aclose()
-        except Exception as exc:  # Redis went away: nothing left to release
-            log.debug("closing the follower of execution %s: %s", execution_id, exc)
+        await subscription.close()

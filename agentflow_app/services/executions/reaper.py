@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import (
     Connection,
-    func,
     select,
 )
 
@@ -24,6 +23,11 @@ from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services.executions.events import publish
 from agentflow_app.services.executions.lifecycle import LEASE_S, recover, running_count
+from agentflow_app.services.executions.outages import (
+    is_unreachable,
+    note_unreachable,
+    recently_unreachable,
+)
 from agentflow_app.services.executions.rows import (
     EVENTS,
     EXECUTIONS,
@@ -50,25 +54,41 @@ class ReapReport(BaseModel):
 
 
 def reap(now: datetime | None = None) -> ReapReport:
+    """:func:`_reap`, leaving leases alone while the database was lately unreachable
+    (:func:`.outages.recently_unreachable`): the workers could not renew them either."""
+    leases = not recently_unreachable()
+    try:
+        return _reap(now, leases=leases)
+    except Exception as exc:
+        if is_unreachable(get_engine(), exc):
+            note_unreachable()
+        raise
+
+
+def _reap(now: datetime | None, *, leases: bool) -> ReapReport:
     """Recover executions whose worker vanished and queued runs nobody picked up.
 
     A ``running`` execution whose heartbeat is older than :data:`LEASE_S` goes back to
     ``queued`` with an ``execution.queued`` event (``data.recovered``), and a token is sent:
     the worker that claims it resumes it, reusing finished steps (SPEC §7). After
     :data:`MAX_RECOVERIES` recoveries it is failed with the reason instead. Each owner whose
-    oldest queued run has waited :data:`PICKUP_S` with capacity free gets one extra token
-    (at most one per :data:`NUDGE_TTL_S`).
+    queued runs have waited :data:`PICKUP_S` with capacity free gets a token for each, up
+    to that capacity (at most once per :data:`NUDGE_TTL_S`).
     """
     now = now or datetime.now(UTC)
     report = ReapReport()
     engine = get_engine()
     with engine.connect() as conn:
-        stale = conn.execute(
-            select(EXECUTIONS.c.id, EXECUTIONS.c.heartbeat_at, EXECUTIONS.c.worker).where(
-                EXECUTIONS.c.status == ExecutionStatus.RUNNING,
-                EXECUTIONS.c.heartbeat_at < now - timedelta(seconds=LEASE_S),
-            )
-        ).all()
+        stale = (
+            []
+            if not leases
+            else conn.execute(
+                select(EXECUTIONS.c.id, EXECUTIONS.c.heartbeat_at, EXECUTIONS.c.worker).where(
+                    EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+                    EXECUTIONS.c.heartbeat_at < now - timedelta(seconds=LEASE_S),
+                )
+            ).all()
+        )
     events: list[dict[str, Any]] = []
     for row in stale:
         with engine.begin() as conn:
@@ -98,25 +118,41 @@ def _recoveries(conn: Connection, execution_id: int) -> int:
 
 
 def _nudge_waiting(now: datetime) -> list[int]:
+    """One token for each run an owner has had queued past :data:`PICKUP_S`, up to their
+    free capacity: after a Redis outage every run asked for meanwhile lacks its token, and
+    one token per owner per :data:`NUDGE_TTL_S` would start them one by one. A token that
+    finds nothing left to claim does nothing."""
     limit = get_settings().agentflow_max_concurrent_executions
+    unpicked = (
+        EXECUTIONS.c.status == ExecutionStatus.QUEUED,
+        EXECUTIONS.c.created_at < now - timedelta(seconds=PICKUP_S),
+    )
+    owed: dict[int, list[int]] = {}
     with get_engine().connect() as conn:
         owners = conn.execute(
-            select(EXECUTIONS.c.owner_id, func.min(EXECUTIONS.c.id))
-            .where(
-                EXECUTIONS.c.status == ExecutionStatus.QUEUED,
-                EXECUTIONS.c.owner_id.is_not(None),
-                EXECUTIONS.c.created_at < now - timedelta(seconds=PICKUP_S),
-            )
+            select(EXECUTIONS.c.owner_id)
+            .where(*unpicked, EXECUTIONS.c.owner_id.is_not(None))
             .group_by(EXECUTIONS.c.owner_id)
-        ).all()
-        owners = [(owner, oldest) for owner, oldest in owners if running_count(conn, owner) < limit]
+        ).scalars()
+        for owner in list(owners):
+            free = limit - running_count(conn, owner)
+            if free > 0:
+                owed[owner] = list(
+                    conn.execute(
+                        select(EXECUTIONS.c.id)
+                        .where(*unpicked, EXECUTIONS.c.owner_id == owner)
+                        .order_by(EXECUTIONS.c.id)
+                        .limit(free)
+                    ).scalars()
+                )
     client = redis_or_none()
     nudged = []
-    for owner, oldest in owners:
+    for owner, ids in owed.items():
         if client is not None and not client.set(
             f"agentflow:nudge:{owner}", "1", nx=True, ex=NUDGE_TTL_S
         ):
             continue
-        dispatch.enqueue_execution(oldest)
-        nudged.append(oldest)
+        for execution_id in ids:
+            dispatch.enqueue_execution(execution_id)
+        nudged.extend(ids)
     return nudged

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import queue
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 
 from agentflow_app.services.executions.events import publish
+from agentflow_app.services.executions.outages import retrying
 from agentflow_app.services.executions.rows import (
     EXECUTIONS,
     STEPS,
@@ -205,6 +207,8 @@ class DbExecutionStore:
         self._in_flight: asyncio.Future | None = None
         self._start_scheduled = False
         self._failure: BaseException | None = None
+        #: The execution's ``last_seq`` after this store's last committed batch of events.
+        self._last_seq: int | None = None
         self._cancel_read_at = time.monotonic() if claimed is not None else float("-inf")
         self._cancel = False
         self._no_steps_yet = claimed is not None and not claimed.has_steps
@@ -216,7 +220,7 @@ class DbExecutionStore:
         if self._no_steps_yet:
             self._no_steps_yet = False  # only the start may skip the read
             return {}
-        rows = await self._lane.call(self._read_steps)
+        rows = await self._lane.call(self._retrying, self._read_steps, "a read")
         return {row.node_id: row for row in rows}
 
     async def save_step(self, step: StepRecord) -> None:
@@ -292,7 +296,7 @@ class DbExecutionStore:
     async def cancel_requested(self) -> bool:
         now = time.monotonic()
         if now - self._cancel_read_at >= CANCEL_CACHE_S:
-            self._cancel = await self._lane.call(self._read_cancel)
+            self._cancel = await self._lane.call(self._retrying, self._read_cancel, "a read")
             self._cancel_read_at = time.monotonic()
         return self._cancel
 
@@ -359,7 +363,37 @@ class DbExecutionStore:
             else:
                 write.future.set_exception(error)
 
+    def _retrying(self, call: Callable[[], Any], what: str) -> Any:
+        return retrying(self._engine, call, f"execution {self.execution_id}: {what}")
+
     def _write(self, batch: list[_Write]) -> list[int | None]:
+        """:meth:`_write_once`, retried while the database is away; a retry first checks
+        whether the failed attempt committed after all (its answer was lost), so no event
+        is stored twice."""
+        attempts = itertools.count()
+
+        def attempt() -> list[int | None]:
+            if next(attempts) and (landed := self._landed(batch)) is not None:
+                return landed
+            return self._write_once(batch)
+
+        return self._retrying(attempt, "a write")
+
+    def _landed(self, batch: list[_Write]) -> list[int | None] | None:
+        """The batch's seqs if it is in the database already (None: write it). Steps and
+        the end are upserts, so only a batch with events can be stored twice."""
+        events = [w.event for w in batch if w.event is not None]
+        if not events or self._last_seq is None:
+            return None
+        with self._engine.connect() as conn:
+            stored = conn.execute(
+                select(EXECUTIONS.c.last_seq).where(EXECUTIONS.c.id == self.execution_id)
+            ).scalar_one()
+        if stored != self._last_seq + len(events):
+            return None
+        return self._settled(batch, events, stored)
+
+    def _write_once(self, batch: list[_Write]) -> list[int | None]:
         """Commit one batch in one transaction; answer each event's seq (None for steps)."""
         events = [w.event for w in batch if w.event is not None]
         # A step saved twice in one batch (running, then succeeded): the last state wins.
@@ -377,6 +411,14 @@ class DbExecutionStore:
         except BaseException:
             self._abandon_transaction()
             raise
+        return self._settled(batch, events, last_seq)
+
+    def _settled(
+        self, batch: list[_Write], events: list[dict], last_seq: int | None
+    ) -> list[int | None]:
+        """Number the committed batch's events, publish them; each write's seq."""
+        if events:
+            self._last_seq = last_seq
         for i, row in enumerate(events):
             row["seq"] = last_seq - (len(events) - 1 - i)
         if events and self._redis is not None:

@@ -42,6 +42,9 @@ PUBLIC: set[tuple[str, str]] = {
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/token"),
     ("POST", "/api/hooks/{hook_token}"),
+    # A signed approval link is its own permission (services/approvals.py).
+    ("GET", "/api/approvals/{token}"),
+    ("POST", "/api/approvals/{token}"),
 }
 
 
@@ -101,6 +104,15 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/workflows/executions/{execution_id}/cancel"): Expect(409, 404),
     ("POST", "/api/workflows/executions/{execution_id}/retry"): Expect(202, 404),
     ("POST", "/api/workflows/executions/{execution_id}/rerun"): Expect(202, 404),
+    # No worker runs here: the run outlives its short timeout and answers 202 with its id.
+    ("POST", "/api/workflows/{workflow_id}/run"): Expect(
+        202, 404, lambda w: {"inputs": {}, "timeout_s": 0.2}
+    ),
+    ("GET", "/api/approvals"): Expect(200, 200),
+    # The world's execution waits on no approval: the owner is told there is none to decide.
+    ("POST", "/api/workflows/executions/{execution_id}/approve"): Expect(
+        404, 404, lambda w: {"node_id": "ask", "approved": True}
+    ),
     ("POST", "/api/files"): Expect(201, 201, files={"file": ("a.txt", b"matrix", "text/plain")}),
     ("GET", "/api/files/{file_id}"): Expect(200, 404),
 }

@@ -182,7 +182,8 @@ def test_map_runs_every_item_in_order_and_continues_past_a_failure(stack, make_a
     items = list(range(1, 1001))
     items[57] = 0
     execution_id = executions.start(owner, mapper, {"items": items})
-    wait_finished(execution_id)
+    # A thousand runs on one 2-process worker: a longer hang guard than one run needs.
+    wait_until(lambda: status_of(execution_id).finished, "the map to end", guard_s=900)
     record = execution_record(execution_id)
     assert record["status"] == "succeeded", record["error"]
     results = next(s for s in record["steps"] if s["node_id"] == "each")["output"]["results"]

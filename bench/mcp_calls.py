@@ -16,7 +16,7 @@
     the SDK's own, one session for all calls; its first progress notification is sent when
     the API's follower of the run sees ``execution.started``.
 
-    .venv/bin/python bench/mcp.py [--runs 30] [--db sqlite|postgres]
+    .venv/bin/python bench/mcp_calls.py [--runs 30] [--db sqlite|postgres]
 """
 
 from __future__ import annotations
