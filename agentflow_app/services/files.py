@@ -388,7 +388,7 @@ def _mib(size: int) -> str:
 class DbFileHost:
     """``ctx.services["files"]`` for one run: its owner's files, and files it makes."""
 
-    def __init__(self, execution_id: int, owner_id: int | None) -> None:
+    def __init__(self, execution_id: int | None, owner_id: int | None) -> None:
         self.execution_id = execution_id
         self.owner_id = owner_id
 

@@ -18,7 +18,7 @@ async def test_text_and_json_results_become_files(http: GuardedClient, module_st
     ctx = node_context(
         http=http,
         inputs={"week": 49, "rows": [{"a": 1}]},
-        services={"files": DbFileHost(None, owner.actor.id)},  # type: ignore[arg-type]
+        services={"files": DbFileHost(None, owner.actor.id)},
     )
     out = await run_node(
         Template,
