@@ -225,7 +225,13 @@ def _signed_or_signed_in(
 @router.get(
     "/{file_id:int}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the bytes"}},
+    responses={
+        200: {
+            # Any type: the file's own (active types as application/octet-stream).
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the bytes, as an attachment",
+        }
+    },
 )
 def download(
     file_id: ObjectId,
