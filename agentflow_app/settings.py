@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     #: the only way a local command runs, so a workflow author can never name one.
     agentflow_mcp_stdio_servers: Path | None = None
 
+    #: Where uploaded and produced files live: ``disk`` (``<data dir>/files``) or ``s3``
+    #: (``AGENTFLOW_FILES_BUCKET`` under ``AGENTFLOW_FILES_PREFIX``; boto3 honours
+    #: ``AWS_ENDPOINT_URL_S3`` for MinIO and moto).
+    agentflow_files_backend: Literal["disk", "s3"] = "disk"
+    agentflow_files_bucket: str | None = None
+    agentflow_files_prefix: str = "agentflow/files/"
+    #: The largest file accepted (MiB), and the most one run may bring in (MiB).
+    agentflow_max_file_mb: int = Field(default=25, gt=0, le=100_000)
+    agentflow_max_run_mb: int = Field(default=100, gt=0, le=100_000)
+
     # -- operations (issue 19; docs/observability.md) -------------------------------------------
     #: ``text`` (readable, the default) or ``json`` (one JSON object per log line).
     agentflow_log_format: Literal["text", "json"] = "text"

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from agentflow_app.api import api_keys, approvals, auth, errors, health, users, workflows
 from agentflow_app.api import credentials as credentials_api
 from agentflow_app.api import executions as executions_api
+from agentflow_app.api import files as files_api
 from agentflow_app.api import hooks as hooks_api
 from agentflow_app.api import mcp as mcp_api
 from agentflow_app.observability import web as observability
@@ -40,3 +41,4 @@ ROUTERS = [health.router]
 ROUTERS += [auth.router, users.router, workflows.router, api_keys.router]
 ROUTERS += [credentials_api.router]
 ROUTERS += [executions_api.router, hooks_api.router, approvals.router]
+ROUTERS += [files_api.router]

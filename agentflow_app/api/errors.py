@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput, NotFound
+from agentflow_app.services.files import FileTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ _STATUS: dict[type[AgentFlowError], int] = {
     Conflict: 409,
     Forbidden: 403,
     InvalidInput: 422,
+    FileTooLarge: 413,
 }
 
 

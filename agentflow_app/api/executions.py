@@ -15,18 +15,20 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from agentflow_app.api import files as files_api
 from agentflow_app.api.deps import CurrentUser, ObjectId, QueryTime
 from agentflow_app.api.errors import ErrorDetail
 from agentflow_app.db import MAX_ID
 from agentflow_app.engine.events import Event
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import InvalidInput
-from agentflow_app.services import executions
+from agentflow_app.services import executions, files, workflows
 from agentflow_app.services.executions import ExecutionRecord, ExecutionSummary, event_json
 from agentflow_app.services.users import Actor
 
@@ -56,13 +58,44 @@ class Accepted(BaseModel):
     status: ExecutionStatus
 
 
-@router.post("/{workflow_id:int}/execute", status_code=202, response_model=Queued)
-def execute(
-    actor: CurrentUser, workflow_id: ObjectId, body: Annotated[ExecuteBody | None, Body()] = None
-) -> Queued:
-    """Queue a run of the newest version; 422 names each input that does not fit."""
-    inputs = body.inputs if body is not None else {}
-    return Queued(execution_id=executions.start(actor, workflow_id, inputs))
+@router.post(
+    "/{workflow_id:int}/execute",
+    status_code=202,
+    response_model=Queued,
+    responses={413: {"model": ErrorDetail, "description": "a file is over the size limit"}},
+    openapi_extra=files_api.execute_body(ExecuteBody),
+)
+async def execute(actor: CurrentUser, workflow_id: ObjectId, request: Request) -> Queued:
+    """Queue a run of the newest version; 422 names each input that does not fit.
+
+    JSON ``{inputs}``, or ``multipart/form-data`` with the files of ``file`` inputs as
+    parts named after their inputs (and other inputs as fields, or JSON in ``inputs``).
+    """
+    if not files_api.is_multipart(request):
+        raw = await request.body()
+        try:
+            body = (
+                ExecuteBody.model_validate_json(raw)
+                if raw.strip() not in (b"", b"null")
+                else ExecuteBody()
+            )
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+        return Queued(
+            execution_id=await run_in_threadpool(executions.start, actor, workflow_id, body.inputs)
+        )
+    await run_in_threadpool(workflows.get, actor, workflow_id)  # 404 before reading files
+    form = await files_api.read_form(request)
+    try:
+        inputs, stored = await files_api.form_inputs(actor.id, form)
+    finally:
+        await form.close()
+    try:
+        execution_id = await run_in_threadpool(executions.start, actor, workflow_id, inputs)
+    except BaseException:
+        await run_in_threadpool(files.discard, stored)
+        raise
+    return Queued(execution_id=execution_id)
 
 
 class RunBody(BaseModel):

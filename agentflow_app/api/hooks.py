@@ -1,8 +1,10 @@
 """``POST /api/hooks/{hook_token}``: start a webhook-triggered workflow (SPEC §9).
 
 No sign-in: the secret token in the URL is the credential, and the run acts as the
-workflow's owner. The body is read up to 1 MiB (413 past that, before parsing), must be a
-JSON object, and is checked against the webhook trigger's inputs (422 naming each problem).
+workflow's owner. A JSON body is read up to 1 MiB (413 past that, before parsing), must be
+a JSON object, and is checked against the webhook trigger's inputs (422 naming each
+problem). A ``multipart/form-data`` body carries files (``api/files.py``): up to the run
+limit, each file up to the file limit (413 naming the file).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from agentflow_app.api import files as files_api
 from agentflow_app.api.errors import ErrorDetail, ProblemList
 from agentflow_app.nodes.output import RESPONSE_KEY
-from agentflow_app.services import executions
+from agentflow_app.services import executions, files
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
 
@@ -62,7 +65,10 @@ async def _read_capped(request: Request) -> bytes | None:
     response_model=HookAccepted,
     responses={
         404: {"model": ErrorDetail, "description": "no workflow listens on this token"},
-        413: {"model": ErrorDetail, "description": "the body is over 1 MiB"},
+        413: {
+            "model": ErrorDetail,
+            "description": "a JSON body over 1 MiB, a file over its limit",
+        },
         422: {"model": ProblemList, "description": "the body does not fit the trigger"},
         200: {"description": "?wait=true: the run's outputs, with the output node's status"},
         409: {"model": ErrorDetail, "description": "?wait=true: the run was cancelled"},
@@ -80,15 +86,18 @@ async def receive(
     """Queue a run with the posted JSON as its inputs; with ``?wait=true``, answer with the
     run's outputs (and the status and headers its ``output`` node sets) when it ends."""
     # Unknown tokens answer 404 before the body is read: nothing is buffered for them.
-    await run_in_threadpool(executions.hook_workflow, hook_token)
-    raw = await _read_capped(request)
-    if raw is None:
-        return _too_large()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _unprocessable(f"the webhook body is not valid JSON: {exc}")
-    execution_id = await run_in_threadpool(executions.start_from_hook, hook_token, body)
+    workflow_id = await run_in_threadpool(executions.hook_workflow, hook_token)
+    if files_api.is_multipart(request):
+        execution_id = await _receive_form(hook_token, workflow_id, request)
+    else:
+        raw = await _read_capped(request)
+        if raw is None:
+            return _too_large()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _unprocessable(f"the webhook body is not valid JSON: {exc}")
+        execution_id = await run_in_threadpool(executions.start_from_hook, hook_token, body)
     if not wait:
         return HookAccepted(execution_id=execution_id)
     record = await executions.outcome(execution_id, timeout_s)
@@ -118,3 +127,19 @@ def _answer(record: dict[str, Any]) -> JSONResponse:
         status_code=shape.get("status_code", 200),
         headers=shape.get("headers") or None,
     )
+
+
+async def _receive_form(hook_token: str, workflow_id: int, request: Request) -> int:
+    """A multipart webhook: fields are string inputs, file parts become file inputs
+    (stored as the workflow owner's), ``inputs`` may carry JSON."""
+    owner_id = await run_in_threadpool(files.workflow_owner, workflow_id)
+    form = await files_api.read_form(request)
+    try:
+        inputs, stored = await files_api.form_inputs(owner_id, form)
+    finally:
+        await form.close()
+    try:
+        return await run_in_threadpool(executions.start_from_hook, hook_token, inputs)
+    except BaseException:
+        await run_in_threadpool(files.discard, stored)
+        raise

@@ -239,7 +239,8 @@ def _nodes_of(document: dict[str, Any]) -> list[tuple[str, str, str]]:
     "inputs",
     multiple=True,
     metavar="NAME=VALUE",
-    help="An execution input; VALUE is read as the trigger declares it (JSON when it parses).",
+    help="An execution input; VALUE is read as the trigger declares it (JSON when it parses); "
+    "@PATH stores that file and passes its reference (a file input).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the execution record as JSON.")
 @click.option(
@@ -312,7 +313,7 @@ def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
     from agentflow_app.catalog import default_registry
     from agentflow_app.engine.errors import InvalidWorkflow
     from agentflow_app.migrate import upgrade_head
-    from agentflow_app.services import executions
+    from agentflow_app.services import executions, files
 
     if resume is not None:
         upgrade_head()
@@ -331,6 +332,7 @@ def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
     for broken in default_registry().plugin_errors:
         _stderr().print(Text(f"warning: plugin {broken.name} did not load: {broken.message}"))
     upgrade_head()
+    raw_inputs = files.inputs_from_paths(raw_inputs)
     try:
         execution_id = executions.queue_run(
             document, raw_inputs, owner_id=None, trigger="manual", coerce_strings=True, send=False

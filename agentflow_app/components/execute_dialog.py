@@ -79,9 +79,43 @@ def _field(field: InputField) -> rx.Component:
             rx.text(field["description"], size="1", color_scheme="gray"),
         ),
         _control(field),
+        rx.cond(
+            field["files"] != "",
+            rx.text(
+                rx.icon("paperclip", size=12),
+                " ",
+                field["files"],
+                size="1",
+                data_testid="input-files-" + field["name"],
+            ),
+        ),
         rx.cond(field["error"] != "", rx.text(field["error"], size="1", color_scheme="red")),
         spacing="1",
         width="100%",
+    )
+
+
+UPLOAD_ID = "execute-files"
+
+
+def _dropzone() -> rx.Component:
+    """Drop files (or click to choose): each goes to a file input, its name and size shown."""
+    return rx.upload(
+        rx.vstack(
+            rx.icon("upload", size=18),
+            rx.text("Drop files here, or click to choose", size="2"),
+            align="center",
+            spacing="1",
+        ),
+        id=UPLOAD_ID,
+        multiple=True,
+        on_drop=ExecuteState.upload(rx.upload_files(upload_id=UPLOAD_ID)),
+        border="1px dashed var(--gray-a8)",
+        border_radius="var(--radius-3)",
+        padding="1em",
+        width="100%",
+        cursor="pointer",
+        data_testid="execute-upload",
     )
 
 
@@ -108,6 +142,7 @@ def _dialog() -> rx.Component:
             ),
             rx.vstack(
                 rx.foreach(ExecuteState.fields, _field),
+                rx.cond(ExecuteState.takes_files, _dropzone()),
                 rx.cond(
                     ExecuteState.error != "",
                     rx.callout(

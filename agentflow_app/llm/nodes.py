@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 
 from agentflow_app.engine.errors import NodeError, RegistryError, TransientError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateStr, Tool
+from agentflow_app.llm.attachments import attachment_blocks
 from agentflow_app.llm.errors import provider_error, scrub
 from agentflow_app.llm.pricing import PriceTable, load_prices
 from agentflow_app.llm.providers import ChatModel, chat_model
@@ -60,6 +61,10 @@ class LLMConfig(NodeConfig):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
     json_output: bool = Field(default=False, description="Ask for JSON and parse it into data.")
+    attachments: list[TemplateStr] = Field(
+        default_factory=list,
+        description="Files sent with the prompt (images, PDFs, text), e.g. {{ inputs.photo }}",
+    )
 
 
 class AgentConfig(LLMConfig):
@@ -168,7 +173,9 @@ class LLMPrompt(Node):
     async def _ask(
         self, ctx: RunContext, config: LLMConfig, call: ChatModel, usage: _Usage
     ) -> dict[str, Any]:
-        messages = _messages(config)
+        messages = _messages(
+            config, await attachment_blocks(ctx, config.provider, config.attachments, self.type)
+        )
         handlers = [
             _TokenForwarder(ctx),
             *genai.callbacks(ctx, call, config.model, **_request(config)),
@@ -300,7 +307,8 @@ class LLMAgent(Node):
             history[:] = state["messages"]
             return state["messages"][-1]
 
-        history: list[BaseMessage] = [HumanMessage(_text(config.prompt))]
+        blocks = await attachment_blocks(ctx, config.provider, config.attachments, self.type)
+        history: list[BaseMessage] = [_question(config, blocks)]
         answer = await ask(history)
         output: dict[str, Any] = {"text": answer.text}
         if config.json_output:
@@ -466,10 +474,17 @@ def _system(config: LLMConfig) -> str | None:
     return "\n\n".join(p for p in parts if p.strip()) or None
 
 
-def _messages(config: LLMConfig) -> list[BaseMessage]:
+def _messages(config: LLMConfig, blocks: list[dict[str, Any]]) -> list[BaseMessage]:
     system = _system(config)
     head: list[BaseMessage] = [SystemMessage(system)] if system else []
-    return [*head, HumanMessage(_text(config.prompt))]
+    return [*head, _question(config, blocks)]
+
+
+def _question(config: LLMConfig, blocks: list[dict[str, Any]]) -> HumanMessage:
+    """The prompt, with its attachments' blocks before it when there are any."""
+    if not blocks:
+        return HumanMessage(_text(config.prompt))
+    return HumanMessage([*blocks, {"type": "text", "text": _text(config.prompt)}])
 
 
 @contextmanager

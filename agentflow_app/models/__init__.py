@@ -3,6 +3,7 @@
 from agentflow_app.models.approval import Approval
 from agentflow_app.models.credential import Credential
 from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
+from agentflow_app.models.file import StoredFile
 from agentflow_app.models.user import ApiKey, RevokedToken, User
 from agentflow_app.models.workflow import Workflow, WorkflowVersion
 
@@ -14,6 +15,7 @@ __all__ = [
     "ExecutionEvent",
     "RevokedToken",
     "StepRun",
+    "StoredFile",
     "User",
     "Workflow",
     "WorkflowVersion",

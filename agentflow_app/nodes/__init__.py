@@ -16,6 +16,7 @@ from __future__ import annotations
 from agentflow_app.engine.registry import Registry
 from agentflow_app.nodes.approval import Approval
 from agentflow_app.nodes.email import EmailSend, EmailSendTool
+from agentflow_app.nodes.file_extract import FileExtract
 from agentflow_app.nodes.flow import Map, Subworkflow, WaitNode
 from agentflow_app.nodes.http import HttpRequest, HttpRequestTool
 from agentflow_app.nodes.hubspot import HubSpotContact, HubSpotContactTool
@@ -33,6 +34,7 @@ NODES = (
     Condition,
     Switch,
     Template,
+    FileExtract,
     Output,
     SlackMessage,
     HubSpotContact,

@@ -14,6 +14,7 @@ import asyncio
 import smtplib
 import socket
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any, ClassVar, Literal
@@ -25,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateStr, Tool
+from agentflow_app.files.refs import is_ref
 from agentflow_app.net.guard import BlockedAddress, NetError, check_url, describe_block
 from agentflow_app.nodes.credentials import load_credential
 from agentflow_app.nodes.remote import as_text
@@ -62,8 +64,12 @@ async def send_email(
     body: Any,
     html: bool = False,
     timeout_s: float = 60.0,
+    attachments: Sequence[Any] = (),
 ) -> dict[str, str]:
     """Send one email with an SMTP or SES credential; returns ``{message_id}``.
+
+    ``attachments`` are file references (rendered templates; a list counts as its files),
+    read through the run's file host and attached with their names and types.
 
     Raises:
         NodeError: bad addresses, refused login or message, refused host.
@@ -73,10 +79,61 @@ async def send_email(
     to_list = recipients(where, to)
     subject_text = " ".join(as_text(subject).split())
     body_text = as_text(body)
+    files = await _attachments(ctx, where, attachments)
     if isinstance(cred, SmtpKind):
-        return await _send_smtp(ctx, where, cred, to_list, subject_text, body_text, html, timeout_s)
+        return await _send_smtp(
+            ctx, where, cred, to_list, subject_text, body_text, html, timeout_s, files
+        )
     assert isinstance(cred, SesKind)
-    return await _send_ses(ctx, where, cred, to_list, subject_text, body_text, html, timeout_s)
+    return await _send_ses(
+        ctx, where, cred, to_list, subject_text, body_text, html, timeout_s, files
+    )
+
+
+#: The most an email's attachments may weigh together (SES refuses raw messages past 10 MB).
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+async def _attachments(
+    ctx: RunContext, where: str, values: Sequence[Any]
+) -> list[tuple[dict, bytes]]:
+    refs = [item for value in values for item in (value if isinstance(value, list) else [value])]
+    if not refs:
+        return []
+    host = ctx.services.get("files")
+    if host is None:
+        raise NodeError(f"{where}: attachments need the file store, which this run lacks")
+    files: list[tuple[dict, bytes]] = []
+    total = 0
+    for index, ref in enumerate(refs):
+        if not is_ref(ref):
+            raise NodeError(f"{where}: attachments[{index}] is not a file")
+        stored, data = await host.read(ref, limit=MAX_ATTACHMENT_BYTES)
+        total += len(data)
+        if total > MAX_ATTACHMENT_BYTES:
+            raise NodeError(f"{where}: the attachments are over 10 MiB together")
+        files.append((stored, data))
+    return files
+
+
+def _compose(
+    sender: str, to: list[str], subject: str, body: str, html: bool, files: list[tuple[dict, bytes]]
+) -> tuple[EmailMessage, str]:
+    """The MIME message (with its attachments) and its Message-ID."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or None
+    message["Message-ID"] = message_id = make_msgid(domain=domain)
+    message.set_content(body, subtype="html" if html else "plain")
+    for ref, data in files:
+        maintype, _, subtype = ref["media_type"].partition("/")
+        message.add_attachment(
+            data, maintype=maintype, subtype=subtype or "octet-stream", filename=ref["name"]
+        )
+    return message, message_id
 
 
 # -- SMTP -----------------------------------------------------------------------------------
@@ -134,6 +191,7 @@ async def _send_smtp(
     body: str,
     html: bool,
     timeout_s: float,
+    files: list[tuple[dict, bytes]],
 ) -> dict[str, str]:
     try:
         addresses = await ctx.http.guard.resolve(cred.host, cred.port)
@@ -145,14 +203,7 @@ async def _send_smtp(
     except NetError as exc:
         raise NodeError(f"{where}: {exc}") from None
 
-    message = EmailMessage()
-    message["From"] = cred.from_address
-    message["To"] = ", ".join(to)
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False, usegmt=True)
-    domain = parseaddr(cred.from_address)[1].rpartition("@")[2] or None
-    message["Message-ID"] = message_id = make_msgid(domain=domain)
-    message.set_content(body, subtype="html" if html else "plain")
+    message, message_id = _compose(cred.from_address, to, subject, body, html, files)
 
     server = f"SMTP server {cred.host}:{cred.port}"
     try:
@@ -188,7 +239,7 @@ def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
 # -- SES ------------------------------------------------------------------------------------
 
 
-def _deliver_ses(cred: SesKind, request: dict[str, Any], timeout: float) -> str:
+def _deliver_ses(cred: SesKind, request: dict[str, Any], timeout: float, raw: bytes | None) -> str:
     session = boto3.session.Session(
         aws_access_key_id=cred.access_key_id,
         aws_secret_access_key=cred.secret_access_key,
@@ -202,6 +253,12 @@ def _deliver_ses(cred: SesKind, request: dict[str, Any], timeout: float) -> str:
             connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
         ),
     )
+    if raw is not None:  # attachments need a raw MIME message
+        return client.send_raw_email(
+            Source=request["Source"],
+            Destinations=request["Destination"]["ToAddresses"],
+            RawMessage={"Data": raw},
+        )["MessageId"]
     return client.send_email(**request)["MessageId"]
 
 
@@ -214,6 +271,7 @@ async def _send_ses(
     body: str,
     html: bool,
     timeout_s: float,
+    files: list[tuple[dict, bytes]],
 ) -> dict[str, str]:
     if cred.endpoint_url:
         try:
@@ -233,7 +291,10 @@ async def _send_ses(
         },
     }
     try:
-        message_id = await asyncio.to_thread(_deliver_ses, cred, request, timeout_s)
+        raw = None
+        if files:
+            raw = _compose(cred.from_address, to, subject, body, html, files)[0].as_bytes()
+        message_id = await asyncio.to_thread(_deliver_ses, cred, request, timeout_s, raw)
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "Error")
@@ -281,6 +342,10 @@ class EmailSend(Node):
             description="Message body; templates allowed", json_schema_extra={"widget": "textarea"}
         )
         format: Literal["text", "html"] = Field(default="text", description="Body format")
+        attachments: list[TemplateStr] = Field(
+            default_factory=list,
+            description="Files to attach, e.g. {{ nodes.report.output.file }}",
+        )
 
     async def run(self, ctx: RunContext, config: Config) -> dict[str, str]:
         return await send_email(
@@ -292,6 +357,7 @@ class EmailSend(Node):
             body=config.body,
             html=config.format == "html",
             timeout_s=config.timeout_s,
+            attachments=config.attachments,
         )
 
 

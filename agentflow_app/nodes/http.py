@@ -15,9 +15,13 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal
 
+import httpx
 from pydantic import BaseModel, Field, field_validator
 
+from agentflow_app.engine.errors import NodeError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateJSON, TemplateStr, Tool
+from agentflow_app.files.refs import is_ref
+from agentflow_app.files.sniff import is_textual
 from agentflow_app.net.guard import redact_url
 from agentflow_app.nodes.credentials import load_credential
 from agentflow_app.nodes.remote import as_text, send, status_error
@@ -25,6 +29,8 @@ from agentflow_app.secrets.kinds import HttpKind
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: The largest file a request sends (the response side is capped by the guarded client).
+MAX_FILE_SENT = 50 * 1024 * 1024
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -46,11 +52,15 @@ async def perform_request(
     body: Any,
     credential: str | None,
     timeout_s: float | None,
+    files: dict[str, Any] | None = None,
+    response_file: str = "never",
 ) -> dict[str, Any]:
     """Send one request and shape the answer as ``{status, headers, body}``.
 
     Template fields arrive rendered but untyped (a header may have rendered to a number),
-    so values are turned into text here. A string body is sent as is, anything else as JSON.
+    so values are turned into text here. A string body is sent as is, a file as its bytes
+    (with its media type), anything else as JSON; with ``files``, the request is a
+    multipart form of those files and the body object's fields.
 
     Raises:
         NodeError: refused URL, 4xx answer, bad credential, oversized body.
@@ -69,7 +79,14 @@ async def perform_request(
         request_headers.update(auth)
         secret_headers = list(auth)
     payload: dict[str, Any] = {}
-    if isinstance(body, str):
+    if files:
+        payload["content"], request_headers["Content-Type"] = await _multipart(
+            ctx, where, body, files
+        )
+    elif is_ref(body):
+        ref, payload["content"] = await _read_file(ctx, where, body)
+        request_headers.setdefault("Content-Type", ref["media_type"])
+    elif isinstance(body, str):
         payload["content"] = body.encode()
     elif body is not None:
         payload["json"] = body
@@ -88,7 +105,9 @@ async def perform_request(
     if response.status_code >= 400:
         raise status_error(where, response, f"{method} {redact_url(response.url)}")
     parsed: Any = None
-    if method != "HEAD":
+    if method != "HEAD" and _keep_as_file(ctx, response, response_file):
+        parsed = await _store_response(ctx, where, response)
+    elif method != "HEAD":
         parsed = response.text
         if response.is_json and response.content.strip():
             try:
@@ -96,6 +115,53 @@ async def perform_request(
             except ValueError:
                 await ctx.log("the response says it is JSON but does not parse; kept as text")
     return {"status": response.status_code, "headers": dict(response.headers), "body": parsed}
+
+
+async def _read_file(ctx: RunContext, where: str, ref: Any) -> tuple[dict[str, Any], bytes]:
+    host = ctx.services.get("files")
+    if host is None:
+        raise NodeError(f"{where}: sending a file needs the file store, which this run lacks")
+    return await host.read(ref, limit=MAX_FILE_SENT)
+
+
+async def _multipart(
+    ctx: RunContext, where: str, body: Any, files: dict[str, Any]
+) -> tuple[bytes, str]:
+    """The multipart body (files and the body object's fields) and its Content-Type."""
+    if body is not None and not isinstance(body, dict):
+        raise NodeError(f"{where}: with files, body must be an object of form fields")
+    parts: list[tuple[str, tuple[str, bytes, str]]] = []
+    for field, value in files.items():
+        for item in value if isinstance(value, list) else [value]:
+            ref, data = await _read_file(ctx, where, item)
+            parts.append((str(field), (ref["name"], data, ref["media_type"])))
+    fields = {str(k): v if isinstance(v, str) else as_text(v) for k, v in (body or {}).items()}
+    # httpx's own encoder, so the form is exactly what httpx would send.
+    built = httpx.Request("POST", "http://form.invalid/", data=fields, files=parts)
+    return built.read(), built.headers["Content-Type"]
+
+
+def _keep_as_file(ctx: RunContext, response: Any, mode: str) -> bool:
+    if mode == "never" or "files" not in ctx.services or not response.content:
+        return False
+    if mode == "always":
+        return True
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return not (response.is_json or is_textual(media_type) or not media_type)
+
+
+async def _store_response(ctx: RunContext, where: str, response: Any) -> dict[str, Any]:
+    """A binary answer kept as a file of the run: its reference instead of garbled text."""
+    name = _response_name(response)
+    media_type = response.headers.get("content-type", "").split(";")[0].strip() or None
+    return await ctx.services["files"].create(name, media_type, response.content, lenient=True)
+
+
+def _response_name(response: Any) -> str:
+    disposition = response.headers.get("content-disposition", "")
+    if match := re.search(r'filename="?([^";]+)"?', disposition):
+        return match.group(1)
+    return str(response.url.path).rstrip("/").rsplit("/", 1)[-1] or "response"
 
 
 class HttpRequest(Node):
@@ -126,6 +192,15 @@ class HttpRequest(Node):
             description="HTTP credential (bearer token, basic auth or an API-key header)",
             json_schema_extra={"credential_kinds": ["http"]},
         )
+        files: dict[str, TemplateStr] = Field(
+            default_factory=dict,
+            description="Files to send as multipart/form-data parts, by field name "
+            "(the body object gives the text fields); a body that is a file is sent raw",
+        )
+        response_file: Literal["auto", "always", "never"] = Field(
+            default="auto",
+            description="Keep the answer as a file: auto for binary answers (not text/JSON)",
+        )
 
         _headers_ok = field_validator("headers")(_check_header_names)
 
@@ -143,6 +218,8 @@ class HttpRequest(Node):
             body=config.body,
             credential=config.credential,
             timeout_s=config.timeout_s,
+            files=config.files,
+            response_file=config.response_file,
         )
 
 

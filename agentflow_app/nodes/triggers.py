@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from agentflow_app.engine.errors import NodeError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext
 from agentflow_app.errors import InvalidInput
+from agentflow_app.files.refs import is_ref
 
-InputType = Literal["string", "number", "integer", "boolean", "object", "array"]
+InputType = Literal["string", "number", "integer", "boolean", "object", "array", "file", "files"]
 
 _TYPE_NAMES: dict[str, str] = {
     "string": "a string",
@@ -29,6 +30,8 @@ _TYPE_NAMES: dict[str, str] = {
     "boolean": "true or false",
     "object": "a JSON object",
     "array": "a JSON array",
+    "file": 'a file reference ({"$file": id}, from POST /api/files)',
+    "files": "a list of file references",
 }
 
 
@@ -69,6 +72,10 @@ def _has_type(value: Any, kind: str) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "object":
         return isinstance(value, dict)
+    if kind == "file":
+        return is_ref(value)
+    if kind == "files":
+        return isinstance(value, list) and all(is_ref(item) for item in value)
     return isinstance(value, list)
 
 
@@ -130,6 +137,8 @@ def validate_inputs(
         value = given[spec.name]
         if coerce_strings and isinstance(value, str):
             value = _coerce(value, spec.type)
+        if spec.type == "files" and is_ref(value):  # one file sent where several may go
+            value = [value]
         if not _has_type(value, spec.type):
             problems.append(
                 _problem(

@@ -10,7 +10,7 @@ from agentflow_app.components.json_viewer import json_styles, json_viewer
 from agentflow_app.components.status import STATUS_CSS, status_badge
 from agentflow_app.components.timeline import TIMELINE_CSS, timeline
 from agentflow_app.react_flow.canvas import workflow_canvas
-from agentflow_app.state.execution import ExecutionState
+from agentflow_app.state.execution import ExecutionState, FileLink
 
 #: How each ``data-status`` looks on the canvas (React Flow's node element carries it).
 CANVAS_CSS = """
@@ -247,10 +247,51 @@ def _run_card() -> rx.Component:
             ),
             default_value="inputs",
         ),
+        rx.cond(ExecutionState.files.length() > 0, _files()),
         padding="12px",
         border=f"1px solid {rx.color('gray', 4)}",
         border_radius="var(--radius-3)",
         background=rx.color("gray", 1),
+        width="100%",
+    )
+
+
+def _file_row(link: FileLink) -> rx.Component:
+    return rx.hstack(
+        rx.cond(
+            link["image"],
+            rx.image(src=link["url"], alt=link["name"], height="40px", border_radius="4px"),
+            rx.icon("file", size=18, color=rx.color("gray", 10)),
+        ),
+        rx.vstack(
+            rx.text(link["name"], size="2", weight="medium"),
+            rx.text(link["media_type"], " · ", link["size"], size="1", color_scheme="gray"),
+            spacing="0",
+        ),
+        rx.spacer(),
+        # The client router would take the URL for a page of the app: reloadDocument
+        # lets the browser fetch it, and the attachment becomes a download.
+        rx.el.a(
+            rx.hstack(rx.icon("download", size=14), rx.text("Download", size="2"), spacing="1"),
+            href=link["url"],
+            download=link["name"],
+            color=rx.color("accent", 11),
+            custom_attrs={"reloadDocument": True},
+            data_testid="file-download",
+        ),
+        align="center",
+        width="100%",
+        data_testid="run-file",
+    )
+
+
+def _files() -> rx.Component:
+    """The run's files (inputs, outputs, step outputs): preview for images, a download."""
+    return rx.vstack(
+        rx.text("Files", size="2", weight="medium"),
+        rx.foreach(ExecutionState.files, _file_row),
+        spacing="2",
+        padding_top="10px",
         width="100%",
     )
 

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 
 from agentflow_app import routes
 from agentflow_app.errors import AgentFlowError, InvalidInput, NotFound
+from agentflow_app.files.refs import is_ref
 from agentflow_app.nodes.triggers import InputSpec
-from agentflow_app.services import executions, workflows
+from agentflow_app.services import executions, files, workflows
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
 from agentflow_app.state.formatting import route_id, sentence
@@ -33,6 +34,8 @@ class InputField(TypedDict):
     value: str
     checked: bool
     error: str
+    #: For file inputs: the chosen files as "name (size)", shown under the field.
+    files: str
 
 
 def trigger_specs(document: dict[str, Any]) -> list[InputSpec]:
@@ -66,6 +69,54 @@ def _raw(value: Any, kind: str) -> str:
     return json.dumps(value, indent=2 if kind in ("object", "array") else None, ensure_ascii=False)
 
 
+FILE_TYPES = ("file", "files")
+
+
+def _size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""  # pragma: no cover - the loop always returns
+
+
+def _files_label(value: Any) -> str:
+    refs = value if isinstance(value, list) else [value]
+    return ", ".join(f"{r['name']} ({_size(r['size'])})" for r in refs if is_ref(r))
+
+
+def place_upload(fields: list[InputField], ref: dict[str, Any]) -> list[InputField]:
+    """The fields with an uploaded file's reference put where it belongs: the first empty
+    ``file`` input, else appended to the first ``files`` input, else the first file input."""
+    order = (
+        [f for f in fields if f["type"] == "file" and not f["value"].strip()]
+        + [f for f in fields if f["type"] == "files"]
+        + [f for f in fields if f["type"] == "file"]
+    )
+    if not order:
+        return fields
+    target = order[0]["name"]
+    placed: list[InputField] = []
+    for field in fields:
+        if field["name"] == target:
+            if field["type"] == "files":
+                try:
+                    current = json.loads(field["value"]) if field["value"].strip() else []
+                except ValueError:
+                    current = []
+                value: Any = [*(current if isinstance(current, list) else []), ref]
+            else:
+                value = ref
+            field = {
+                **field,
+                "value": _raw(value, field["type"]),
+                "error": "",
+                "files": _files_label(value),
+            }
+        placed.append(field)
+    return placed
+
+
 def make_fields(specs: list[InputSpec], last: dict[str, Any]) -> list[InputField]:
     """One field per input, filled with the last run's value, else the default."""
     fields = []
@@ -80,6 +131,7 @@ def make_fields(specs: list[InputSpec], last: dict[str, Any]) -> list[InputField
                 value=_raw(value, spec.type) if spec.type != "boolean" else "",
                 checked=bool(value) if spec.type == "boolean" else False,
                 error="",
+                files=_files_label(value) if spec.type in FILE_TYPES else "",
             )
         )
     return fields
@@ -113,6 +165,8 @@ def parse_fields(fields: list[InputField]) -> tuple[dict[str, Any], dict[str, st
             "integer": isinstance(parsed, int) and not isinstance(parsed, bool),
             "object": isinstance(parsed, dict),
             "array": isinstance(parsed, list),
+            "file": is_ref(parsed),
+            "files": isinstance(parsed, list) and all(is_ref(item) for item in parsed),
         }.get(kind, False)
         if not ok:
             errors[name] = {
@@ -120,6 +174,8 @@ def parse_fields(fields: list[InputField]) -> tuple[dict[str, Any], dict[str, st
                 "integer": "Enter a whole number, e.g. 3.",
                 "object": 'Enter a JSON object, e.g. {"key": "value"}.',
                 "array": 'Enter a JSON array, e.g. ["a", "b"].',
+                "file": 'Enter a file reference, e.g. {"$file": 12} (POST /api/files gives one).',
+                "files": 'Enter a list of file references, e.g. [{"$file": 12}].',
             }.get(kind, "This value does not fit the input's type.")
             continue
         values[name] = parsed
@@ -138,6 +194,12 @@ def _form(actor: Actor, workflow_id: int) -> tuple[int, list[InputField]]:
     detail = workflows.get(actor, workflow_id)
     specs = trigger_specs(detail.document)
     return detail.version, make_fields(specs, _last_inputs(actor, workflow_id) if specs else {})
+
+
+def _chunks(handle: Any) -> Any:
+    handle.seek(0)
+    while chunk := handle.read(1024 * 1024):
+        yield chunk
 
 
 class ExecuteState(rx.State):
@@ -207,6 +269,31 @@ class ExecuteState(rx.State):
             return
         self.busy, self.open = False, True
 
+    @rx.var
+    def takes_files(self) -> bool:
+        return any(f["type"] in FILE_TYPES for f in self.fields)
+
+    @rx.event
+    async def upload(self, uploads: list[rx.UploadFile]):
+        """Files dropped on the dialog: stored as the user's, each placed in a file input."""
+        actor = await signed_in(self)
+        if actor is None:
+            yield await to_login(self)
+            return
+        self.busy, self.error = True, ""
+        yield
+        for upload in uploads:
+            claimed = upload.headers.get("content-type") if upload.headers else None
+            try:
+                ref = await asyncio.to_thread(
+                    files.upload, actor, upload.name, claimed, _chunks(upload.file)
+                )
+            except AgentFlowError as exc:
+                self.error = sentence(str(exc))
+                break
+            self.fields = place_upload(self.fields, ref.as_json())
+        self.busy = False
+
     @rx.event
     def set_open(self, is_open: bool) -> None:
         self.open = is_open
@@ -214,7 +301,8 @@ class ExecuteState(rx.State):
     @rx.event
     def set_value(self, field: str, value: str) -> None:
         self.fields = [
-            {**f, "value": value, "error": ""} if f["name"] == field else f for f in self.fields
+            {**f, "value": value, "error": "", "files": ""} if f["name"] == field else f
+            for f in self.fields
         ]
 
     @rx.event

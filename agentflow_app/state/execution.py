@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
 import reflex as rx
 
@@ -30,7 +30,7 @@ from agentflow_app import routes
 from agentflow_app.catalog import default_registry
 from agentflow_app.engine.events import Event
 from agentflow_app.errors import AgentFlowError, Conflict, NotFound
-from agentflow_app.services import approvals, executions
+from agentflow_app.services import approvals, executions, files
 from agentflow_app.services.executions import children
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import signed_in, to_login
@@ -57,6 +57,22 @@ IDLE_CHECK_S = 1.0
 MAX_QUIET_S = 15 * 60.0
 
 _END = object()
+
+
+class FileLink(TypedDict):
+    id: int
+    name: str
+    media_type: str
+    size: str
+    url: str
+    image: bool
+
+
+def _file_links(actor: Actor, run: LiveRun) -> list[FileLink]:
+    """Download links for the files the run's inputs, outputs and steps refer to."""
+    ex = run.execution
+    steps = [step.get("output") for step in run.steps.values()]
+    return files.download_links(actor, [ex.get("inputs"), ex.get("outputs"), steps])
 
 
 def _open(actor: Actor, execution_id: int) -> LiveRun:
@@ -114,6 +130,8 @@ class ExecutionState(rx.State):
     action_busy: str = ""
     action_error: str = ""
     approval_comment: str = ""
+    #: The files the run took and made, with signed download (and preview) links.
+    files: list[FileLink] = []
 
     _run: LiveRun | None = None
     _ticket: str = ""
@@ -167,6 +185,7 @@ class ExecutionState(rx.State):
             kind: meta for kind, meta in canvas_catalog(default_registry()).items() if kind in used
         }
         self._publish()
+        self.files = await asyncio.to_thread(_file_links, actor, run)
         if not self.selected and (waiting := run.waiting_approval()):
             self.selected = waiting  # the question is what a waiting run's viewer came for
             self.detail = run.detail(waiting)
@@ -239,7 +258,12 @@ class ExecutionState(rx.State):
                     self._publish(touched)
                     if ended:
                         self.live = False
-                        return
+                if ended:
+                    links = await asyncio.to_thread(_file_links, actor, self._run)
+                    async with self:
+                        if self._ticket == ticket:
+                            self.files = links
+                    return
                 last_push = loop.time()
         except NotFound:
             async with self:

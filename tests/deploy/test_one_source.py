@@ -17,9 +17,6 @@ from agentflow_app.settings import Settings
 from tests.helpers.cdk import Synthesis, synthesize
 from tests.helpers.suite import ROOT
 
-#: Names SPEC §12 fixes for the file store (issue 15), which reads them once it lands; the
-#: stack already creates the bucket and passes them.
-FILE_STORE = {"AGENTFLOW_FILES_BACKEND", "AGENTFLOW_FILES_BUCKET"}
 #: Prefixes of names read by libraries rather than Settings: boto3 (the AWS chain), Reflex.
 LIBRARY_PREFIXES = ("AWS_", "REFLEX_")
 APP_SERVICES = ("app", "worker-1", "worker-2")
@@ -84,7 +81,7 @@ def test_every_production_name_is_read_by_something() -> None:
     unknown = {
         name
         for name in _readme_names()
-        if name not in settings and name not in FILE_STORE and not name.startswith(LIBRARY_PREFIXES)
+        if name not in settings and not name.startswith(LIBRARY_PREFIXES)
     }
     assert not unknown, f"the README's Production section names settings nothing reads: {unknown}"
 

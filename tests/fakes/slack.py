@@ -1,4 +1,6 @@
-"""A fake Slack Web API: ``chat.postMessage`` as Slack answers it.
+"""A fake Slack Web API: ``chat.postMessage`` as Slack answers it, and the external file
+upload (``files.getUploadURLExternal``, a POST of the bytes to the URL it gives,
+``files.completeUploadExternal`` sharing them to a channel id).
 
 Slack answers HTTP 200 with ``{"ok": false, "error": "<code>"}`` for most failures
 (``not_authed``, ``invalid_auth``, ``channel_not_found``, ``no_text``) and HTTP 429 with a
@@ -31,13 +33,56 @@ class FakeSlack:
         default_factory=lambda: {"#general": "C0GENERAL", "#alerts": "C0ALERTS"}
     )
     messages: list[dict[str, Any]] = field(default_factory=list)
+    #: Uploaded files by id: ``{filename, length, data, shared_to, comment}``.
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
     ratelimit_next: int = 0
     retry_after_s: int = 1
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @property
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/chat.postMessage", self._post_message, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/chat.postMessage", self._post_message, methods=["POST"]),
+                Route("/files.getUploadURLExternal", self._upload_url, methods=["POST"]),
+                Route("/upload/{file_id}", self._upload, methods=["POST"]),
+                Route("/files.completeUploadExternal", self._complete, methods=["POST"]),
+            ]
+        )
+
+    async def _upload_url(self, request: Request) -> JSONResponse:
+        args, token = await _arguments(request)
+        if token != self.token:
+            return _error("invalid_auth")
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return _error("invalid_arguments")
+        file_id = f"F{len(self.files) + 1:06d}"
+        self.files[file_id] = {"filename": args["filename"], "length": int(args["length"])}
+        url = str(request.base_url).rstrip("/") + f"/upload/{file_id}"
+        return JSONResponse({"ok": True, "upload_url": url, "file_id": file_id})
+
+    async def _upload(self, request: Request) -> JSONResponse:
+        entry = self.files.get(request.path_params["file_id"])
+        if entry is None:
+            return JSONResponse({"error": "unknown upload"}, status_code=404)
+        entry["data"] = await request.body()
+        return JSONResponse({"ok": True})
+
+    async def _complete(self, request: Request) -> JSONResponse:
+        args, token = await _arguments(request)
+        if token != self.token:
+            return _error("invalid_auth")
+        channel = str(args.get("channel_id") or "")
+        if channel not in self.channels.values():
+            return _error("channel_not_found")
+        shared = []
+        for item in args.get("files") or []:
+            entry = self.files.get(item.get("id"))
+            if entry is None or len(entry.get("data", b"")) != entry["length"]:
+                return _error("file_upload_incomplete")
+            entry.update(shared_to=channel, comment=args.get("initial_comment"))
+            shared.append({"id": item["id"], "title": item.get("title") or entry["filename"]})
+        return JSONResponse({"ok": True, "files": shared})
 
     async def _post_message(self, request: Request) -> JSONResponse:
         if self.ratelimit_next > 0:

@@ -26,6 +26,7 @@ from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Workflow
 from agentflow_app.nodes.triggers import InputsError, validate_inputs
 from agentflow_app.redis_client import redis_or_none
+from agentflow_app.services import files
 from agentflow_app.services.credentials import credential_problems
 from agentflow_app.services.executions.events import append_event, publish
 from agentflow_app.services.executions.lifecycle import create, reopen
@@ -128,6 +129,7 @@ def queue_run(
         InputsError: (422) the inputs do not match the trigger.
     """
     values = check_inputs(document, inputs, coerce_strings=coerce_strings, allow_extra=allow_extra)
+    values = files.claim_refs(owner_id, values)
     if owner_id is not None and (problems := credential_problems(owner_id, document)):
         raise InvalidWorkflow(problems)
     execution_id = create(
@@ -143,6 +145,7 @@ def queue_run(
         finished_steps=finished_steps,
         redis=redis_or_none() if send else None,
     )
+    files.attach(execution_id, values)
     if send:
         dispatch.enqueue_execution(execution_id)
     return execution_id

@@ -5,7 +5,7 @@ workflow that does not set its own ``retention_days``. Only finished runs go (su
 failed, cancelled), counted from when they ended; a run that is queued, running or
 waiting stays however old it is. Rows go in batches of :data:`BATCH`, each its own short
 transaction, so the workers' writes are never held up for long; an execution's steps and
-events go with it (foreign keys cascade), and a child's link to a pruned parent is cleared.
+events go with it (foreign keys cascade), and so do its files, rows and bytes, and a child's link to a pruned parent is cleared.
 ``tasks.maintenance`` runs :func:`prune` every :data:`PRUNE_EVERY_S`.
 """
 
@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select
 from agentflow_app.db import get_engine
 from agentflow_app.engine.status import TERMINAL_EXECUTION
 from agentflow_app.models import Workflow
+from agentflow_app.services import files
 from agentflow_app.services.executions.rows import EXECUTIONS
 from agentflow_app.settings import get_settings
 
@@ -79,5 +80,7 @@ def _delete_in_batches(condition: ColumnElement[bool], batch: int) -> int:
             )
             if not ids:
                 return deleted
+            keys = files.delete_for_executions(conn, ids)
             conn.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id.in_(ids)))
+        files.forget_blobs(keys)  # after the commit: no row can point at deleted bytes
         deleted += len(ids)

@@ -29,6 +29,7 @@ from agentflow_app.services.executions.lifecycle import mark_finished, mark_star
 from agentflow_app.services.executions.rows import ClaimedRun, load_execution
 from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
 from agentflow_app.services.executions.waits import suspend
+from agentflow_app.services.files import DbFileHost
 from agentflow_app.services.flow_host import DbFlowHost
 
 if TYPE_CHECKING:
@@ -83,7 +84,11 @@ async def run_execution(
         document, inputs = claimed.document, claimed.inputs
     registry = registry or default_registry()
     owner_id = claimed.owner_id if claimed is not None else execution.owner_id
-    services = {**(services or {}), "flow": DbFlowHost(execution_id, owner_id)}
+    services = {
+        **(services or {}),
+        "flow": DbFlowHost(execution_id, owner_id),
+        "files": DbFileHost(execution_id, owner_id),
+    }
     store = DbExecutionStore(
         execution_id, redis=redis, redact=redact, on_event=on_event, claimed=claimed
     )

@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 
 from agentflow_app.api.app import create_api
 from agentflow_app.auth import tokens
-from agentflow_app.services import api_keys, credentials, executions, workflows
+from agentflow_app.services import api_keys, credentials, executions, files, workflows
 from tests.helpers.documents import manual_document
 from tests.helpers.stack import Stack
 from tests.helpers.users import PASSWORD, Account, new_account
@@ -56,6 +56,8 @@ class Expect:
     other: int
     #: The JSON body to send, made from the test's world (None: no body).
     body: Callable[[World], Any] | None = None
+    #: Multipart files to send instead of a JSON body (``httpx``'s ``files``).
+    files: dict[str, Any] | None = None
 
 
 def _document(_world: World) -> dict:
@@ -111,6 +113,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/workflows/executions/{execution_id}/approve"): Expect(
         404, 404, lambda w: {"node_id": "ask", "approved": True}
     ),
+    ("POST", "/api/files"): Expect(201, 201, files={"file": ("a.txt", b"matrix", "text/plain")}),
+    ("GET", "/api/files/{file_id}"): Expect(200, 404),
 }
 
 
@@ -125,6 +129,7 @@ class World:
     key_id: int
     credential_id: int
     execution_id: int
+    file_id: int
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,10 @@ PATH_OBJECTS: dict[str, PathObject] = {
     "execution_id": PathObject(
         value=lambda w: str(w.execution_id),
         snapshot=lambda w: executions.get(w.owner.actor, w.execution_id),
+    ),
+    "file_id": PathObject(
+        value=lambda w: str(w.file_id),
+        snapshot=lambda w: files.describe(w.owner.actor, w.file_id),
     ),
     "key_id": PathObject(
         value=lambda w: str(w.key_id),
@@ -226,7 +235,8 @@ def world(accounts: tuple[Account, Account]) -> World:
     # Queued with no worker, then cancelled: a finished run whose event stream ends.
     execution_id = executions.start(owner.actor, workflow.id, {})
     executions.cancel(owner.actor, execution_id)
-    return World(owner, other, marker, workflow.id, key.id, credential.id, execution_id)
+    stored = files.store_file(owner.actor.id, f"{marker}.txt", "text/plain", [marker.encode()])
+    return World(owner, other, marker, workflow.id, key.id, credential.id, execution_id, stored.id)
 
 
 @pytest.fixture
@@ -273,7 +283,9 @@ def test_route_answers_each_caller(
     body = expect.body(world) if expect.body else None
 
     if caller in BROKEN:
-        answer = client.request(method, path, headers=BROKEN[caller](world), json=body)
+        answer = client.request(
+            method, path, headers=BROKEN[caller](world), json=body, files=expect.files
+        )
         assert answer.status_code == 401, f"{caller}: {answer.status_code} {answer.text}"
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
         assert world.marker not in answer.text
@@ -281,7 +293,7 @@ def test_route_answers_each_caller(
 
     account = world.owner if caller == "owner" else world.other
     before = _snapshots(template, world) if caller == "other user" else None
-    answer = client.request(method, path, headers=account.headers(), json=body)
+    answer = client.request(method, path, headers=account.headers(), json=body, files=expect.files)
     wanted = expect.owner if caller == "owner" else expect.other
     assert answer.status_code == wanted, f"{caller}: {answer.status_code} {answer.text}"
     if caller == "other user":

@@ -1,0 +1,66 @@
+"""Upload in the editor's execute dialog, run, download: the bytes are identical.
+
+A workflow takes a ``file`` input and reads it with ``file.extract``. In a real browser
+the PDF is chosen in the dialog's drop zone (react-dropzone's file input, what a drop
+fills too), its name and size show under the input, Run starts the run on the server's
+workers, and the run's input downloads with the sha256 of the file that was chosen, over
+the API and from the live view's file list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.helpers.accounts import Account, sign_in
+from tests.helpers.documents import chain, node
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+READ_INVOICE = chain(
+    "Read an invoice",
+    node("start", "trigger.manual", inputs=[{"name": "doc", "type": "file", "required": True}]),
+    node("read", "file.extract", file="{{ inputs.doc }}"),
+    node("out", "output", fields={"text": "{{ nodes.read.output.text }}"}),
+)
+
+
+def test_upload_in_the_dialog_run_and_download_identical_bytes(
+    page: Page, live_server: str
+) -> None:
+    account = Account(live_server, "upload")
+    workflow_id = account.create(READ_INVOICE)
+    sign_in(page, account)
+    page.goto(f"{live_server}/workflows/{workflow_id}")
+    expect(page.get_by_test_id("flow-node").first).to_be_visible(timeout=30_000)
+    page.get_by_test_id("execute").click()
+    dialog = page.get_by_test_id("execute-dialog")
+    expect(dialog).to_contain_text("doc")
+
+    pdf = SAMPLES / "invoice.pdf"
+    page.get_by_test_id("execute-upload").locator("input[type=file]").set_input_files(pdf)
+    expect(page.get_by_test_id("input-files-doc")).to_contain_text(
+        f"invoice.pdf ({pdf.stat().st_size} bytes)", timeout=30_000
+    )
+    page.get_by_test_id("execute-run").click()
+    expect(page).to_have_url(re.compile(r"/executions/\d+$"), timeout=30_000)
+
+    record = account.wait_finished(int(page.url.rsplit("/", 1)[-1]))
+    assert record["status"] == "succeeded", record
+    assert record["outputs"] == {"text": "Invoice 2026-042\nTotal due: 1,250.00 EUR"}
+    ref = record["inputs"]["doc"]
+    got = httpx.get(f"{live_server}/api/files/{ref['$file']}", headers=account.headers)
+    assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(pdf.read_bytes()).hexdigest()
+
+    # The live view lists the file with its size and downloads it (a signed link).
+    row = page.get_by_test_id("run-file")
+    expect(row).to_contain_text("invoice.pdf", timeout=30_000)
+    expect(row).to_contain_text("application/pdf")
+    with page.expect_download() as info:
+        row.get_by_test_id("file-download").click()
+    downloaded = Path(info.value.path()).read_bytes()
+    assert hashlib.sha256(downloaded).hexdigest() == hashlib.sha256(pdf.read_bytes()).hexdigest()
