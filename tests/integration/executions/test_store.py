@@ -254,6 +254,11 @@ async def test_record_has_the_spec_shape(database):
         "finished_at",
         "usage",
         "steps",
+        # A child run's links to the run that started it, and a waiting run's wake time.
+        "caller_id",
+        "caller_node",
+        "item_index",
+        "wake_at",
     }
     assert record["status"] == "succeeded"
     assert record["outputs"] == {"answer": 42}
