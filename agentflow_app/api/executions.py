@@ -74,11 +74,7 @@ async def execute(actor: CurrentUser, workflow_id: ObjectId, request: Request) -
     if not files_api.is_multipart(request):
         raw = await request.body()
         try:
-            body = (
-                ExecuteBody.model_validate_json(raw)
-                if raw.strip() not in (b"", b"null")
-                else ExecuteBody()
-            )
+            body = ExecuteBody.model_validate_json(raw) if raw.strip() != b"" else ExecuteBody()
         except ValidationError as exc:
             raise RequestValidationError(exc.errors(include_url=False)) from None
         return Queued(
@@ -101,9 +97,9 @@ async def execute(actor: CurrentUser, workflow_id: ObjectId, request: Request) -
 class RunBody(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict, description="The trigger's inputs")
     timeout_s: float = Field(
-        default=executions.DEFAULT_WAIT_S,
+        default_factory=executions.default_wait_s,
         gt=0,
-        le=executions.MAX_WAIT_S,
+        le=executions.max_wait_s(),
         description="How long to wait for the end before answering 202 with the id",
     )
 

@@ -80,8 +80,8 @@ async def receive(
     request: Request,
     wait: Annotated[bool, Query(description="Answer with the run's outputs when it ends")] = False,
     timeout_s: Annotated[
-        float, Query(gt=0, le=executions.MAX_WAIT_S, description="How long ?wait waits")
-    ] = executions.DEFAULT_WAIT_S,
+        float, Query(gt=0, le=executions.max_wait_s(), description="How long ?wait waits")
+    ] = executions.default_wait_s(),
 ) -> Any:
     """Queue a run with the posted JSON as its inputs; with ``?wait=true``, answer with the
     run's outputs (and the status and headers its ``output`` node sets) when it ends."""

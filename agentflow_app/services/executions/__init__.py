@@ -25,7 +25,7 @@ module                    owns
 The names below are the package's public surface; callers import them from here.
 """
 
-from agentflow_app.services.executions.awaiting import DEFAULT_WAIT_S, MAX_WAIT_S, outcome
+from agentflow_app.services.executions.awaiting import default_wait_s, max_wait_s, outcome
 from agentflow_app.services.executions.dashboard import Dashboard, DayStats, dashboard
 from agentflow_app.services.executions.events import append_event, channel, event_json, publish
 from agentflow_app.services.executions.lifecycle import (
@@ -83,12 +83,10 @@ from agentflow_app.services.executions.store import DbExecutionStore, Redactor, 
 from agentflow_app.services.executions.waits import WAKE_EVERY_S, wake, wake_due
 
 __all__ = [
-    "DEFAULT_WAIT_S",
     "LEASE_RENEW_S",
     "LEASE_S",
     "MAX_PAGE",
     "MAX_RECOVERIES",
-    "MAX_WAIT_S",
     "PRUNE_EVERY_S",
     "REAP_EVERY_S",
     "TEST_TRIGGER",
@@ -113,6 +111,7 @@ __all__ = [
     "claim",
     "create",
     "dashboard",
+    "default_wait_s",
     "dispatch_waiting",
     "event_json",
     "events_after",
@@ -125,6 +124,7 @@ __all__ = [
     "load_execution",
     "mark_finished",
     "mark_started",
+    "max_wait_s",
     "no_redaction",
     "outcome",
     "prune",

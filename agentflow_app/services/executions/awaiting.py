@@ -11,11 +11,19 @@ import asyncio
 from typing import Any
 
 from agentflow_app.services.executions.reading import execution_record, follow_checked
+from agentflow_app.settings import get_settings
 
-#: Longest a caller may ask to wait (seconds); ``timeout_s`` above it is refused.
-MAX_WAIT_S = 300.0
-#: What ``timeout_s`` is when the caller names none.
+#: What ``timeout_s`` is when the caller names none (or the maximum, if lower).
 DEFAULT_WAIT_S = 30.0
+
+
+def max_wait_s() -> float:
+    """Longest a caller may ask to wait (``AGENTFLOW_RUN_WAIT_MAX_S``); more is refused."""
+    return get_settings().agentflow_run_wait_max_s
+
+
+def default_wait_s() -> float:
+    return min(DEFAULT_WAIT_S, max_wait_s())
 
 
 async def outcome(execution_id: int, timeout_s: float) -> dict[str, Any] | None:

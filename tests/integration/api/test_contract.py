@@ -46,6 +46,9 @@ def test_schemathesis_finds_nothing_in_any_phase(sqlite_stack: Stack, tmp_path: 
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.helpers.api_server", str(port)],
         cwd=ROOT,
+        # No worker runs here: POST …/run waits out its timeout_s, kept below the fuzzer's
+        # 10 s request timeout.
+        env={**os.environ, "AGENTFLOW_RUN_WAIT_MAX_S": "3"},
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
