@@ -91,24 +91,26 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 @contextlib.contextmanager
-def worker(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
+def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``argv`` in its own process group, logging to ``log``; the group is stopped after."""
+    child = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
         start_new_session=True,
-    )
+    )  # fmt: skip
     try:
-        yield process
+        yield child
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(child.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            child.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+def worker(argv: list[str], env: dict[str, str], log: Path):
+    """A Celery worker (``celery`` arguments ``argv``) as :func:`process`."""
+    return process([sys.executable, "-m", "celery", *argv], env, log)
 
 
 class Listener:

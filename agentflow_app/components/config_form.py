@@ -11,6 +11,7 @@ import reflex as rx
 
 from agentflow_app.components.mcp_tools import mcp_tools_editor
 from agentflow_app.components.node_test_panel import node_test_panel
+from agentflow_app.routes import CREDENTIALS, WORKFLOWS
 from agentflow_app.state.config_panel import ConfigPanelState
 from agentflow_app.state.editor import EditorState
 from agentflow_app.state.form_model import Cell, FieldView, Row
@@ -218,6 +219,15 @@ def _multi(field: FieldView) -> rx.Component:
     )
 
 
+def _picker(field: FieldView, missing: str, page: str, href: str) -> rx.Component:
+    """A choice among the user's objects, or where to make one when there is none."""
+    return rx.cond(
+        field["options"].length() > 0,
+        _select(field),
+        rx.text(missing, rx.link(page, href=href), ".", size="1", color_scheme="gray"),
+    )
+
+
 def _editor(field: FieldView) -> rx.Component:
     return rx.match(
         field["kind"],
@@ -237,30 +247,17 @@ def _editor(field: FieldView) -> rx.Component:
         ("enum", _select(field)),
         (
             "credential",
-            rx.cond(
-                field["options"].length() > 0,
-                _select(field),
-                rx.text(
-                    "No matching credential yet: add one under ",
-                    rx.link("Credentials", href="/credentials"),
-                    ".",
-                    size="1",
-                    color_scheme="gray",
-                ),
+            _picker(
+                field, "No matching credential yet: add one under ", "Credentials", CREDENTIALS
             ),
         ),
         (
             "workflow",
-            rx.cond(
-                field["options"].length() > 0,
-                _select(field),
-                rx.text(
-                    "No other workflow yet: create the one to call under ",
-                    rx.link("Workflows", href="/workflows"),
-                    ".",
-                    size="1",
-                    color_scheme="gray",
-                ),
+            _picker(
+                field,
+                "No other workflow yet: create the one to call under ",
+                "Workflows",
+                WORKFLOWS,
             ),
         ),
         ("multi", _multi(field)),

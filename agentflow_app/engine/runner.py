@@ -37,18 +37,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
 
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.errors import NodeError, TransientError, Wait
@@ -57,17 +54,13 @@ from agentflow_app.engine.node import CredentialProvider, Node, RunContext
 from agentflow_app.engine.plan import OUTPUT_TYPE, Plan, PlanNode, compile_plan
 from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
+from agentflow_app.engine.step_output import stored_form, to_json, usage_of
 from agentflow_app.engine.store import ExecutionStore
 from agentflow_app.engine.templating import InputsScope, NodesScope, render_config
+from agentflow_app.engine.tokens import TokenBatcher
 
 log = logging.getLogger(__name__)
 
-#: A step output bigger than this (as JSON) is stored as a preview and marked truncated.
-MAX_OUTPUT_BYTES = 1024 * 1024
-#: Characters of the JSON text kept as the preview of a truncated output.
-PREVIEW_CHARS = 64 * 1024
-#: Streamed tokens are sent at most this often per step (seconds), in batches.
-TOKEN_FLUSH_S = 0.05
 #: Longest single backoff between attempts (seconds).
 MAX_BACKOFF_S = 30.0
 #: How long cancelled steps get to unwind before the run reports ``cancelled`` anyway.
@@ -76,7 +69,6 @@ MAY_HAVE_BEEN_SENT = (
     "may have been sent: the worker stopped while this step was in flight; "
     "check the target before retrying"
 )
-USAGE_KEYS = ("input_tokens", "output_tokens", "cost_usd")
 
 _TRANSIENT = (TransientError, httpx.TransportError)
 
@@ -160,74 +152,6 @@ def _is_idempotent(node: Node, config: Any, registry: Registry) -> bool:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _usage_of(output: Any) -> dict[str, float] | None:
-    usage = output.get("usage") if isinstance(output, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    found = {
-        key: usage[key]
-        for key in USAGE_KEYS
-        if isinstance(usage.get(key), int | float) and not isinstance(usage.get(key), bool)
-    }
-    return found or None
-
-
-def _to_json(node_id: str, output: Any) -> tuple[Any, str]:
-    """The output as plain JSON data and its JSON text; a clear error when it is not JSON."""
-    if isinstance(output, BaseModel):
-        output = output.model_dump(mode="json")
-    try:
-        text = json.dumps(output, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise NodeError(
-            f"node {node_id!r} returned an output that is not JSON ({exc}); "
-            "return dicts, lists, strings, numbers, booleans or None"
-        ) from None
-    return output, text
-
-
-class _Tokens:
-    """Batches ``step.token`` events: at most one per :data:`TOKEN_FLUSH_S` per step."""
-
-    def __init__(self, emit: Callable[..., Awaitable[Any]], node_id: str) -> None:
-        self._emit = emit
-        self._node_id = node_id
-        self._buffer: list[str] = []
-        self._last = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._inflight: asyncio.Task | None = None
-
-    async def add(self, text: str) -> None:
-        self._buffer.append(str(text))
-        loop = asyncio.get_running_loop()
-        wait = TOKEN_FLUSH_S - (loop.time() - self._last)
-        if wait <= 0:
-            await self.flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(wait, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._inflight = asyncio.get_running_loop().create_task(self.flush())
-
-    async def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self._buffer:
-            return
-        text = "".join(self._buffer)
-        self._buffer.clear()
-        self._last = asyncio.get_running_loop().time()
-        await self._emit(EventType.STEP_TOKEN, self._node_id, text=text)
-
-    async def close(self) -> None:
-        """Send what is left, after any timed flush already under way."""
-        if self._inflight is not None and not self._inflight.done():
-            await self._inflight
-        await self.flush()
 
 
 @dataclass(slots=True)
@@ -512,7 +436,7 @@ class _Execution:
         return _Outcome(StepStatus.FAILED, record.output, error=error)
 
     def _context(
-        self, pn: PlanNode, attempt: int, tokens: _Tokens, resume: dict[str, Any] | None
+        self, pn: PlanNode, attempt: int, tokens: TokenBatcher, resume: dict[str, Any] | None
     ) -> RunContext:
         store, node_id = self.store, pn.id
 
@@ -551,7 +475,7 @@ class _Execution:
                     raise
                 # The node's own wait timed out (not its timeout_s): worth another attempt.
                 raise TransientError(f"an operation inside the node timed out ({exc})") from None
-        return _to_json(pn.id, output)
+        return to_json(pn.id, output)
 
     async def _run_step(self, pn: PlanNode) -> _Outcome:
         node = pn.cls()
@@ -585,7 +509,7 @@ class _Execution:
             await started_event(
                 EventType.STEP_STARTED, pn.id, node_type=pn.type, attempt=record.attempts
             )
-            tokens = _Tokens(self.store.emit, pn.id)
+            tokens = TokenBatcher(self.store.emit, pn.id)
             ctx = self._context(pn, attempt, tokens, resume)
             try:
                 output, text = await self._attempt(pn, node, ctx)
@@ -625,10 +549,8 @@ class _Execution:
         if error is not None:
             return await self._record_failed(pn, record, error)
 
-        usage = _usage_of(output)
-        stored, truncated = output, False
-        if len(text) > MAX_OUTPUT_BYTES // 4 and len(text.encode()) > MAX_OUTPUT_BYTES:
-            stored, truncated = text[:PREVIEW_CHARS], True
+        usage = usage_of(output)
+        stored, truncated = stored_form(output, text)
         record.status = StepStatus.SUCCEEDED
         record.output = stored
         record.output_truncated = truncated
@@ -647,7 +569,7 @@ class _Execution:
 
     async def _record_waiting(self, pn: PlanNode, record: StepRecord, wait: Wait) -> _Outcome:
         try:
-            state, _ = _to_json(pn.id, wait.state)
+            state, _ = to_json(pn.id, wait.state)
         except NodeError as exc:
             return await self._record_failed(pn, record, str(exc))
         wake_at = wait.wake_at

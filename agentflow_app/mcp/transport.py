@@ -16,13 +16,13 @@ off), since a proxy would make the connection decisions instead of the guard.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpcore2
 import httpx2
 
 from agentflow_app.net import tls
+from agentflow_app.net.client import guarded_backend
 from agentflow_app.net.guard import AddressGuard, check_url
 
 #: The most one HTTP response from an MCP server may carry: far above the 1 MiB a result
@@ -32,44 +32,6 @@ MAX_WIRE_BYTES = 16 * 1024 * 1024
 
 class ResponseTooLarge(httpx2.TransportError):
     """A response went past :data:`MAX_WIRE_BYTES`."""
-
-
-class _GuardedBackend(httpcore2.AsyncNetworkBackend):
-    """Opens TCP connections only to addresses the guard has just approved."""
-
-    def __init__(self, guard: AddressGuard) -> None:
-        self._guard = guard
-        self._inner = httpcore2.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        addresses = await self._guard.resolve(host, port)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None  # resolve() never returns an empty list
-        raise failure
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore2.AsyncNetworkStream:
-        raise httpcore2.ConnectError("unix sockets are not reachable through the guarded client")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 class _CappedStream(httpx2.AsyncByteStream):
@@ -105,7 +67,7 @@ class _GuardedTransport(httpx2.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(guard),
+            network_backend=guarded_backend(httpcore2, guard),
         )
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -22,6 +22,7 @@ import json as jsonlib
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import httpcore
@@ -81,42 +82,49 @@ class GuardedResponse:
         return jsonlib.loads(self.content.decode(self.encoding))
 
 
-class _GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Opens TCP connections only to addresses the guard has just approved."""
+def guarded_backend(core: ModuleType, guard: AddressGuard) -> Any:
+    """A network backend of httpcore (or of a copy of it, such as the MCP SDK's
+    ``httpcore2``) that opens TCP connections only to addresses ``guard`` just approved.
 
-    def __init__(self, guard: AddressGuard) -> None:
-        self._guard = guard
-        self._inner = httpcore.AnyIOBackend()
+    Taking the module lets both HTTP stacks share this one check rather than each carry
+    its own copy of the connection rules.
+    """
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._guard.resolve(host, port)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None  # resolve() never returns an empty list
-        raise failure
+    class GuardedNetworkBackend(core.AsyncNetworkBackend):
+        def __init__(self) -> None:
+            self._inner = core.AnyIOBackend()
 
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not reachable through the guarded client")
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> Any:
+            addresses = await guard.resolve(host, port)
+            failure: Exception | None = None
+            for address in addresses:
+                try:
+                    return await self._inner.connect_tcp(
+                        str(address),
+                        port,
+                        timeout=timeout,
+                        local_address=local_address,
+                        socket_options=socket_options,
+                    )
+                except (core.ConnectError, core.ConnectTimeout) as exc:
+                    failure = exc
+            assert failure is not None  # resolve() never returns an empty list
+            raise failure
 
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
+            raise core.ConnectError("unix sockets are not reachable through the guarded client")
+
+        async def sleep(self, seconds: float) -> None:
+            await self._inner.sleep(seconds)
+
+    return GuardedNetworkBackend()
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
@@ -134,7 +142,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedNetworkBackend(guard),
+            network_backend=guarded_backend(httpcore, guard),
         )
 
 

@@ -161,7 +161,7 @@ class Map(Node):
             state = {"total": total, "workflow_id": config.workflow_id}
         progress = await host.map_progress(ctx.node_id)
         done = progress["succeeded"] + progress["failed"] + progress["cancelled"]
-        if progress["failed"] and not self._continues(config):
+        if progress["failed"] and config.on_error != "continue":
             await host.stop_children(ctx.node_id)
             failed = next(r for r in await host.map_results(ctx.node_id) if r["status"] == "failed")
             raise NodeError(
@@ -177,7 +177,3 @@ class Map(Node):
             for r in await host.map_results(ctx.node_id)
         ]
         return {"results": results, "total": progress["total"], "failed": progress["failed"]}
-
-    @staticmethod
-    def _continues(config: Config) -> bool:
-        return config.on_error == "continue"

@@ -29,8 +29,8 @@ from sqlalchemy import func, select
 from agentflow_app.catalog import default_registry
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import InvalidWorkflow
-from agentflow_app.engine.runner import MAX_OUTPUT_BYTES
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
+from agentflow_app.engine.step_output import MAX_OUTPUT_BYTES
 from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Execution, StepRun

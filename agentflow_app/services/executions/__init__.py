@@ -80,7 +80,7 @@ from agentflow_app.services.executions.rows import (
 )
 from agentflow_app.services.executions.run import run_execution
 from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
-from agentflow_app.services.executions.waits import WAKE_EVERY_S, wake, wake_due
+from agentflow_app.services.executions.waits import WAKE_EVERY_S, wake_due
 
 __all__ = [
     "LEASE_RENEW_S",
@@ -140,6 +140,5 @@ __all__ = [
     "run_execution",
     "start",
     "start_from_hook",
-    "wake",
     "wake_due",
 ]

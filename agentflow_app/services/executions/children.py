@@ -40,7 +40,7 @@ from agentflow_app.services.executions.rows import (
     jsonable,
     owned_execution,
 )
-from agentflow_app.services.executions.waits import wake_in
+from agentflow_app.services.executions.waits import send, wake_in
 from agentflow_app.services.users import Actor
 from agentflow_app.settings import get_settings
 
@@ -111,15 +111,18 @@ def depth(execution_id: int) -> int:
             level, current = level + 1, caller
 
 
+def _items_of(caller: Caller) -> tuple[Any, ...]:
+    """The conditions that pick the runs one calling step started."""
+    return (
+        EXECUTIONS.c.caller_id == caller.execution_id,
+        EXECUTIONS.c.caller_node == caller.node_id,
+    )
+
+
 def _existing(conn: Connection, caller: Caller) -> list[int]:
     return list(
         conn.execute(
-            select(EXECUTIONS.c.id)
-            .where(
-                EXECUTIONS.c.caller_id == caller.execution_id,
-                EXECUTIONS.c.caller_node == caller.node_id,
-            )
-            .order_by(EXECUTIONS.c.id)
+            select(EXECUTIONS.c.id).where(*_items_of(caller)).order_by(EXECUTIONS.c.id)
         ).scalars()
     )
 
@@ -208,8 +211,7 @@ def start_map(
         first = conn.execute(
             select(EXECUTIONS.c.id)
             .where(
-                EXECUTIONS.c.caller_id == caller.execution_id,
-                EXECUTIONS.c.caller_node == caller.node_id,
+                *_items_of(caller),
                 EXECUTIONS.c.status == ExecutionStatus.QUEUED,
             )
             .order_by(EXECUTIONS.c.item_index)
@@ -227,7 +229,7 @@ def start_map(
             conn.execute(insert(EVENTS).values(**event))
             events.append(event)
     publish(events)
-    _send(queued)
+    send(queued)
     return len(rows)
 
 
@@ -254,10 +256,7 @@ def map_progress(caller: Caller) -> MapProgress:
         counts = dict(
             conn.execute(
                 select(EXECUTIONS.c.status, func.count())
-                .where(
-                    EXECUTIONS.c.caller_id == caller.execution_id,
-                    EXECUTIONS.c.caller_node == caller.node_id,
-                )
+                .where(*_items_of(caller))
                 .group_by(EXECUTIONS.c.status)
             ).all()
         )
@@ -280,10 +279,7 @@ def map_results(caller: Caller) -> list[ItemResult]:
                 EXECUTIONS.c.outputs,
                 EXECUTIONS.c.error,
             )
-            .where(
-                EXECUTIONS.c.caller_id == caller.execution_id,
-                EXECUTIONS.c.caller_node == caller.node_id,
-            )
+            .where(*_items_of(caller))
             .order_by(EXECUTIONS.c.item_index)
         ).all()
     return [
@@ -368,7 +364,7 @@ def child_ended(execution_id: int) -> None:
     caller = Caller(row.caller_id, row.caller_node)
     status = ExecutionStatus(row.status)
     events: list[dict[str, Any]] = []
-    send: list[int] = []
+    to_send: list[int] = []
     with get_engine().begin() as conn:
         wake_caller = True
         if row.item_index is not None:
@@ -377,13 +373,12 @@ def child_ended(execution_id: int) -> None:
                 started = _next_item(conn, caller, after=row.item_index)
             if started is not None:  # the map goes on: its run is woken only for a failure
                 events.append(started[1])
-                send.append(started[0])
+                to_send.append(started[0])
                 wake_caller = status == ExecutionStatus.FAILED
             else:  # no item left to start: the last ones end; the last of all wakes the map
                 unfinished = conn.execute(
                     select(func.count()).where(
-                        EXECUTIONS.c.caller_id == caller.execution_id,
-                        EXECUTIONS.c.caller_node == caller.node_id,
+                        *_items_of(caller),
                         EXECUTIONS.c.status.not_in(_FINISHED),
                     )
                 ).scalar_one()
@@ -392,9 +387,9 @@ def child_ended(execution_id: int) -> None:
             event = wake_in(conn, caller.execution_id, f"a child run ({execution_id}) ended")
             if event is not None:
                 events.append(event)
-                send.append(caller.execution_id)
+                to_send.append(caller.execution_id)
     publish(events)
-    _send(send)
+    send(to_send)
     if row.item_index is not None:
         _tell_progress(caller)
 
@@ -411,8 +406,7 @@ def _next_item(
     candidate = conn.execute(
         select(EXECUTIONS.c.id)
         .where(
-            EXECUTIONS.c.caller_id == caller.execution_id,
-            EXECUTIONS.c.caller_node == caller.node_id,
+            *_items_of(caller),
             EXECUTIONS.c.item_index > after,
             EXECUTIONS.c.status == ExecutionStatus.WAITING,
             EXECUTIONS.c.last_seq == 0,
@@ -458,13 +452,6 @@ def _tell_progress(caller: Caller) -> None:
         publish([event])
     except Exception as exc:  # progress is a courtesy: never fail a run over it
         log.warning("map progress of execution %s: %s", caller.execution_id, exc)
-
-
-def _send(execution_ids: list[int]) -> None:
-    from tasks import dispatch
-
-    for execution_id in execution_ids:
-        dispatch.enqueue_execution(execution_id)
 
 
 def start_error_workflow(execution_id: int) -> int | None:

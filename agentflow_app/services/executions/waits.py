@@ -4,7 +4,7 @@ A run whose steps all wait (``engine.errors.Wait``) ends its turn on the worker 
 :func:`suspend`: the row goes ``running`` → ``waiting`` with the earliest ``wake_at`` its
 steps asked for, and the worker slot is free. Nothing about the wait is in memory.
 
-Three things end a wait, all through :func:`wake`, a compare-and-set ``waiting`` →
+Three things end a wait, all through :func:`wake_in`, a compare-and-set ``waiting`` →
 ``queued`` (so a decision racing a timer, or two sweepers, queue the run once):
 
 * a signal: an approval decided, a child run ended (:mod:`.children`);
@@ -30,6 +30,7 @@ from agentflow_app.engine.events import EventType
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.services.executions.events import append_event, publish
 from agentflow_app.services.executions.rows import EXECUTIONS
+from tasks import dispatch
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,8 @@ WAKE_EVERY_S = 1.0
 WAKE_BATCH = 500
 
 
-def _enqueue(execution_ids: list[int]) -> None:
-    from tasks import dispatch
-
+def send(execution_ids: list[int]) -> None:
+    """Hand the workers a token for each run queued again (after its commit)."""
     for execution_id in execution_ids:
         dispatch.enqueue_execution(execution_id)
 
@@ -106,12 +106,13 @@ def suspend(execution_id: int, *, worker: str | None, wake_at: datetime | None) 
             status = ExecutionStatus.QUEUED
     publish(events)
     if status == ExecutionStatus.QUEUED:
-        _enqueue([execution_id])
+        send([execution_id])
     return status
 
 
 def wake_in(conn: Connection, execution_id: int, reason: str) -> dict[str, Any] | None:
-    """Queue a waiting run again, in ``conn``'s transaction (see :func:`wake`).
+    """Queue a waiting run again, in ``conn``'s transaction, because of ``reason`` (a
+    decision, a child's end).
 
     Returns:
         The ``execution.queued`` event to publish once committed (then send the run to a
@@ -134,21 +135,6 @@ def wake_in(conn: Connection, execution_id: int, reason: str) -> dict[str, Any] 
         .values(wake_pending=True)
     )
     return None
-
-
-def wake(execution_id: int, reason: str) -> bool:
-    """Send a waiting run back to the queue because ``reason`` (a decision, a child's end).
-
-    Returns:
-        Whether this call queued it (False: it was not waiting, see :func:`wake_in`).
-    """
-    with get_engine().begin() as conn:
-        event = wake_in(conn, execution_id, reason)
-    if event is None:
-        return False
-    publish([event])
-    _enqueue([execution_id])
-    return True
 
 
 def wake_due(now: datetime | None = None) -> list[int]:
@@ -195,7 +181,7 @@ def wake_due(now: datetime | None = None) -> list[int]:
                 )
                 woken.append(execution_id)
     publish(events)
-    _enqueue(woken)
+    send(woken)
     return woken
 
 

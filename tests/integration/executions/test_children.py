@@ -31,6 +31,15 @@ def child_flow(name: str = "double") -> dict:
     )
 
 
+def calling(name: str, child_id: int, **config: object) -> dict:
+    """start → a flow.subworkflow step ``call`` running workflow ``child_id``."""
+    return chain(
+        name,
+        node("start", "trigger.manual"),
+        node("call", "flow.subworkflow", workflow_id=child_id, **config),
+    )
+
+
 def failing_child() -> dict:
     return chain(
         "fails",
@@ -101,11 +110,7 @@ def test_a_childs_failure_reaches_the_parent_with_its_reason(stack, make_actor, 
     child = create_workflow(owner, failing_child())
     parent = create_workflow(
         owner,
-        chain(
-            "parent",
-            node("start", "trigger.manual"),
-            node("call", "flow.subworkflow", workflow_id=child, inputs={"item": "x", "index": 0}),
-        ),
+        calling("parent", child, inputs={"item": "x", "index": 0}),
     )
     execution_id = executions.start(owner, parent, {})
     wait_finished(execution_id)
@@ -118,15 +123,8 @@ def test_a_childs_failure_reaches_the_parent_with_its_reason(stack, make_actor, 
 def test_recursion_is_refused_at_save_and_execute_naming_the_path(stack, make_actor):
     owner = make_actor()
     a = create_workflow(owner, chain("A", node("start", "trigger.manual")))
-    b = create_workflow(
-        owner,
-        chain(
-            "B", node("start", "trigger.manual"), node("call", "flow.subworkflow", workflow_id=a)
-        ),
-    )
-    looping = chain(
-        "A", node("start", "trigger.manual"), node("call", "flow.subworkflow", workflow_id=b)
-    )
+    b = create_workflow(owner, calling("B", a))
+    looping = calling("A", b)
     with pytest.raises(InvalidWorkflow) as refused:
         workflows.update(owner, a, looping)
     assert "this call would loop: 'A' → 'B' → 'A'" in str(refused.value.problems)
@@ -136,12 +134,7 @@ def test_recursion_is_refused_at_save_and_execute_naming_the_path(stack, make_ac
         executions.start(owner, a, {})
     stranger = make_actor()
     with pytest.raises(InvalidWorkflow, match=f"there is no workflow {a} of yours"):
-        workflows.create(
-            stranger,
-            chain(
-                "S", node("start", "trigger.manual"), node("c", "flow.subworkflow", workflow_id=a)
-            ),
-        )
+        workflows.create(stranger, calling("S", a))
 
 
 def test_depth_cap_ends_a_run_that_nests_past_it(stack, make_actor, tmp_path):
@@ -149,22 +142,8 @@ def test_depth_cap_ends_a_run_that_nests_past_it(stack, make_actor, tmp_path):
 
     owner = make_actor()
     leaf = create_workflow(owner, chain("leaf", node("start", "trigger.manual")))
-    middle = create_workflow(
-        owner,
-        chain(
-            "middle",
-            node("start", "trigger.manual"),
-            node("call", "flow.subworkflow", workflow_id=leaf),
-        ),
-    )
-    top = create_workflow(
-        owner,
-        chain(
-            "top",
-            node("start", "trigger.manual"),
-            node("call", "flow.subworkflow", workflow_id=middle),
-        ),
-    )
+    middle = create_workflow(owner, calling("middle", leaf))
+    top = create_workflow(owner, calling("top", middle))
     with worker_pool(stack, tmp_path, AGENTFLOW_MAX_SUBWORKFLOW_DEPTH="1") as pool:
         pool.start("depth")
         execution_id = executions.start(owner, top, {})
@@ -264,14 +243,7 @@ def test_cancelling_a_parent_cancels_its_waiting_subworkflow(stack, make_actor, 
         owner,
         chain("asks", node("start", "trigger.manual"), node("ask", "human.approval", message="?")),
     )
-    parent = create_workflow(
-        owner,
-        chain(
-            "calls",
-            node("start", "trigger.manual"),
-            node("call", "flow.subworkflow", workflow_id=child),
-        ),
-    )
+    parent = create_workflow(owner, calling("calls", child))
     execution_id = executions.start(owner, parent, {})
     wait_until(
         lambda: (

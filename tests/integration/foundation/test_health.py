@@ -19,6 +19,11 @@ async def _get_health() -> httpx.Response:
 
 
 async def test_healthy_stack_counts_live_workers(stack) -> None:
+    # The stack lives for the session: a worker an earlier test killed may still have its
+    # heartbeat key, which expires on its own. Start from no workers at all.
+    stale = list(get_redis().scan_iter(match=f"{WORKER_KEY_PREFIX}*"))
+    if stale:
+        get_redis().delete(*stale)
     response = await _get_health()
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "db": "ok", "redis": "ok", "workers": 0}

@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 from agentflow_app.engine.events import EventType, StepRecord
 from agentflow_app.engine.node import Node, NodeConfig, RunContext
 from agentflow_app.engine.registry import Registry
-from agentflow_app.engine.runner import MAX_OUTPUT_BYTES, MAY_HAVE_BEEN_SENT
+from agentflow_app.engine.runner import MAY_HAVE_BEEN_SENT
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
+from agentflow_app.engine.step_output import MAX_OUTPUT_BYTES
 from agentflow_app.engine.store import MemoryStore
 from agentflow_app.engine.validate import validate
 from agentflow_app.nodes.logic import Switch
