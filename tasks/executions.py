@@ -23,7 +23,7 @@ from agentflow_app.nodes.credentials import StaticCredentials
 from agentflow_app.observability import runs
 from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
-from agentflow_app.services import executions
+from agentflow_app.services import credentials, executions
 from agentflow_app.services.executions import ClaimedRun, no_redaction, run_execution
 from tasks.celery_app import celery_app
 from tasks.dispatch import RUN_EXECUTION
@@ -125,7 +125,11 @@ def run(self, execution_id: int) -> None:
 async def execute(claimed: ClaimedRun, worker: str) -> None:
     """Run a claimed execution with the owner's vault and the guarded HTTP client."""
     execution_id, owner_id = claimed.execution_id, claimed.owner_id
-    vault = Vault(owner_id) if owner_id is not None else None
+    vault = (
+        Vault(owner_id, on_use=credentials.run_use_recorder(execution_id))
+        if owner_id is not None
+        else None
+    )
     task = asyncio.current_task()
     _leases.add(execution_id, worker, task)
     try:

@@ -9,12 +9,23 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from agentflow_app.api import api_keys, approvals, auth, errors, health, users, workflows
+from agentflow_app.api import (
+    admin,
+    api_keys,
+    approvals,
+    audit,
+    auth,
+    errors,
+    health,
+    users,
+    workflows,
+)
 from agentflow_app.api import credentials as credentials_api
 from agentflow_app.api import executions as executions_api
 from agentflow_app.api import files as files_api
 from agentflow_app.api import hooks as hooks_api
 from agentflow_app.api import mcp as mcp_api
+from agentflow_app.api.address import ClientAddressMiddleware
 from agentflow_app.observability import web as observability
 from agentflow_app.routes import API_PREFIX
 
@@ -30,6 +41,7 @@ def create_api() -> FastAPI:
     )
     errors.install(api)
     observability.install(api)
+    api.add_middleware(ClientAddressMiddleware)
     for router in ROUTERS:
         api.include_router(router, prefix=API_PREFIX)
     # MCP is JSON-RPC over one URL, not REST: a plain ASGI route, outside the OpenAPI schema.
@@ -42,3 +54,4 @@ ROUTERS += [auth.router, users.router, workflows.router, api_keys.router]
 ROUTERS += [credentials_api.router]
 ROUTERS += [executions_api.router, hooks_api.router, approvals.router]
 ROUTERS += [files_api.router]
+ROUTERS += [admin.router, audit.router]

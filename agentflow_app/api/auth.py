@@ -16,7 +16,7 @@ from agentflow_app.auth import passwords
 from agentflow_app.auth.throttle import Throttled
 from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.errors import InvalidInput
-from agentflow_app.services import users
+from agentflow_app.services import api_keys, users
 from agentflow_app.services.users import EMAIL_PATTERN, MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -29,6 +29,16 @@ class RegisterRequest(BaseModel):
     email: str = Field(max_length=MAX_EMAIL_LENGTH, pattern=EMAIL_PATTERN)
     password: str = Field(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH)
     name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
+    #: The token of an admin's invitation link (``/register?invite=…``): needed when
+    #: signup is invite-only.
+    invite: str | None = Field(default=None, max_length=4000)
+
+
+class PasswordReset(BaseModel):
+    """A new password set through an admin's reset link (``/reset-password?token=…``)."""
+
+    token: str = Field(max_length=4000)
+    new_password: str = Field(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH)
 
 
 class UserAnswer(BaseModel):
@@ -58,8 +68,9 @@ class TokenAnswer(BaseModel):
     },
 )
 def register(body: RegisterRequest) -> UserAnswer:
-    """Create an account; 409 when the email is taken, 403 when signup is closed."""
-    actor = users.register(body.email, body.password, body.name or "")
+    """Create an account; 409 when the email is taken, 403 when signup is closed (or
+    invite-only and no invitation is given)."""
+    actor = users.register(body.email, body.password, body.name or "", body.invite)
     return UserAnswer(id=actor.id, email=actor.email, name=actor.name)
 
 
@@ -133,14 +144,24 @@ async def token(request: Request) -> Any:
     return TokenAnswer(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
+@router.post("/reset-password", status_code=204, response_class=Response)
+def reset_password(body: PasswordReset) -> Response:
+    """Set a new password with an admin's reset link; the link then stops working, and so
+    does every token issued before."""
+    users.reset_password(body.token, body.new_password)
+    return Response(status_code=204)
+
+
 @router.post("/logout", status_code=204, response_class=Response)
 def logout(token: BearerToken) -> Response:
     """Revoke the token this request was made with."""
-    if keys.looks_like_key(token):
-        raise InvalidInput(
-            "an API key cannot sign out: revoke it in Settings or with DELETE /api/api-keys/{id}"
-        )
     try:
+        if keys.looks_like_key(token):
+            api_keys.authenticate_key(token)  # a dead key is told so (401) first
+            raise InvalidInput(
+                "an API key cannot sign out: "
+                "revoke it in Settings or with DELETE /api/api-keys/{id}"
+            )
         users.authenticate_token(token)
         users.logout(token)
     except InvalidToken as exc:

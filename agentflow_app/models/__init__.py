@@ -1,6 +1,7 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from agentflow_app.models.approval import Approval
+from agentflow_app.models.audit import AuditEvent, InstanceSetting
 from agentflow_app.models.credential import Credential
 from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
 from agentflow_app.models.file import StoredFile
@@ -10,9 +11,11 @@ from agentflow_app.models.workflow import Workflow, WorkflowVersion
 __all__ = [
     "ApiKey",
     "Approval",
+    "AuditEvent",
     "Credential",
     "Execution",
     "ExecutionEvent",
+    "InstanceSetting",
     "RevokedToken",
     "StepRun",
     "StoredFile",

@@ -20,6 +20,9 @@ class User(SQLModel, table=True):
     #: Bumped on logout-everywhere and password change: tokens carry the version they
     #: were issued under, so one write revokes them all.
     token_version: int = 0
+    #: Set by an admin: every token and API key of the account stops working at once
+    #: (``services.users.active_actor`` reads it on each request).
+    disabled: bool = False
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )

@@ -34,6 +34,17 @@ def login() -> rx.Component:
             rx.text("Welcome back. Sign in to your workflows.", size="2", color_scheme="gray"),
             spacing="1",
         ),
+        rx.cond(
+            AuthState.session_notice != "",
+            rx.callout(
+                AuthState.session_notice,
+                icon="ban",
+                color_scheme="amber",
+                size="1",
+                width="100%",
+                data_testid="session-notice",
+            ),
+        ),
         form_error(AuthState.login_error),
         rx.form(
             rx.vstack(

@@ -12,6 +12,7 @@ whatever the run produces.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -38,11 +39,20 @@ class Vault:
         owner_id: the user the run acts for.
         redactor: where handed-out secrets are registered; a fresh one by default
             (``vault.redactor`` is what the execution store's ``redact`` hook gets).
+        on_use: called with the session and the rows of each first read (a run's vault
+            records "used by run" in the audit log through it; this layer knows no log).
     """
 
-    def __init__(self, owner_id: int, *, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self,
+        owner_id: int,
+        *,
+        redactor: Redactor | None = None,
+        on_use: Callable[[Any, list[Credential]], None] | None = None,
+    ) -> None:
         self.owner_id = owner_id
         self.redactor = redactor if redactor is not None else Redactor()
+        self._on_use = on_use
         self._values: dict[str, tuple[str, dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
 
@@ -67,7 +77,7 @@ class Vault:
         with session_scope() as session:
             row = self._row(session, name)
             value = self._open(row)
-            used = [row.id]
+            used = [row]
             if row.kind == "ses" and value.get("aws_credential"):
                 aws_name = value.pop("aws_credential")
                 aws_row = self._row(session, aws_name)
@@ -78,10 +88,14 @@ class Vault:
                     )
                 aws_value = self._open(aws_row)
                 value.update({k: aws_value[k] for k in _AWS_KEYS if aws_value.get(k)})
-                used.append(aws_row.id)
+                used.append(aws_row)
             session.exec(
-                update(Credential).where(Credential.id.in_(used)).values(last_used_at=utcnow())
+                update(Credential)
+                .where(Credential.id.in_([used_row.id for used_row in used]))
+                .values(last_used_at=utcnow())
             )
+            if self._on_use is not None:
+                self._on_use(session, used)
         return row.kind, value
 
     def _row(self, session: Any, name: str) -> Credential:

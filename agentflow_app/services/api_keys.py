@@ -15,7 +15,9 @@ from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.db import session_scope
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import ApiKey, User
-from agentflow_app.services.users import Actor
+from agentflow_app.services import audit
+from agentflow_app.services.audit import AuditAction
+from agentflow_app.services.users import Actor, refuse_disabled
 
 MAX_NAME_LENGTH = 200
 #: ``last_used_at`` is refreshed at most this often, so a busy script does not write per call.
@@ -72,6 +74,14 @@ def create_key(actor: Actor, name: str) -> CreatedApiKey:
         row = ApiKey(user_id=actor.id, name=name, prefix=made.prefix, key_hash=made.key_hash)
         session.add(row)
         session.flush()
+        audit.record(
+            AuditAction.API_KEY_CREATED,
+            actor=actor,
+            target_type="api_key",
+            target_id=row.id,
+            detail={"name": name, "prefix": made.prefix},
+            session=session,
+        )
         return CreatedApiKey(**_view(row).model_dump(), key=made.key)
 
 
@@ -85,13 +95,21 @@ def revoke_key(actor: Actor, key_id: int) -> None:
         row = _owned(session, actor, key_id)
         row.revoked_at = datetime.now(UTC)
         session.add(row)
+        audit.record(
+            AuditAction.API_KEY_REVOKED,
+            actor=actor,
+            target_type="api_key",
+            target_id=row.id,
+            detail={"name": row.name, "prefix": row.prefix},
+            session=session,
+        )
 
 
 def authenticate_key(key: str) -> Actor:
     """The user a key belongs to.
 
     Raises:
-        InvalidToken: unknown or revoked key.
+        InvalidToken: unknown or revoked key, or its account is disabled.
     """
     with session_scope() as session:
         row = session.exec(
@@ -100,6 +118,7 @@ def authenticate_key(key: str) -> Actor:
         user = session.get(User, row.user_id) if row is not None else None
         if row is None or user is None:
             raise InvalidToken("the API key is not valid or was revoked")
+        refuse_disabled(user.disabled)
         now = datetime.now(UTC)
         if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
             row.last_used_at = now

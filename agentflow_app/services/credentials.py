@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,6 +28,8 @@ from agentflow_app.secrets.fernet import UndecryptableError, cipher
 from agentflow_app.secrets.kinds import parse_value
 from agentflow_app.secrets.storage import delete_external, write_value
 from agentflow_app.secrets.vault import Vault
+from agentflow_app.services import audit
+from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import Actor
 
 MAX_NAME_LENGTH = 200
@@ -188,6 +191,7 @@ def create_credential(actor: Actor, name: str, kind: str, data: Any) -> Credenti
             session.rollback()
             delete_external(row.external_ref, name)
             raise _taken(name) from None
+        _audit(AuditAction.CREDENTIAL_CREATED, actor, row, session)
         return _view(row, _usage(session, actor.id).get(name, []))
 
 
@@ -207,6 +211,7 @@ def replace_credential(actor: Actor, credential_id: int, data: Any) -> Credentia
         row.updated_at = utcnow()
         session.add(row)
         session.flush()
+        _audit(AuditAction.CREDENTIAL_UPDATED, actor, row, session)
         view = _view(row, _usage(session, actor.id).get(row.name, []))
     delete_external(stale, view.name)
     return view
@@ -222,6 +227,7 @@ def delete_credential(actor: Actor, credential_id: int) -> CredentialView:
         row = _owned(session, actor.id, credential_id)
         view = _view(row, _usage(session, actor.id).get(row.name, []))
         arn = row.external_ref
+        _audit(AuditAction.CREDENTIAL_DELETED, actor, row, session)
         session.delete(row)
     delete_external(arn, view.name)
     return view
@@ -280,6 +286,44 @@ def rotate_keys() -> int:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _audit(action: AuditAction, actor: Actor, row: Credential, session: Session) -> None:
+    """Record a change of ``row`` (its name and kind; never any part of its value)."""
+    detail = {"name": row.name, "kind": row.kind}
+    audit.record(
+        action,
+        actor=actor,
+        target_type="credential",
+        target_id=row.id,
+        detail=detail,
+        session=session,
+    )
+
+
+def run_use_recorder(execution_id: int) -> Callable[[Session, list[Credential]], None]:
+    """The vault hook of a run: "used by run" once per credential per run.
+
+    A run resumed after a wait or a crash gets a new vault, so the log is asked whether
+    this run's use of the credential is already there before adding it.
+    """
+
+    def record_use(session: Session, rows: list[Credential]) -> None:
+        for row in rows:
+            if not audit.recorded_for_run(
+                session, AuditAction.CREDENTIAL_USED, row.id, execution_id
+            ):
+                audit.record(
+                    AuditAction.CREDENTIAL_USED,
+                    actor_id=row.owner_id,
+                    actor_email=audit.email_of(session, row.owner_id),
+                    target_type="credential",
+                    target_id=row.id,
+                    detail={"name": row.name, "kind": row.kind, "execution_id": execution_id},
+                    session=session,
+                )
+
+    return record_use
 
 
 def _check_name(name: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, func
@@ -17,11 +18,13 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from agentflow_app.auth import passwords, throttle, tokens
+from agentflow_app.auth import links, passwords, throttle, tokens
 from agentflow_app.auth.tokens import InvalidToken, IssuedToken
 from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
-from agentflow_app.models import RevokedToken, User
+from agentflow_app.models import InstanceSetting, RevokedToken, User
+from agentflow_app.services import audit
+from agentflow_app.services.audit import AuditAction
 from agentflow_app.settings import get_settings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -48,6 +51,40 @@ class Actor(BaseModel):
 
 class InvalidCredentials(AgentFlowError):
     """Wrong email or password (which one is not said, so accounts cannot be probed)."""
+
+
+class AccountDisabled(InvalidCredentials):
+    """The right password of a disabled account (said only to whoever knows the password)."""
+
+
+class SignupMode(StrEnum):
+    """Who may create an account: anyone, nobody (the CLI and admins still can), or
+    whoever holds an invitation link an admin made."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    INVITE_ONLY = "invite-only"
+
+
+SIGNUP_MODE_KEY = "signup_mode"
+DISABLED_MESSAGE = "this account has been disabled by an administrator: ask them to enable it"
+
+
+def require_admin(actor: Actor) -> None:
+    """Raises Forbidden unless ``actor`` is an instance admin."""
+    if not actor.is_admin:
+        raise Forbidden("only an administrator can do this")
+
+
+def refuse_disabled(disabled: bool) -> None:
+    """The one check that a disabled account gets nothing: every way in (access token,
+    API key, the browser session, sign-in) calls it with the value read just now.
+
+    Raises:
+        InvalidToken: the account is disabled.
+    """
+    if disabled:
+        raise InvalidToken(DISABLED_MESSAGE)
 
 
 def _actor(user: User) -> Actor:
@@ -117,20 +154,49 @@ def create_user(email: str, password: str, name: str = "", *, admin: bool = Fals
         raise taken from None
 
 
-def register(email: str, password: str, name: str = "") -> Actor:
+def register(email: str, password: str, name: str = "", invite: str | None = None) -> Actor:
     """Self-service signup (``/register``, ``POST /api/auth/register``).
 
+    Open signup takes anyone; invite-only takes the holder of an admin's invitation for
+    this email (the signup uses it up: the email is then taken); closed takes nobody.
+
     Raises:
-        Forbidden: AGENTFLOW_OPEN_SIGNUP is false.
-        InvalidInput, Conflict: as :func:`create_user`.
+        Forbidden: signup is closed, or invite-only and no invitation was given.
+        InvalidInput: as :func:`create_user`, or an invitation that is forged, expired or
+            made for another email.
+        Conflict: as :func:`create_user`.
     """
-    if not signup_open():
+    mode = signup_mode()
+    if mode == SignupMode.CLOSED:
         raise Forbidden("signup is closed on this server: ask an administrator for an account")
+    if mode == SignupMode.INVITE_ONLY:
+        if not invite:
+            raise Forbidden(
+                "signup is by invitation on this server: ask an administrator for a link"
+            )
+        invited = str(links.read("invite", invite).get("email", ""))
+        if invited != normalise_email(email):
+            why = f"this invitation is for {invited}: sign up with that email"
+            raise InvalidInput(why, [{"field": "email", "message": why}])
     return create_user(email, password, name)
 
 
+def signup_mode() -> SignupMode:
+    """The admin's choice when one was made, else AGENTFLOW_OPEN_SIGNUP (open or closed)."""
+    with get_engine().connect() as conn:
+        stored = conn.execute(
+            sa_select(InstanceSetting.__table__.c.value).where(
+                InstanceSetting.__table__.c.key == SIGNUP_MODE_KEY
+            )
+        ).scalar_one_or_none()
+    if stored in {mode.value for mode in SignupMode}:
+        return SignupMode(stored)
+    return SignupMode.OPEN if get_settings().agentflow_open_signup else SignupMode.CLOSED
+
+
 def signup_open() -> bool:
-    return get_settings().agentflow_open_signup
+    """Whether the signup form is offered without an invitation."""
+    return signup_mode() == SignupMode.OPEN
 
 
 def get_profile(actor: Actor) -> Actor:
@@ -160,7 +226,7 @@ def find_by_email(email: str) -> Actor | None:
 
 
 def login(email: str, password: str, address: str) -> IssuedToken:
-    """Check a password and issue an access token.
+    """Check a password and issue an access token; every attempt goes in the audit log.
 
     ``address`` is the client's network address: failures are counted per (account,
     address) so one attacker cannot lock a user out from everywhere.
@@ -168,9 +234,14 @@ def login(email: str, password: str, address: str) -> IssuedToken:
     Raises:
         Throttled: 5 failures in 5 minutes for this pair; checked before the password.
         InvalidCredentials: the email is unknown or the password wrong.
+        AccountDisabled: the right password of a disabled account.
     """
     account = (email or "").strip().lower()
-    throttle.check(account, address)
+    try:
+        throttle.check(account, address)
+    except throttle.Throttled:
+        _failed_sign_in(account, address, None, "throttled")
+        raise
     with session_scope() as session:
         user = session.exec(select(User).where(User.email == account)).first()
         if user is None:
@@ -178,14 +249,41 @@ def login(email: str, password: str, address: str) -> IssuedToken:
             result = passwords.Verified(ok=False)
         else:
             result = passwords.verify(password or "", user.password_hash)
+        user_id = user.id if user else None
         if not result.ok:
             throttle.record_failure(account, address)
-            raise InvalidCredentials("wrong email or password")
-        if result.new_hash:  # hashed under older parameters: upgrade it now we know it
-            user.password_hash = result.new_hash
-            session.add(user)
-        throttle.clear(account, address)
-        return tokens.issue(user.id, user.token_version)
+            failure = InvalidCredentials("wrong email or password")
+        elif user.disabled:
+            failure = AccountDisabled(DISABLED_MESSAGE)
+        else:
+            failure = None
+            if result.new_hash:  # hashed under older parameters: upgrade it now we know it
+                user.password_hash = result.new_hash
+                session.add(user)
+            throttle.clear(account, address)
+            audit.record(
+                AuditAction.SIGN_IN,
+                actor=_actor(user),
+                target_type="user",
+                target_id=user.id,
+                address=address,
+                session=session,
+            )
+            return tokens.issue(user.id, user.token_version)
+    _failed_sign_in(account, address, user_id, "disabled" if user_id and result.ok else "wrong")
+    raise failure
+
+
+def _failed_sign_in(email: str, address: str, user_id: int | None, reason: str) -> None:
+    audit.record(
+        AuditAction.SIGN_IN_FAILED,
+        actor_id=user_id,
+        actor_email=email,
+        target_type="user",
+        target_id=user_id or "",
+        address=address,
+        detail={"reason": reason},
+    )
 
 
 def authenticate_token(token: str) -> Actor:
@@ -203,12 +301,14 @@ def authenticate_token(token: str) -> Actor:
         users.c.name,
         users.c.is_admin,
         users.c.token_version,
+        users.c.disabled,
         sa_select(revoked.c.jti).where(revoked.c.jti == claims.jti).exists().label("revoked"),
     ).where(users.c.id == claims.user_id)
     with get_engine().connect() as conn:
         row = conn.execute(query).one_or_none()
     if row is None or row.token_version != claims.token_version or row.revoked:
         raise InvalidToken("this session has ended: sign in again")
+    refuse_disabled(row.disabled)
     return Actor(id=row.id, email=row.email, name=row.name, is_admin=row.is_admin)
 
 
@@ -249,6 +349,36 @@ def change_password(actor: Actor, current_password: str, new_password: str) -> I
         session.add(user)
         session.flush()
         return tokens.issue(user.id, user.token_version)
+
+
+def reset_password(token: str, new_password: str) -> None:
+    """Set a new password through an admin's reset link; the link works once.
+
+    Every token issued so far is revoked (the token version is bumped, which is also
+    what makes the link stale: it carries the version it was made under).
+
+    Raises:
+        InvalidInput: a forged, expired or used link, or a weak password.
+    """
+    claims = links.read("password-reset", token)
+    _checked_password(new_password, "new_password")
+    used = "this link was already used or replaced: ask an administrator for a new one"
+    with session_scope() as session:
+        user = (
+            session.get(User, int(claims["sub"])) if str(claims.get("sub", "")).isdigit() else None
+        )
+        if user is None or user.token_version != claims.get("tv"):
+            raise InvalidInput(used, [{"field": "token", "message": used}])
+        user.password_hash = passwords.hash_password(new_password)
+        user.token_version += 1
+        session.add(user)
+        audit.record(
+            AuditAction.PASSWORD_RESET,
+            actor=_actor(user),
+            target_type="user",
+            target_id=user.id,
+            session=session,
+        )
 
 
 def _user(session: Session, actor: Actor) -> User:

@@ -26,6 +26,8 @@ from agentflow_app.engine.validate import validate
 from agentflow_app.errors import NotFound
 from agentflow_app.models import Workflow, WorkflowVersion
 from agentflow_app.routes import API_PREFIX
+from agentflow_app.services import audit
+from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import Actor
 from agentflow_app.services.workflow_calls import call_problems
 
@@ -191,7 +193,16 @@ def delete(actor: Actor, workflow_id: int) -> None:
     """
     with session_scope() as session:
         # Versions and executions go with it (ON DELETE CASCADE; db.py enables it on SQLite).
-        session.delete(owned_workflow(session, actor, workflow_id))
+        workflow = owned_workflow(session, actor, workflow_id)
+        audit.record(
+            AuditAction.WORKFLOW_DELETED,
+            actor=actor,
+            target_type="workflow",
+            target_id=workflow.id,
+            detail={"name": workflow.name},
+            session=session,
+        )
+        session.delete(workflow)
 
 
 def versions(actor: Actor, workflow_id: int) -> list[VersionSummary]:
@@ -242,7 +253,16 @@ def restore(actor: Actor, workflow_id: int, version: int, *, draft: bool = False
     checked = check_document(old, draft=draft, owner_id=actor.id, workflow_id=workflow_id)
     with session_scope() as session:
         workflow = owned_workflow(session, actor, workflow_id)
-        return _save_version(session, actor, workflow, checked)
+        saved = _save_version(session, actor, workflow, checked)
+        audit.record(
+            AuditAction.WORKFLOW_RESTORED,
+            actor=actor,
+            target_type="workflow",
+            target_id=workflow.id,
+            detail={"restored_version": version, "new_version": saved.version},
+            session=session,
+        )
+        return saved
 
 
 def export_document(workflow_id: int) -> dict[str, Any]:

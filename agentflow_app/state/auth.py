@@ -29,7 +29,7 @@ from agentflow_app import routes
 from agentflow_app.auth.throttle import Throttled
 from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
-from agentflow_app.services import users
+from agentflow_app.services import audit, users
 from agentflow_app.services.users import Actor, InvalidCredentials
 from agentflow_app.state.formatting import sentence
 
@@ -55,6 +55,8 @@ class AuthState(rx.State):
     is_admin: bool = False
 
     login_error: str = ""
+    #: Why the session ended, shown on the sign-in page it was sent to (a disabled account).
+    session_notice: str = ""
     login_busy: bool = False
     signup_open: bool = True
     register_errors: dict[str, str] = {}
@@ -66,9 +68,13 @@ class AuthState(rx.State):
         """The actor of this session, or None (and the stored token forgotten) when invalid."""
         if not self.auth_token:
             return None
+        # The address the audit log records for whatever this event goes on to do.
+        audit.client_address.set(self.router.session.client_ip or "unknown")
         try:
             actor = users.authenticate_token(self.auth_token)
-        except InvalidToken:
+        except InvalidToken as exc:
+            if str(exc) == users.DISABLED_MESSAGE:
+                self.session_notice = sentence(str(exc))
             self.auth_token = ""
             self.user_email = self.user_name = ""
             self.is_admin = False
@@ -129,6 +135,7 @@ class AuthState(rx.State):
             return
         self.auth_token = issued.access_token
         self.login_busy = False
+        self.session_notice = ""
         self._verify()
         yield rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
 

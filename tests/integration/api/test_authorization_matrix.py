@@ -1,6 +1,7 @@
 """Every ``/api`` route × every kind of caller, generated from the app's own route table.
 
-Callers: the owner of the objects in the path, another signed-in user, and five broken
+Callers: the owner of the objects in the path (with a token, and with an API key), another
+signed-in user, an instance admin, a disabled user (token and API key), and five broken
 credentials (none, malformed, bad signature, expired, ``alg: none``). A route that is
 neither in :data:`MATRIX` nor in :data:`PUBLIC` fails here, so a new route cannot ship
 without saying who may call it: add one line to ``MATRIX`` (and, for a new kind of object
@@ -29,7 +30,9 @@ from fastapi.testclient import TestClient
 
 from agentflow_app.api.app import create_api
 from agentflow_app.auth import tokens
-from agentflow_app.services import api_keys, credentials, executions, files, workflows
+from agentflow_app.db import session_scope
+from agentflow_app.models import InstanceSetting
+from agentflow_app.services import admin, api_keys, credentials, executions, files, users, workflows
 from tests.helpers.documents import manual_document
 from tests.helpers.stack import Stack
 from tests.helpers.users import PASSWORD, Account, new_account
@@ -41,6 +44,8 @@ PUBLIC: set[tuple[str, str]] = {
     ("GET", "/api/docs"),
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/token"),
+    # The signed, single-use reset link an admin made is its own permission.
+    ("POST", "/api/auth/reset-password"),
     ("POST", "/api/hooks/{hook_token}"),
     # A signed approval link is its own permission (services/approvals.py).
     ("GET", "/api/approvals/{token}"),
@@ -50,7 +55,7 @@ PUBLIC: set[tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Expect:
-    """What the owner and another signed-in user get; broken credentials always get 401."""
+    """What each caller gets; broken credentials and disabled users always get 401."""
 
     owner: int
     other: int
@@ -58,6 +63,22 @@ class Expect:
     body: Callable[[World], Any] | None = None
     #: Multipart files to send instead of a JSON body (``httpx``'s ``files``).
     files: dict[str, Any] | None = None
+    #: An instance admin (None: as another user: an admin reads nobody's objects).
+    admin: int | None = None
+    #: The owner's API key (None: as the owner's token).
+    key: int | None = None
+
+    def wanted(self, caller: str) -> int:
+        if caller == "admin":
+            return self.other if self.admin is None else self.admin
+        if caller == "owner's API key":
+            return self.owner if self.key is None else self.key
+        return self.owner if caller == "owner" else self.other
+
+
+def _admin_only(answer: int, body: Callable[[World], Any] | None = None) -> Expect:
+    """A console route: every signed-in user but an admin is refused (403)."""
+    return Expect(403, 403, body, admin=answer, key=403)
 
 
 def _document(_world: World) -> dict:
@@ -73,7 +94,7 @@ def _credential(name: str) -> dict:
 
 # One line per authenticated route: (method, path as FastAPI formats it) -> Expect.
 MATRIX: dict[tuple[str, str], Expect] = {
-    ("POST", "/api/auth/logout"): Expect(204, 204),
+    ("POST", "/api/auth/logout"): Expect(204, 204, key=422),
     ("GET", "/api/users/me"): Expect(200, 200),
     ("POST", "/api/users/me/password"): Expect(
         200, 200, lambda w: {"current_password": PASSWORD, "new_password": PASSWORD}
@@ -115,6 +136,18 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ),
     ("POST", "/api/files"): Expect(201, 201, files={"file": ("a.txt", b"matrix", "text/plain")}),
     ("GET", "/api/files/{file_id}"): Expect(200, 404),
+    ("GET", "/api/admin/users"): _admin_only(200),
+    ("PATCH", "/api/admin/users/{user_id}"): _admin_only(200, lambda w: {"disabled": True}),
+    ("DELETE", "/api/admin/users/{user_id}"): _admin_only(204),
+    ("POST", "/api/admin/users/{user_id}/reset-link"): _admin_only(200),
+    ("POST", "/api/admin/invites"): _admin_only(
+        201, lambda w: {"email": f"invited-{secrets.token_hex(4)}@example.com"}
+    ),
+    ("GET", "/api/admin/signup"): _admin_only(200),
+    ("PUT", "/api/admin/signup"): _admin_only(200, lambda w: {"mode": "open"}),
+    ("GET", "/api/admin/health"): _admin_only(200),
+    ("GET", "/api/audit"): _admin_only(200),
+    ("GET", "/api/audit/export"): _admin_only(200),
 }
 
 
@@ -124,12 +157,17 @@ class World:
 
     owner: Account
     other: Account
+    admin: Account
+    #: A user the admin routes act on (a fresh one per test: they may delete it).
+    victim: Account
     marker: str
     workflow_id: int
     key_id: int
     credential_id: int
     execution_id: int
     file_id: int
+    #: The owner's API key itself.
+    key: str
 
 
 @dataclass(frozen=True)
@@ -160,6 +198,10 @@ PATH_OBJECTS: dict[str, PathObject] = {
     "file_id": PathObject(
         value=lambda w: str(w.file_id),
         snapshot=lambda w: files.describe(w.owner.actor, w.file_id),
+    ),
+    "user_id": PathObject(
+        value=lambda w: str(w.victim.actor.id),
+        snapshot=lambda w: admin.get_user(w.admin.actor, w.victim.actor.id),
     ),
     "key_id": PathObject(
         value=lambda w: str(w.key_id),
@@ -215,19 +257,48 @@ BROKEN: dict[str, Callable[[World], dict[str, str]]] = {
         "Authorization": f"Bearer {_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(w))}."
     },
 }
-CALLERS = ["owner", "other user", *BROKEN]
+DISABLED = ["disabled user", "disabled user's API key"]
+CALLERS = ["owner", "owner's API key", "other user", "admin", *DISABLED, *BROKEN]
 
 # -- fixtures --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Accounts:
+    owner: Account
+    other: Account
+    admin: Account
+    disabled: Account
+    #: Made before its account was disabled.
+    disabled_key: str
+
+
 @pytest.fixture(scope="module")
-def accounts(stack: Stack) -> tuple[Account, Account]:
-    return new_account("matrix-owner"), new_account("matrix-other")
+def accounts(stack: Stack) -> Accounts:
+    # The admin first: on a fresh database the first account is an admin whatever it asks.
+    made = users.create_user(
+        f"matrix-admin-{secrets.token_hex(4)}@example.com", PASSWORD, admin=True
+    )
+    root = Account(made, made.email, PASSWORD)
+    disabled = new_account("matrix-disabled")
+    key = api_keys.create_key(disabled.actor, "made before disabling").key
+    admin.set_disabled(root.actor, disabled.actor.id, True)
+    return Accounts(new_account("matrix-owner"), new_account("matrix-other"), root, disabled, key)
 
 
 @pytest.fixture
-def world(accounts: tuple[Account, Account]) -> World:
-    owner, other = accounts
+def signup_mode_unset(stack: Stack) -> Any:
+    """PUT /api/admin/signup stores a mode that beats the environment: forget it after,
+    so the session's other tests see the signup their environment sets."""
+    yield
+    with session_scope() as session:
+        if row := session.get(InstanceSetting, users.SIGNUP_MODE_KEY):
+            session.delete(row)
+
+
+@pytest.fixture
+def world(accounts: Accounts) -> World:
+    owner, other = accounts.owner, accounts.other
     marker = f"owner-only-{secrets.token_hex(6)}"
     workflow = workflows.create(owner.actor, manual_document(f"Workflow {marker}"))
     key = api_keys.create_key(owner.actor, f"Key {marker}")
@@ -236,7 +307,20 @@ def world(accounts: tuple[Account, Account]) -> World:
     execution_id = executions.start(owner.actor, workflow.id, {})
     executions.cancel(owner.actor, execution_id)
     stored = files.store_file(owner.actor.id, f"{marker}.txt", "text/plain", [marker.encode()])
-    return World(owner, other, marker, workflow.id, key.id, credential.id, execution_id, stored.id)
+    victim = new_account("matrix-victim")
+    return World(
+        owner,
+        other,
+        accounts.admin,
+        victim,
+        marker,
+        workflow.id,
+        key.id,
+        credential.id,
+        execution_id,
+        stored.id,
+        key.key,
+    )
 
 
 @pytest.fixture
@@ -270,10 +354,15 @@ def test_the_matrix_covers_exactly_the_apps_routes() -> None:
     assert ("GET", "/api/workflows/{workflow_id}") in PROTECTED  # the table is really read
 
 
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.mark.usefixtures("signup_mode_unset")
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("route", PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
 def test_route_answers_each_caller(
-    client: TestClient, world: World, route: tuple[str, str], caller: str
+    client: TestClient, accounts: Accounts, world: World, route: tuple[str, str], caller: str
 ) -> None:
     method, template = route
     expect = MATRIX.get(route)
@@ -282,19 +371,31 @@ def test_route_answers_each_caller(
     path = _path(template, world)
     body = expect.body(world) if expect.body else None
 
-    if caller in BROKEN:
-        answer = client.request(
-            method, path, headers=BROKEN[caller](world), json=body, files=expect.files
+    if caller in BROKEN or caller in DISABLED:
+        headers = (
+            BROKEN[caller](world)
+            if caller in BROKEN
+            else accounts.disabled.headers()
+            if caller == "disabled user"
+            else _bearer(accounts.disabled_key)
         )
+        before = _snapshots(template, world)
+        answer = client.request(method, path, headers=headers, json=body, files=expect.files)
         assert answer.status_code == 401, f"{caller}: {answer.status_code} {answer.text}"
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
         assert world.marker not in answer.text
+        assert _snapshots(template, world) == before, f"{caller} changed an object"
         return
 
-    account = world.owner if caller == "owner" else world.other
+    headers = {
+        "owner": world.owner.headers,
+        "owner's API key": lambda: _bearer(world.key),
+        "other user": world.other.headers,
+        "admin": world.admin.headers,
+    }[caller]()
     before = _snapshots(template, world) if caller == "other user" else None
-    answer = client.request(method, path, headers=account.headers(), json=body, files=expect.files)
-    wanted = expect.owner if caller == "owner" else expect.other
+    answer = client.request(method, path, headers=headers, json=body, files=expect.files)
+    wanted = expect.wanted(caller)
     assert answer.status_code == wanted, f"{caller}: {answer.status_code} {answer.text}"
     if caller == "other user":
         assert world.marker not in answer.text, "another user's answer shows the owner's data"
