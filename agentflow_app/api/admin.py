@@ -18,7 +18,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 _FORBIDDEN = {403: {"model": ErrorDetail, "description": "not an administrator"}}
 _GUARDED = {
     **_FORBIDDEN,
-    409: {"model": ErrorDetail, "description": "it would lock everyone out (self, last admin)"},
+    409: {"model": ErrorDetail, "description": "not to yourself: another admin has to"},
 }
 
 

@@ -1,8 +1,8 @@
 """The instance admin's console: users, the signup mode, invitations and health.
 
-Every function takes the acting user and refuses non-admins (Forbidden). Changes that
-could leave the instance without a working admin are refused with a message that says
-so: an admin cannot disable, demote or delete themself, nor the last admin standing.
+Every function takes the acting user and refuses non-admins (Forbidden). An admin cannot
+disable, demote or delete themself (Conflict, saying why), which is what keeps the
+instance from ever losing its last admin.
 Every change goes in the audit log, in the change's own transaction.
 """
 
@@ -111,18 +111,17 @@ def _target(session: Session, user_id: int) -> User:
     return user
 
 
-def _keep_an_admin(session: Session, actor: Actor, user: User, doing: str) -> None:
-    """Refuse ``doing`` to oneself or to the last enabled admin (nobody could undo it)."""
+def _not_yourself(actor: Actor, user: User, doing: str) -> None:
+    """Refuse ``doing`` to one's own account.
+
+    This is also what keeps an instance from losing its last admin: only an admin can
+    disable, demote or delete anyone, and never themself, so whoever acts stays an admin.
+    """
     if user.id == actor.id:
-        raise Conflict(f"you cannot {doing} your own account: ask another administrator")
-    if user.is_admin and not user.disabled:
-        others = session.exec(
-            select(func.count())
-            .select_from(User)
-            .where(User.is_admin, User.disabled.is_(False), User.id != user.id)
-        ).one()
-        if others == 0:
-            raise Conflict(f"you cannot {doing} the last administrator: promote another first")
+        raise Conflict(
+            f"you cannot {doing} your own account: another administrator has to "
+            "(this keeps the instance from losing its last administrator)"
+        )
 
 
 def _change(actor: Actor, user_id: int, action: AuditAction, doing: str, **values: bool) -> UserRow:
@@ -131,7 +130,7 @@ def _change(actor: Actor, user_id: int, action: AuditAction, doing: str, **value
         user = _target(session, user_id)
         if any(values[key] != getattr(user, key) for key in values):
             if action in (AuditAction.USER_DISABLED, AuditAction.USER_DEMOTED):
-                _keep_an_admin(session, actor, user, doing)
+                _not_yourself(actor, user, doing)
             for key, value in values.items():
                 setattr(user, key, value)
             session.add(user)
@@ -152,7 +151,7 @@ def set_disabled(actor: Actor, user_id: int, disabled: bool) -> UserRow:
 
     Raises:
         Forbidden: not an admin. NotFound: no such user.
-        Conflict: disabling oneself or the last admin.
+        Conflict: disabling oneself.
     """
     action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
     return _change(actor, user_id, action, "disable", disabled=disabled)
@@ -163,7 +162,7 @@ def set_admin(actor: Actor, user_id: int, is_admin: bool) -> UserRow:
 
     Raises:
         Forbidden: not an admin. NotFound: no such user.
-        Conflict: demoting oneself or the last admin.
+        Conflict: demoting oneself.
     """
     action = AuditAction.USER_PROMOTED if is_admin else AuditAction.USER_DEMOTED
     return _change(actor, user_id, action, "demote", is_admin=is_admin)
@@ -174,12 +173,12 @@ def delete_user(actor: Actor, user_id: int) -> None:
 
     Raises:
         Forbidden: not an admin. NotFound: no such user.
-        Conflict: deleting oneself or the last admin.
+        Conflict: deleting oneself.
     """
     require_admin(actor)
     with session_scope() as session:
         user = _target(session, user_id)
-        _keep_an_admin(session, actor, user, "delete")
+        _not_yourself(actor, user, "delete")
         audit.record(
             AuditAction.USER_DELETED,
             actor=actor,
