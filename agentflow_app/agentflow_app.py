@@ -6,7 +6,9 @@ import reflex as rx
 
 from agentflow_app import routes
 from agentflow_app.api.app import create_api
+from agentflow_app.pages.admin import admin_page
 from agentflow_app.pages.approvals import approvals_page
+from agentflow_app.pages.audit import audit_page
 from agentflow_app.pages.credentials import credentials_page
 from agentflow_app.pages.editor import editor
 from agentflow_app.pages.execution import execution_page
@@ -14,15 +16,19 @@ from agentflow_app.pages.executions import executions_page
 from agentflow_app.pages.login import login
 from agentflow_app.pages.not_found import not_found
 from agentflow_app.pages.register import register
+from agentflow_app.pages.reset_password import reset_password
 from agentflow_app.pages.settings import settings
 from agentflow_app.pages.workflows import workflows
+from agentflow_app.state.admin import AdminState
 from agentflow_app.state.approvals import ApprovalsState
+from agentflow_app.state.audit import AuditState
 from agentflow_app.state.auth import AuthState
 from agentflow_app.state.credentials import CredentialsState
 from agentflow_app.state.editor import EditorState
 from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.executions import ExecutionsState
 from agentflow_app.state.palette import PaletteState
+from agentflow_app.state.reset_password import ResetPasswordState
 from agentflow_app.state.settings import SettingsState
 from agentflow_app.state.templates import TemplatesState
 from agentflow_app.state.workflows import WorkflowsState
@@ -80,4 +86,22 @@ app.add_page(
     route=routes.EXECUTION_VIEW,
     title="Execution · AgentFlow",
     on_load=[AuthState.require_login, ExecutionState.load],
+)
+app.add_page(
+    admin_page,
+    route=routes.ADMIN,
+    title="Admin · AgentFlow",
+    on_load=[AuthState.require_login, AdminState.load],
+)
+app.add_page(
+    audit_page,
+    route=routes.AUDIT,
+    title="Audit log · AgentFlow",
+    on_load=[AuthState.require_login, AuditState.load],
+)
+app.add_page(
+    reset_password,
+    route=routes.RESET_PASSWORD,
+    title="Reset password · AgentFlow",
+    on_load=ResetPasswordState.open_page,
 )

@@ -77,9 +77,16 @@ def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data dir of ``live_server`` (its SQLite database), for ``agentflow`` commands
+    a browser test runs against the same installation (making an admin, say)."""
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="session")
+def live_server(live_data_dir: Path) -> Iterator[str]:
     """``agentflow serve`` on E2E_PORT with the embedded defaults in a temp data dir."""
-    data_dir = tmp_path_factory.mktemp("serve")
+    data_dir = live_data_dir
     env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "REDIS_URL")}
     env |= {
         "AGENTFLOW_DATA_DIR": str(data_dir),

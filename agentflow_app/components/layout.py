@@ -6,6 +6,7 @@ import reflex as rx
 
 from agentflow_app import routes
 from agentflow_app.state.approvals import ApprovalsState
+from agentflow_app.state.auth import AuthState
 
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Workflows", "workflow", routes.WORKFLOWS),
@@ -13,6 +14,11 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Approvals", "user-check", routes.APPROVALS),
     ("Credentials", "key-round", routes.CREDENTIALS),
     ("Settings", "settings", routes.SETTINGS),
+]
+#: Shown to instance admins only (the pages and services refuse everyone else anyway).
+ADMIN_ITEMS: list[tuple[str, str, str]] = [
+    ("Admin", "shield", routes.ADMIN),
+    ("Audit log", "scroll-text", routes.AUDIT),
 ]
 
 
@@ -67,6 +73,10 @@ def sidebar() -> rx.Component:
         brand(),
         rx.separator(),
         *(nav_link(*item) for item in NAV_ITEMS),
+        rx.cond(
+            AuthState.is_admin,
+            rx.vstack(*(nav_link(*item) for item in ADMIN_ITEMS), spacing="2", width="100%"),
+        ),
         on_mount=ApprovalsState.start_counting,
         spacing="2",
         padding="1em",

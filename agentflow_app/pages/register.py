@@ -13,8 +13,8 @@ from agentflow_app.state.auth import AuthState
 def _closed() -> rx.Component:
     return rx.vstack(
         rx.callout(
-            "Signup is closed on this server. Ask an administrator to create an account "
-            "for you (agentflow user create).",
+            "Signup is closed or by invitation on this server. Ask an administrator for "
+            "an invitation link, or to create an account for you (agentflow user create).",
             icon="lock",
             color_scheme="amber",
             width="100%",

@@ -82,6 +82,9 @@ class AuthState(rx.State):
         self.user_email, self.user_name, self.is_admin = actor.email, actor.name, actor.is_admin
         return actor
 
+    def _invite(self) -> str:
+        return self.router.url.query_parameters.get("invite") or ""
+
     def _current_path(self) -> str:
         url = self.router.url
         return f"{url.path}?{url.query}" if url.query else (url.path or HOME)
@@ -109,7 +112,8 @@ class AuthState(rx.State):
         """``on_load`` of /register: say when signup is closed; a signed-in visitor goes on."""
         self.register_errors = {}
         self.register_busy = False
-        self.signup_open = users.signup_open()
+        # An invitation link opens the form whatever the mode; the service checks it.
+        self.signup_open = users.signup_open() or bool(self._invite())
         if self._verify() is not None:
             return rx.redirect(HOME)
         return None
@@ -157,7 +161,11 @@ class AuthState(rx.State):
         address = self.router.session.client_ip or "unknown"
         try:
             await asyncio.to_thread(
-                users.register, email, password, str(form_data.get("name") or "")
+                users.register,
+                email,
+                password,
+                str(form_data.get("name") or ""),
+                self._invite() or None,
             )
             issued = await asyncio.to_thread(users.login, email, password, address)
         except InvalidInput as exc:

@@ -25,7 +25,9 @@ import reflex as rx
 
 from agentflow_app.auth import tokens
 from agentflow_app.errors import NotFound
-from agentflow_app.services import api_keys, credentials, users, workflows
+from agentflow_app.services import admin, api_keys, credentials, users, workflows
+from agentflow_app.state.admin import AdminState
+from agentflow_app.state.audit import AuditState
 from agentflow_app.state.auth import AuthState
 from agentflow_app.state.settings import SettingsState
 from agentflow_app.state.workflows import WorkflowsState
@@ -44,6 +46,9 @@ STATE_MODULES = [
     "agentflow_app.state.executions",
     "agentflow_app.state.execute",
     "agentflow_app.state.dashboard",
+    "agentflow_app.state.admin",
+    "agentflow_app.state.audit",
+    "agentflow_app.state.reset_password",
 ]
 
 #: Background handlers cannot run outside a live app; each is a thin wrapper over a service
@@ -57,6 +62,9 @@ BACKGROUND_COVERED_BY_REST = {
 class World:
     owner: Account
     other: Account
+    #: An instance admin, and a fresh user the admin console's handlers act on.
+    admin: Account
+    victim: Account
     marker: str
     workflow_id: int
     key_id: int
@@ -72,6 +80,13 @@ class IdHandler:
     #: False for handlers that only show the object (open a dialog): the owner's call must
     #: then put the object's data in the state instead of changing it.
     changes: bool = True
+    #: Who may: the object's owner, or (the admin console) an instance admin.
+    allowed: str = "owner"
+    #: The handler's other arguments.
+    extra: Callable[[World], dict[str, Any]] = lambda w: {}
+
+    def caller(self, world: World) -> Account:
+        return world.admin if self.allowed == "admin" else world.owner
 
 
 def _workflow_snapshot(world: World) -> Any:
@@ -89,7 +104,36 @@ def _credential_snapshot(world: World) -> Any:
     return credentials.get_credential(world.owner.actor, world.credential_id).model_dump()
 
 
+def _victim_snapshot(world: World) -> Any:
+    try:
+        return admin.get_user(world.admin.actor, world.victim.actor.id).model_dump()
+    except NotFound:
+        return None
+
+
+def _console(**extra: Any) -> IdHandler:
+    """A console handler acting on the world's victim (only an admin may)."""
+    return IdHandler(
+        lambda w: w.victim.actor.id, _victim_snapshot, allowed="admin", extra=lambda w: extra
+    )
+
+
+def _victims_link(world: World) -> Any:
+    return world.victim.email
+
+
 ID_HANDLERS: dict[tuple[str, str], IdHandler] = {
+    ("AdminState", "set_disabled"): _console(disabled=True),
+    ("AdminState", "set_admin"): _console(is_admin=True),
+    ("AdminState", "delete_user"): _console(),
+    # Makes a link and changes nothing: the admin's state then shows it (and the email).
+    ("AdminState", "reset_link"): IdHandler(
+        lambda w: w.victim.actor.id,
+        _victims_link,
+        changes=False,
+        allowed="admin",
+        extra=lambda w: {"email": w.victim.email},
+    ),
     ("WorkflowsState", "delete_workflow"): IdHandler(lambda w: w.workflow_id, _workflow_snapshot),
     ("SettingsState", "revoke_api_key"): IdHandler(lambda w: w.key_id, _keys_snapshot),
     ("CredentialsState", "open_replace"): IdHandler(
@@ -133,20 +177,25 @@ ID_HANDLER_LIST = _id_handlers()
 
 
 @pytest.fixture(scope="module")
-def accounts(stack: Stack) -> tuple[Account, Account]:
-    return new_account("state-owner"), new_account("state-other")
+def accounts(stack: Stack) -> tuple[Account, Account, Account]:
+    made = users.create_user(
+        f"state-admin-{secrets.token_hex(4)}@example.com", PASSWORD, admin=True
+    )
+    root = Account(made, made.email, PASSWORD)
+    return new_account("state-owner"), new_account("state-other"), root
 
 
 @pytest.fixture
-def world(accounts: tuple[Account, Account]) -> World:
-    owner, other = accounts
+def world(accounts: tuple[Account, Account, Account]) -> World:
+    owner, other, root = accounts
     marker = f"owner-only-{secrets.token_hex(6)}"
     workflow = workflows.create(owner.actor, manual_document(f"Workflow {marker}"))
     key = api_keys.create_key(owner.actor, f"Key {marker}")
     credential = credentials.create_credential(
         owner.actor, f"Cred {marker}", "http", {"scheme": "bearer", "token": "t0ken-value"}
     )
-    return World(owner, other, marker, workflow.id, key.id, credential.id)
+    victim = new_account(f"victim-{marker}")
+    return World(owner, other, root, victim, marker, workflow.id, key.id, credential.id)
 
 
 # -- the matrix ------------------------------------------------------------------------------
@@ -171,7 +220,7 @@ async def test_another_users_id_yields_no_data_and_no_change(
     entry = ID_HANDLERS[(state_cls.__name__, name)]
     before = entry.snapshot(world)
     root = session_for(world.other.token())
-    await run(root, state_cls, name, **{arg: entry.owner_object(world)})
+    await run(root, state_cls, name, **{arg: entry.owner_object(world)}, **entry.extra(world))
     assert entry.snapshot(world) == before, "another user's handler call changed the object"
     assert world.marker not in state_text(root), "another user's state shows the owner's data"
 
@@ -180,8 +229,10 @@ async def test_another_users_id_yields_no_data_and_no_change(
 async def test_the_owner_can(world: World, state_cls: type[rx.State], name: str, arg: str) -> None:
     entry = ID_HANDLERS[(state_cls.__name__, name)]
     before = entry.snapshot(world)
-    root = session_for(world.owner.token())
-    events = await run(root, state_cls, name, **{arg: entry.owner_object(world)})
+    root = session_for(entry.caller(world).token())
+    events = await run(
+        root, state_cls, name, **{arg: entry.owner_object(world)}, **entry.extra(world)
+    )
     assert redirects(events) == []
     if entry.changes:
         assert entry.snapshot(world) != before, "the owner's call did nothing"
@@ -195,18 +246,21 @@ async def test_a_dead_session_is_sent_to_login(
     world: World, state_cls: type[rx.State], name: str, arg: str, session: str
 ) -> None:
     entry = ID_HANDLERS[(state_cls.__name__, name)]
-    token = world.owner.token()
+    caller = entry.caller(world)
+    token = caller.token()
     if session == "revoked":
         users.logout(token)  # signed out in another tab or by API
     elif session == "expired":
-        token = tokens.issue(world.owner.actor.id, 0, ttl_s=-5).access_token
+        token = tokens.issue(caller.actor.id, 0, ttl_s=-5).access_token
     elif session == "forged":
         token = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     elif session == "signed out":
         token = ""
     before = entry.snapshot(world)
     root = session_for(token)
-    events = await run(root, state_cls, name, **{arg: entry.owner_object(world)})
+    events = await run(
+        root, state_cls, name, **{arg: entry.owner_object(world)}, **entry.extra(world)
+    )
     assert [path.split("?")[0] for path in redirects(events)] == ["/login"]
     assert root.get_substate(AuthState._get_substate_path()).auth_token == ""
     assert entry.snapshot(world) == before
@@ -227,6 +281,41 @@ async def test_a_revoked_session_is_logged_out_on_its_next_event(world: World) -
     events = await run(root, WorkflowsState, "create_workflow")
     assert [path.split("?")[0] for path in redirects(events)] == ["/login"]
     assert root.get_substate(AuthState._get_substate_path()).auth_token == ""
+
+
+async def test_a_disabled_users_session_ends_on_its_next_event_with_the_reason(
+    world: World,
+) -> None:
+    root = session_for(world.victim.token())
+    assert redirects(await run(root, WorkflowsState, "load")) == []
+
+    admin.set_disabled(world.admin.actor, world.victim.actor.id, True)  # from the console
+    events = await run(root, WorkflowsState, "create_workflow")
+    assert [path.split("?")[0] for path in redirects(events)] == ["/login"]
+    auth = root.get_substate(AuthState._get_substate_path())
+    assert auth.auth_token == ""
+    assert "disabled by an administrator" in auth.session_notice
+    assert workflows.list_workflows(world.victim.actor) == []  # nothing was made
+
+    refused = await run(
+        root, AuthState, "login", form_data={"email": world.victim.email, "password": PASSWORD}
+    )
+    assert redirects(refused) == [] and "disabled by an administrator" in auth.login_error
+
+
+async def test_a_non_admin_forcing_console_events_gets_a_refusal(world: World) -> None:
+    root = session_for(world.owner.token())
+    await run(root, AdminState, "load")
+    console = root.get_substate(AdminState._get_substate_path())
+    assert (console.allowed, console.users) == (False, [])
+    assert "only an administrator" in console.error
+    mode = users.signup_mode()
+    await run(root, AdminState, "change_signup", mode="closed")
+    assert "only an administrator" in console.error
+    assert users.signup_mode() == mode
+    await run(root, AuditState, "load")
+    log = root.get_substate(AuditState._get_substate_path())
+    assert log.rows == [] and "only an administrator" in log.error
 
 
 async def test_require_login_guards_and_login_comes_back(world: World) -> None:
