@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentflow_app.api.deps import CurrentUser, ObjectId
 from agentflow_app.api.errors import ErrorDetail
@@ -23,7 +23,10 @@ _GUARDED = {
 
 
 class UserChange(BaseModel):
-    """What to change; a field left out stays as it is."""
+    """What to change; a field left out stays as it is. Strict: ``"yes"`` or ``1`` is not
+    taken for true on a switch that locks someone out."""
+
+    model_config = ConfigDict(strict=True)
 
     disabled: bool | None = None
     is_admin: bool | None = None

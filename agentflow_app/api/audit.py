@@ -31,7 +31,7 @@ def search(
     since: QueryTime = None,
     until: QueryTime = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
 ) -> AuditPage:
     """Newest first; pass ``next_cursor`` as ``cursor`` for older rows."""
     return audit.search(
