@@ -67,6 +67,13 @@ def test_a_disabled_user_is_refused_on_the_next_request(client: TestClient, admi
         refused = client.get("/api/workflows", headers=headers)
         assert refused.status_code == 401
         assert "disabled by an administrator" in refused.json()["detail"]
+    # The MCP server (API keys only) is another door with the same check.
+    mcp = client.post(
+        "/api/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={**key, "Accept": "application/json, text/event-stream"},
+    )
+    assert mcp.status_code == 401 and "disabled by an administrator" in mcp.text
     signing_in = _sign_in(client, user.email)
     assert signing_in.status_code == 401
     assert "disabled by an administrator" in signing_in.json()["detail"]
