@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 from agentflow_app.auth import links
 from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
-from agentflow_app.models import InstanceSetting, StoredFile, User
+from agentflow_app.models import Execution, InstanceSetting, StoredFile, User
 from agentflow_app.models.base import utcnow
-from agentflow_app.services import audit, health, operations
+from agentflow_app.services import audit, files, health, operations
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import (
     SIGNUP_MODE_KEY,
@@ -179,6 +179,19 @@ def delete_user(actor: Actor, user_id: int) -> None:
     with session_scope() as session:
         user = _target(session, user_id)
         _not_yourself(actor, user, "delete")
+        # The rows go with the account; the bytes in the file store are forgotten after.
+        blobs = list(
+            session.exec(
+                select(StoredFile.key).where(
+                    or_(
+                        StoredFile.owner_id == user.id,
+                        StoredFile.execution_id.in_(
+                            select(Execution.id).where(Execution.owner_id == user.id)
+                        ),
+                    )
+                )
+            ).all()
+        )
         audit.record(
             AuditAction.USER_DELETED,
             actor=actor,
@@ -188,6 +201,7 @@ def delete_user(actor: Actor, user_id: int) -> None:
             session=session,
         )
         session.delete(user)  # its rows go with it (ON DELETE CASCADE)
+    files.forget_blobs(blobs)
 
 
 def reset_link(actor: Actor, user_id: int) -> SignedLink:

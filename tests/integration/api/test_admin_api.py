@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agentflow_app.db import session_scope
-from agentflow_app.models import InstanceSetting, Workflow
+from agentflow_app.files.backends import file_store
+from agentflow_app.files.store import MissingBlob
+from agentflow_app.models import InstanceSetting, StoredFile, Workflow
 from agentflow_app.services import files, users
 from agentflow_app.services.audit import AuditAction
 from tests.helpers.documents import manual_document
@@ -170,23 +172,27 @@ def test_signup_modes_and_invitations(client: TestClient, admin: Account) -> Non
     assert client.get("/api/admin/signup", headers=admin.headers()).json() == {"mode": "open"}
 
 
+def _blob_key(file_id: int) -> str:
+    with session_scope() as session:
+        return session.get(StoredFile, file_id).key
+
+
 def test_deleting_a_user_deletes_what_they_own(client: TestClient, admin: Account) -> None:
     user = new_account("departed")
     headers = user.headers()
-    workflow_id = client.post("/api/workflows", json=manual_document(), headers=headers).json()[
-        "id"
-    ]
-    assert (
-        client.delete(f"/api/admin/users/{user.actor.id}", headers=admin.headers()).status_code
-        == 204
-    )
+    made = client.post("/api/workflows", json=manual_document(), headers=headers)
+    stored = files.store_file(user.actor.id, "notes.txt", "text/plain", [b"departing"])
+    key = _blob_key(stored.id)
+    assert b"".join(file_store().open(key)) == b"departing"
+    url = f"/api/admin/users/{user.actor.id}"
+
+    assert client.delete(url, headers=admin.headers()).status_code == 204
     assert client.get("/api/workflows", headers=headers).status_code == 401
     with session_scope() as session:
-        assert session.get(Workflow, workflow_id) is None
-    assert (
-        client.delete(f"/api/admin/users/{user.actor.id}", headers=admin.headers()).status_code
-        == 404
-    )
+        assert session.get(Workflow, made.json()["id"]) is None
+    with pytest.raises(MissingBlob):
+        b"".join(file_store().open(key))  # the bytes went too, not only the row
+    assert client.delete(url, headers=admin.headers()).status_code == 404
     assert _admin_actions(client, admin, user.actor.id) == {AuditAction.USER_DELETED: 1}
 
 
