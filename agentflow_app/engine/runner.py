@@ -56,7 +56,7 @@ from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.step_output import stored_form, to_json, usage_of
 from agentflow_app.engine.store import ExecutionStore
-from agentflow_app.engine.templating import InputsScope, NodesScope, render_config
+from agentflow_app.engine.templating import InputsScope, NodesScope, Resolver, render_config
 from agentflow_app.engine.tokens import TokenBatcher
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ async def run(
     cancel_poll_s: float = 0.2,
     execution_id: int | str | None = None,
     retry_backoff_s: float = 0.5,
+    resolve: Resolver | None = None,
 ) -> RunResult:
     """Run a workflow to its end, recording steps and events in ``store``.
 
@@ -115,6 +116,8 @@ async def run(
         cancel_poll_s: how often to ask the store whether cancellation was requested.
         execution_id: for ``ctx.execution_id``; defaults to ``store.execution_id`` if any.
         retry_backoff_s: the first backoff before a retry; doubles per attempt.
+        resolve: keys the host supplies to templates on demand (a file's ``text``); its
+            reads may block, so templates are then rendered off the event loop.
 
     Raises:
         InvalidWorkflow: when the document does not validate (nothing is recorded).
@@ -135,6 +138,7 @@ async def run(
         cancel_poll_s=cancel_poll_s,
         execution_id=execution_id,
         retry_backoff_s=retry_backoff_s,
+        resolve=resolve,
     )
     return await execution.execute()
 
@@ -182,6 +186,7 @@ class _Execution:
         cancel_poll_s: float,
         execution_id: int | str,
         retry_backoff_s: float,
+        resolve: Resolver | None,
     ) -> None:
         self.plan = plan
         self.raw_inputs = inputs
@@ -194,6 +199,7 @@ class _Execution:
         self.cancel_poll_s = cancel_poll_s
         self.execution_id = execution_id
         self.retry_backoff_s = retry_backoff_s
+        self.resolve = resolve
 
         self.records: dict[str, StepRecord] = {}
         self.outputs: dict[str, Any] = {}
@@ -466,7 +472,13 @@ class _Execution:
             nodes = NodesScope(
                 {r: self.scope_entries[r] for r in pn.references if r in self.scope_entries}
             )
-            config = render_config(config, {"inputs": self.inputs, "nodes": nodes}, node_id=pn.id)
+            scope = {"inputs": self.inputs, "nodes": nodes}
+            if self.resolve is None:
+                config = render_config(config, scope, node_id=pn.id)
+            else:
+                config = await asyncio.to_thread(
+                    render_config, config, scope, node_id=pn.id, resolve=self.resolve
+                )
         async with asyncio.timeout(pn.timeout_s) as deadline:
             try:
                 output = await node.run(ctx, config)

@@ -10,6 +10,10 @@ iterations and total output.
 
 Templates are compiled once per source text and cached, so the runner pays the parse cost
 once per distinct template, not per step.
+
+A host may pass a :data:`Resolver` for keys a value does not hold but the host can supply
+when a template asks (a file reference's ``text`` is read from the file store only then):
+the engine learns nothing about files, and a run whose templates never ask reads nothing.
 """
 
 from __future__ import annotations
@@ -116,6 +120,31 @@ class _Budget:
 
 
 _budget: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budget")
+
+
+class _Unresolved:
+    """What a :data:`Resolver` returns for a key it does not supply."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNRESOLVED"
+
+
+UNRESOLVED: Any = _Unresolved()
+
+#: ``resolve(value, key)``: a key a JSON object ``value`` lacks that the host supplies on
+#: demand, or :data:`UNRESOLVED`. It may raise :class:`TemplateError` to say why it cannot.
+Resolver = Callable[[dict[str, Any], str], Any]
+
+_resolver: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
+    "template_resolver", default=None
+)
+
+
+def _resolve(obj: dict[str, Any], key: str) -> Any:
+    resolve = _resolver.get()
+    return UNRESOLVED if resolve is None else resolve(obj, key)
 
 
 class NodesScope(dict):
@@ -258,9 +287,22 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # JSON data first: `inputs.items` is the "items" input, not dict.items.
-        if isinstance(obj, dict) and attribute in obj:
-            return obj[attribute]
+        if isinstance(obj, dict):
+            if attribute in obj:
+                return obj[attribute]
+            if (value := _resolve(obj, attribute)) is not UNRESOLVED:
+                return value
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if (
+            isinstance(obj, dict)
+            and isinstance(argument, str)
+            and argument not in obj
+            and (value := _resolve(obj, argument)) is not UNRESOLVED
+        ):
+            return value
+        return super().getitem(obj, argument)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
@@ -613,12 +655,15 @@ def render_config(
     *,
     node_id: str | None = None,
     prefix: str = "config",
+    resolve: Resolver | None = None,
 ) -> Any:
     """Render every template field of ``config`` (a model instance, or a dict of JSON).
 
     A model comes back as a copy with its template fields rendered (values keep native
     types, unvalidated: a ``TemplateStr`` that is ``{{ inputs.items }}`` holds the list); a
-    dict is treated as JSON whose strings are all templates.
+    dict is treated as JSON whose strings are all templates. ``resolve`` supplies keys the
+    values lack (see :data:`Resolver`); it may block, so a caller on an event loop runs
+    this in a thread when it passes one.
 
     Raises:
         TemplateError: naming ``node_id`` and the field path, e.g. ``config.headers.X``.
@@ -632,6 +677,10 @@ def render_config(
         except TemplateError as exc:
             raise exc.located(node_id, exc.field or path) from None
 
-    if isinstance(config, BaseModel):
-        return _walk_model(config, _model_walkers(type(config)), visit, prefix)
-    return visit("json", config, prefix)
+    token = _resolver.set(resolve)
+    try:
+        if isinstance(config, BaseModel):
+            return _walk_model(config, _model_walkers(type(config)), visit, prefix)
+        return visit("json", config, prefix)
+    finally:
+        _resolver.reset(token)
