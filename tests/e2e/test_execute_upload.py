@@ -10,6 +10,7 @@ the API and from the live view's file list.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -64,3 +65,49 @@ def test_upload_in_the_dialog_run_and_download_identical_bytes(
         row.get_by_test_id("file-download").click()
     downloaded = Path(info.value.path()).read_bytes()
     assert hashlib.sha256(downloaded).hexdigest() == hashlib.sha256(pdf.read_bytes()).hexdigest()
+
+
+SEEN_PROGRESS = """() => {
+    window.seenProgress = [];
+    new MutationObserver(() => {
+        const shown = document.querySelector('[data-testid="upload-progress"]');
+        const text = shown && shown.textContent;
+        if (text && window.seenProgress.at(-1) !== text) window.seenProgress.push(text);
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_a_large_upload_shows_its_progress(page: Page, live_server: str, tmp_path: Path) -> None:
+    account = Account(live_server, "progress")
+    workflow_id = account.create(READ_INVOICE)
+    sign_in(page, account)
+    page.goto(f"{live_server}/workflows/{workflow_id}")
+    expect(page.get_by_test_id("flow-node").first).to_be_visible(timeout=30_000)
+    page.get_by_test_id("execute").click()
+    expect(page.get_by_test_id("execute-dialog")).to_contain_text("doc")
+    expect(page.get_by_test_id("upload-progress")).to_have_count(0)  # nothing sent yet
+
+    big = tmp_path / "scan.bin"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    # Loopback sends 6 MiB in a blink: at 2 MB/s (Chromium's own throttling) it takes
+    # about three seconds, so the bar has steps to show.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 2e6},
+    )
+    page.evaluate(SEEN_PROGRESS)
+    page.get_by_test_id("execute-upload").locator("input[type=file]").set_input_files(big)
+
+    expect(page.get_by_test_id("upload-progress")).to_have_text(
+        "Uploaded 100% of 6.0 MB", timeout=60_000
+    )
+    expect(page.get_by_test_id("upload-bar")).to_have_attribute("aria-valuenow", "100")
+    expect(page.get_by_test_id("input-files-doc")).to_contain_text(
+        "scan.bin (6.0 MB)", timeout=30_000
+    )
+    seen = page.evaluate("window.seenProgress")
+    steps = [int(m.group(1)) for text in seen if (m := re.match(r"Uploading (\d+)%", text))]
+    assert any(0 < step < 100 for step in steps), seen  # it moved, not just appeared at 100
+    assert steps == sorted(steps), seen
