@@ -56,7 +56,13 @@ from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.step_output import stored_form, to_json, usage_of
 from agentflow_app.engine.store import ExecutionStore
-from agentflow_app.engine.templating import InputsScope, NodesScope, Resolver, render_config
+from agentflow_app.engine.templating import (
+    InputsScope,
+    NodesScope,
+    Resolver,
+    mentions,
+    render_config,
+)
 from agentflow_app.engine.tokens import TokenBatcher
 
 log = logging.getLogger(__name__)
@@ -116,8 +122,9 @@ async def run(
         cancel_poll_s: how often to ask the store whether cancellation was requested.
         execution_id: for ``ctx.execution_id``; defaults to ``store.execution_id`` if any.
         retry_backoff_s: the first backoff before a retry; doubles per attempt.
-        resolve: keys the host supplies to templates on demand (a file's ``text``); its
-            reads may block, so templates are then rendered off the event loop.
+        resolve: keys the host supplies to templates on demand (a file's ``text``); a
+            node whose templates name one of its keys is rendered in a thread, as the
+            host's reads may block.
 
     Raises:
         InvalidWorkflow: when the document does not validate (nothing is recorded).
@@ -473,12 +480,12 @@ class _Execution:
                 {r: self.scope_entries[r] for r in pn.references if r in self.scope_entries}
             )
             scope = {"inputs": self.inputs, "nodes": nodes}
-            if self.resolve is None:
-                config = render_config(config, scope, node_id=pn.id)
-            else:
+            if self.resolve is not None and mentions(config, self.resolve.keys):
                 config = await asyncio.to_thread(
                     render_config, config, scope, node_id=pn.id, resolve=self.resolve
                 )
+            else:
+                config = render_config(config, scope, node_id=pn.id, resolve=self.resolve)
         async with asyncio.timeout(pn.timeout_s) as deadline:
             try:
                 output = await node.run(ctx, config)

@@ -25,7 +25,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.compiler import CodeGenerator, Frame
@@ -133,9 +133,22 @@ class _Unresolved:
 
 UNRESOLVED: Any = _Unresolved()
 
-#: ``resolve(value, key)``: a key a JSON object ``value`` lacks that the host supplies on
-#: demand, or :data:`UNRESOLVED`. It may raise :class:`TemplateError` to say why it cannot.
-Resolver = Callable[[dict[str, Any], str], Any]
+
+class Resolver(Protocol):
+    """Keys a JSON object lacks that the host supplies on demand."""
+
+    #: The keys it may supply. A template that names none of them is rendered on the
+    #: runner's event loop; one that does, in a thread, as the host's reads may block.
+    keys: frozenset[str]
+
+    def __call__(self, value: dict[str, Any], key: str) -> Any:
+        """``value[key]`` as the host supplies it, or :data:`UNRESOLVED`.
+
+        Raises:
+            TemplateError: the host cannot supply it, saying why.
+        """
+        ...
+
 
 _resolver: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
     "template_resolver", default=None
@@ -642,6 +655,19 @@ def json_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
             yield from json_strings(v, f"{path}[{i}]")
+
+
+def mentions(config: BaseModel, words: frozenset[str]) -> bool:
+    """Whether any template of ``config`` contains one of ``words`` (as text: a cheap and
+    safe over-estimate of what a render may ask a :class:`Resolver` for)."""
+    return any(
+        word in source
+        for _, _, value in template_fields(config)
+        for source in (
+            [value] if isinstance(value, str) else [text for _, text in json_strings(value, "")]
+        )
+        for word in words
+    )
 
 
 def has_templates(model: type[BaseModel]) -> bool:

@@ -446,6 +446,7 @@ class FileTexts:
     """
 
     KEEP = 16
+    keys = frozenset({"text"})
 
     def __init__(self, owner_id: int | None) -> None:
         self.owner_id = owner_id

@@ -9,6 +9,7 @@ from agentflow_app.engine.node import ExpressionStr, NodeConfig, TemplateJSON, T
 from agentflow_app.engine.templating import (
     UNRESOLVED,
     make_scope,
+    mentions,
     references,
     render,
     render_config,
@@ -172,3 +173,11 @@ def test_a_resolver_supplies_missing_keys_only_when_asked() -> None:
     # Without a resolver (or outside render_config) the key is simply missing.
     with pytest.raises(TemplateError, match="no key or attribute 'shout'"):
         render_config(Config(url="{{ inputs.w.shout }}"), scope, node_id="n")
+
+
+def test_mentions_finds_words_in_every_kind_of_template_field() -> None:
+    text = frozenset({"text"})
+    assert mentions(Config(url="{{ inputs.doc.text }}"), text)
+    assert mentions(Config(url="x", body={"a": ["{{ inputs.doc.text }}"]}), text)
+    assert mentions(Config(url="x", headers={"X": "{{ inputs.doc['text'] }}"}), text)
+    assert not mentions(Config(url="{{ inputs.doc.name }}", plain="text"), text)
