@@ -50,18 +50,19 @@ import httpx
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.errors import NodeError, TransientError, Wait
 from agentflow_app.engine.events import EventType, StepRecord
-from agentflow_app.engine.node import CredentialProvider, Node, RunContext
+from agentflow_app.engine.node import CredentialProvider, Node, NodeConfig, RunContext
 from agentflow_app.engine.plan import OUTPUT_TYPE, Plan, PlanNode, compile_plan
 from agentflow_app.engine.registry import Registry
+from agentflow_app.engine.resolver import Resolver
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.step_output import stored_form, to_json, usage_of
 from agentflow_app.engine.store import ExecutionStore
 from agentflow_app.engine.templating import (
     InputsScope,
     NodesScope,
-    Resolver,
-    mentions,
+    json_strings,
     render_config,
+    template_fields,
 )
 from agentflow_app.engine.tokens import TokenBatcher
 
@@ -613,3 +614,16 @@ class _Execution:
         if retry_after is not None:
             delay = max(delay, min(float(retry_after), MAX_BACKOFF_S * 10))
         return delay
+
+
+def mentions(config: NodeConfig, words: frozenset[str]) -> bool:
+    """Whether any template of ``config`` contains one of ``words`` (as text: a cheap and
+    safe over-estimate of what a render may ask a :class:`Resolver` for)."""
+    return any(
+        word in source
+        for _, _, value in template_fields(config)
+        for source in (
+            [value] if isinstance(value, str) else [t for _, t in json_strings(value, "")]
+        )
+        for word in words
+    )

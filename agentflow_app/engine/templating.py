@@ -10,10 +10,6 @@ iterations and total output.
 
 Templates are compiled once per source text and cached, so the runner pays the parse cost
 once per distinct template, not per step.
-
-A host may pass a :data:`Resolver` for keys a value does not hold but the host can supply
-when a template asks (a file reference's ``text`` is read from the file store only then):
-the engine learns nothing about files, and a run whose templates never ask reads nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.compiler import CodeGenerator, Frame
@@ -36,6 +32,7 @@ from pydantic import BaseModel
 
 from agentflow_app.engine.errors import TemplateError
 from agentflow_app.engine.node import TemplateField
+from agentflow_app.engine.resolver import UNRESOLVED, Resolver, resolve_key, resolving
 
 Kind = Literal["text", "expression", "json"]
 
@@ -120,44 +117,6 @@ class _Budget:
 
 
 _budget: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budget")
-
-
-class _Unresolved:
-    """What a :data:`Resolver` returns for a key it does not supply."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "UNRESOLVED"
-
-
-UNRESOLVED: Any = _Unresolved()
-
-
-class Resolver(Protocol):
-    """Keys a JSON object lacks that the host supplies on demand."""
-
-    #: The keys it may supply. A template that names none of them is rendered on the
-    #: runner's event loop; one that does, in a thread, as the host's reads may block.
-    keys: frozenset[str]
-
-    def __call__(self, value: dict[str, Any], key: str) -> Any:
-        """``value[key]`` as the host supplies it, or :data:`UNRESOLVED`.
-
-        Raises:
-            TemplateError: the host cannot supply it, saying why.
-        """
-        ...
-
-
-_resolver: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
-    "template_resolver", default=None
-)
-
-
-def _resolve(obj: dict[str, Any], key: str) -> Any:
-    resolve = _resolver.get()
-    return UNRESOLVED if resolve is None else resolve(obj, key)
 
 
 class NodesScope(dict):
@@ -300,20 +259,14 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # JSON data first: `inputs.items` is the "items" input, not dict.items.
-        if isinstance(obj, dict):
-            if attribute in obj:
-                return obj[attribute]
-            if (value := _resolve(obj, attribute)) is not UNRESOLVED:
-                return value
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        if (value := resolve_key(obj, attribute)) is not UNRESOLVED:
+            return value
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        if (
-            isinstance(obj, dict)
-            and isinstance(argument, str)
-            and argument not in obj
-            and (value := _resolve(obj, argument)) is not UNRESOLVED
-        ):
+        if (value := resolve_key(obj, argument)) is not UNRESOLVED:
             return value
         return super().getitem(obj, argument)
 
@@ -657,19 +610,6 @@ def json_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from json_strings(v, f"{path}[{i}]")
 
 
-def mentions(config: BaseModel, words: frozenset[str]) -> bool:
-    """Whether any template of ``config`` contains one of ``words`` (as text: a cheap and
-    safe over-estimate of what a render may ask a :class:`Resolver` for)."""
-    return any(
-        word in source
-        for _, _, value in template_fields(config)
-        for source in (
-            [value] if isinstance(value, str) else [text for _, text in json_strings(value, "")]
-        )
-        for word in words
-    )
-
-
 def has_templates(model: type[BaseModel]) -> bool:
     """Whether instances of ``model`` need rendering at all (the runner skips those that don't)."""
     return bool(_model_walkers(model))
@@ -688,8 +628,8 @@ def render_config(
     A model comes back as a copy with its template fields rendered (values keep native
     types, unvalidated: a ``TemplateStr`` that is ``{{ inputs.items }}`` holds the list); a
     dict is treated as JSON whose strings are all templates. ``resolve`` supplies keys the
-    values lack (see :data:`Resolver`); it may block, so a caller on an event loop runs
-    this in a thread when it passes one.
+    values lack (a file's ``text``; see resolver.py); it may block, so a caller on an event
+    loop renders in a thread.
 
     Raises:
         TemplateError: naming ``node_id`` and the field path, e.g. ``config.headers.X``.
@@ -703,10 +643,7 @@ def render_config(
         except TemplateError as exc:
             raise exc.located(node_id, exc.field or path) from None
 
-    token = _resolver.set(resolve)
-    try:
+    with resolving(resolve):
         if isinstance(config, BaseModel):
             return _walk_model(config, _model_walkers(type(config)), visit, prefix)
         return visit("json", config, prefix)
-    finally:
-        _resolver.reset(token)

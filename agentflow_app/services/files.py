@@ -29,7 +29,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from agentflow_app.db import get_engine
 from agentflow_app.engine.errors import NodeError, TemplateError
-from agentflow_app.engine.templating import UNRESOLVED
+from agentflow_app.engine.resolver import UNRESOLVED
 from agentflow_app.errors import AgentFlowError, InvalidInput, NotFound
 from agentflow_app.files.backends import file_store
 from agentflow_app.files.names import clean_name

@@ -6,14 +6,9 @@ import pytest
 
 from agentflow_app.engine.errors import TemplateError
 from agentflow_app.engine.node import ExpressionStr, NodeConfig, TemplateJSON, TemplateStr
-from agentflow_app.engine.templating import (
-    UNRESOLVED,
-    make_scope,
-    mentions,
-    references,
-    render,
-    render_config,
-)
+from agentflow_app.engine.resolver import UNRESOLVED
+from agentflow_app.engine.runner import mentions
+from agentflow_app.engine.templating import make_scope, references, render, render_config
 
 SCOPE = make_scope(
     {"company": "Acme", "items": [1, 2, 3], "n": 4},
