@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     #: The largest file accepted (MiB), and the most one run may bring in (MiB).
     agentflow_max_file_mb: int = Field(default=25, gt=0, le=100_000)
     agentflow_max_run_mb: int = Field(default=100, gt=0, le=100_000)
+    #: Files no run holds (uploads never used, runs' files of deleted workflows) and stored
+    #: bytes without a row are deleted this many hours after they came (0: kept).
+    agentflow_unused_file_hours: int = Field(default=24, ge=0, le=87_600)
 
     # -- operations (issue 19; docs/observability.md) -------------------------------------------
     #: ``text`` (readable, the default) or ``json`` (one JSON object per log line).

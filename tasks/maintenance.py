@@ -6,6 +6,9 @@
   REAP_EVERY_S`` seconds.
 * Retention (``services.executions.prune``): finished runs past their retention are
   deleted, in short batches, every ``PRUNE_EVERY_S``.
+* The file sweep (``services.file_cleanup.sweep``): files no run holds and stored bytes
+  without a row go once they are ``AGENTFLOW_UNUSED_FILE_HOURS`` old, every
+  ``SWEEP_EVERY_S``.
 * The wake sweeper (``services.executions.wake_due``): waiting runs whose timer (a
   ``flow.wait``, an approval's timeout, a safety poll) fell due are queued again, each once.
 * The scheduler (``services.schedules.fire_due``): due ``trigger.schedule`` workflows are
@@ -14,13 +17,14 @@
 
 from __future__ import annotations
 
-from agentflow_app.services import executions, schedules
+from agentflow_app.services import executions, file_cleanup, schedules
 from tasks.periodic import singleton
 
 REAP = "agentflow.maintenance.reap"
 TICK = "agentflow.schedules.tick"
 PRUNE = "agentflow.maintenance.prune"
 WAKE = "agentflow.maintenance.wake"
+SWEEP_FILES = "agentflow.maintenance.sweep_files"
 
 reap_once = singleton(
     "reap executions", REAP, executions.REAP_EVERY_S, "agentflow:reaper:lock", executions.reap
@@ -41,4 +45,11 @@ wake_once = singleton(
     executions.WAKE_EVERY_S,
     "agentflow:wake:lock",
     executions.wake_due,
+)
+sweep_files_once = singleton(
+    "sweep unused files",
+    SWEEP_FILES,
+    file_cleanup.SWEEP_EVERY_S,
+    "agentflow:files:sweep:lock",
+    file_cleanup.sweep,
 )

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.helpers.live_server import LiveServer, ServerFailed
 from tests.helpers.stack import Stack, apply_env, make_stack, services_available
-from tests.helpers.suite import E2E_PORT, ROOT
+from tests.helpers.suite import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -77,59 +73,28 @@ def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def live_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The data dir of ``live_server`` (its SQLite database), for ``agentflow`` commands
-    a browser test runs against the same installation (making an admin, say)."""
-    return tmp_path_factory.mktemp("serve")
+def live_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The suite's ``agentflow serve`` (not started yet): ``live_server`` starts it, and a
+    test with a server of its own stops it meanwhile (one port, one UI build)."""
+    server = LiveServer(tmp_path_factory.mktemp("serve"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
-def live_server(live_data_dir: Path) -> Iterator[str]:
+def live_data_dir(live_servers: LiveServer) -> Path:
+    """The data dir of ``live_server`` (its SQLite database), for ``agentflow`` commands
+    a browser test runs against the same installation (making an admin, say)."""
+    return live_servers.data_dir
+
+
+@pytest.fixture(scope="session")
+def live_server(live_servers: LiveServer) -> str:
     """``agentflow serve`` on E2E_PORT with the embedded defaults in a temp data dir."""
-    data_dir = live_data_dir
-    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "REDIS_URL")}
-    env |= {
-        "AGENTFLOW_DATA_DIR": str(data_dir),
-        "AGENTFLOW_ALLOW_PRIVATE_NETWORK": "true",
-        # The built UI embeds its port, so each test port keeps its own build.
-        "REFLEX_WEB_WORKDIR": str(ROOT / f".web-e2e-{E2E_PORT}"),
-    }
-    log = (data_dir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentflow_app",
-            "serve",
-            "--port",
-            str(E2E_PORT),
-            "--concurrency",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://localhost:{E2E_PORT}"
-    deadline = time.monotonic() + 300  # a first start builds the UI
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"agentflow serve exited: {(data_dir / 'serve.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(
-                f"agentflow serve did not become healthy: {(data_dir / 'serve.log').read_text()[-3000:]}"
-            )
-        time.sleep(0.5)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    try:
+        return live_servers.start()
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -98,8 +98,33 @@ def _field(field: InputField) -> rx.Component:
 UPLOAD_ID = "execute-files"
 
 
+def _progress() -> rx.Component:
+    """How much of the dropped files the browser has sent, while it sends and after."""
+    return rx.cond(
+        ExecuteState.upload_percent >= 0,
+        rx.vstack(
+            rx.progress(value=ExecuteState.upload_percent, max=100, data_testid="upload-bar"),
+            rx.text(
+                rx.cond(ExecuteState.upload_percent < 100, "Uploading ", "Uploaded "),
+                ExecuteState.upload_percent,
+                "% of ",
+                ExecuteState.upload_size,
+                size="1",
+                color_scheme="gray",
+                data_testid="upload-progress",
+            ),
+            spacing="1",
+            width="100%",
+        ),
+    )
+
+
 def _dropzone() -> rx.Component:
     """Drop files (or click to choose): each goes to a file input, its name and size shown."""
+    return rx.vstack(_upload(), _progress(), spacing="2", width="100%")
+
+
+def _upload() -> rx.Component:
     return rx.upload(
         rx.vstack(
             rx.icon("upload", size=18),
@@ -109,7 +134,9 @@ def _dropzone() -> rx.Component:
         ),
         id=UPLOAD_ID,
         multiple=True,
-        on_drop=ExecuteState.upload(rx.upload_files(upload_id=UPLOAD_ID)),
+        on_drop=ExecuteState.upload(
+            rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=ExecuteState.upload_progress)
+        ),
         border="1px dashed var(--gray-a8)",
         border_radius="var(--radius-3)",
         padding="1em",

@@ -50,13 +50,20 @@ import httpx
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.errors import NodeError, TransientError, Wait
 from agentflow_app.engine.events import EventType, StepRecord
-from agentflow_app.engine.node import CredentialProvider, Node, RunContext
+from agentflow_app.engine.node import CredentialProvider, Node, NodeConfig, RunContext
 from agentflow_app.engine.plan import OUTPUT_TYPE, Plan, PlanNode, compile_plan
 from agentflow_app.engine.registry import Registry
+from agentflow_app.engine.resolver import Resolver
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.step_output import stored_form, to_json, usage_of
 from agentflow_app.engine.store import ExecutionStore
-from agentflow_app.engine.templating import InputsScope, NodesScope, render_config
+from agentflow_app.engine.templating import (
+    InputsScope,
+    NodesScope,
+    json_strings,
+    render_config,
+    template_fields,
+)
 from agentflow_app.engine.tokens import TokenBatcher
 
 log = logging.getLogger(__name__)
@@ -99,6 +106,7 @@ async def run(
     cancel_poll_s: float = 0.2,
     execution_id: int | str | None = None,
     retry_backoff_s: float = 0.5,
+    resolve: Resolver | None = None,
 ) -> RunResult:
     """Run a workflow to its end, recording steps and events in ``store``.
 
@@ -115,6 +123,9 @@ async def run(
         cancel_poll_s: how often to ask the store whether cancellation was requested.
         execution_id: for ``ctx.execution_id``; defaults to ``store.execution_id`` if any.
         retry_backoff_s: the first backoff before a retry; doubles per attempt.
+        resolve: keys the host supplies to templates on demand (a file's ``text``); a
+            node whose templates name one of its keys is rendered in a thread, as the
+            host's reads may block.
 
     Raises:
         InvalidWorkflow: when the document does not validate (nothing is recorded).
@@ -135,6 +146,7 @@ async def run(
         cancel_poll_s=cancel_poll_s,
         execution_id=execution_id,
         retry_backoff_s=retry_backoff_s,
+        resolve=resolve,
     )
     return await execution.execute()
 
@@ -182,6 +194,7 @@ class _Execution:
         cancel_poll_s: float,
         execution_id: int | str,
         retry_backoff_s: float,
+        resolve: Resolver | None,
     ) -> None:
         self.plan = plan
         self.raw_inputs = inputs
@@ -194,6 +207,7 @@ class _Execution:
         self.cancel_poll_s = cancel_poll_s
         self.execution_id = execution_id
         self.retry_backoff_s = retry_backoff_s
+        self.resolve = resolve
 
         self.records: dict[str, StepRecord] = {}
         self.outputs: dict[str, Any] = {}
@@ -466,7 +480,13 @@ class _Execution:
             nodes = NodesScope(
                 {r: self.scope_entries[r] for r in pn.references if r in self.scope_entries}
             )
-            config = render_config(config, {"inputs": self.inputs, "nodes": nodes}, node_id=pn.id)
+            scope = {"inputs": self.inputs, "nodes": nodes}
+            if self.resolve is not None and mentions(config, self.resolve.keys):
+                config = await asyncio.to_thread(
+                    render_config, config, scope, node_id=pn.id, resolve=self.resolve
+                )
+            else:
+                config = render_config(config, scope, node_id=pn.id, resolve=self.resolve)
         async with asyncio.timeout(pn.timeout_s) as deadline:
             try:
                 output = await node.run(ctx, config)
@@ -594,3 +614,16 @@ class _Execution:
         if retry_after is not None:
             delay = max(delay, min(float(retry_after), MAX_BACKOFF_S * 10))
         return delay
+
+
+def mentions(config: NodeConfig, words: frozenset[str]) -> bool:
+    """Whether any template of ``config`` contains one of ``words`` (as text: a cheap and
+    safe over-estimate of what a render may ask a :class:`Resolver` for)."""
+    return any(
+        word in source
+        for _, _, value in template_fields(config)
+        for source in (
+            [value] if isinstance(value, str) else [t for _, t in json_strings(value, "")]
+        )
+        for word in words
+    )

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from agentflow_app.engine.errors import TemplateError
 from agentflow_app.engine.node import TemplateField
+from agentflow_app.engine.resolver import UNRESOLVED, Resolver, resolve_key, resolving
 
 Kind = Literal["text", "expression", "json"]
 
@@ -260,7 +261,14 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         # JSON data first: `inputs.items` is the "items" input, not dict.items.
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
+        if (value := resolve_key(obj, attribute)) is not UNRESOLVED:
+            return value
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if (value := resolve_key(obj, argument)) is not UNRESOLVED:
+            return value
+        return super().getitem(obj, argument)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
@@ -613,12 +621,15 @@ def render_config(
     *,
     node_id: str | None = None,
     prefix: str = "config",
+    resolve: Resolver | None = None,
 ) -> Any:
     """Render every template field of ``config`` (a model instance, or a dict of JSON).
 
     A model comes back as a copy with its template fields rendered (values keep native
     types, unvalidated: a ``TemplateStr`` that is ``{{ inputs.items }}`` holds the list); a
-    dict is treated as JSON whose strings are all templates.
+    dict is treated as JSON whose strings are all templates. ``resolve`` supplies keys the
+    values lack (a file's ``text``; see resolver.py); it may block, so a caller on an event
+    loop renders in a thread.
 
     Raises:
         TemplateError: naming ``node_id`` and the field path, e.g. ``config.headers.X``.
@@ -632,6 +643,7 @@ def render_config(
         except TemplateError as exc:
             raise exc.located(node_id, exc.field or path) from None
 
-    if isinstance(config, BaseModel):
-        return _walk_model(config, _model_walkers(type(config)), visit, prefix)
-    return visit("json", config, prefix)
+    with resolving(resolve):
+        if isinstance(config, BaseModel):
+            return _walk_model(config, _model_walkers(type(config)), visit, prefix)
+        return visit("json", config, prefix)

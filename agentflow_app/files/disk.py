@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from agentflow_app.files.store import CHUNK, Measure, MissingBlob, Written
@@ -56,6 +57,18 @@ class DiskStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def keys_before(self, before: datetime) -> Iterator[str]:
+        cutoff = before.timestamp()
+        for path in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"):
+            if (
+                not _KEY.match(path.name)
+                or path.name[:4] != path.parent.parent.name + path.parent.name
+            ):
+                continue
+            with contextlib.suppress(FileNotFoundError):  # deleted while we looked
+                if path.stat().st_mtime < cutoff:
+                    yield path.name
 
 
 def _chunks(handle) -> Iterator[bytes]:

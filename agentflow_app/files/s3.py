@@ -8,11 +8,15 @@ the limit never reaches the bucket, and memory stays flat whatever the size.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from agentflow_app.files.store import CHUNK, Measure, MissingBlob, Written
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 class S3Store:
@@ -48,6 +52,16 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def keys_before(self, before: datetime) -> Iterator[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", ()):
+                key = item["Key"][len(self.prefix) :]
+                if _KEY.match(key) and item["LastModified"] < before:
+                    yield key
 
 
 def _chunks(body: Any) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 #: Bytes read or written at a time.
@@ -85,4 +86,9 @@ class FileStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Forget ``key``; a key that is already gone is not an error."""
+        ...
+
+    def keys_before(self, before: datetime) -> Iterator[str]:
+        """The keys of bytes last written before ``before`` (for the sweep of bytes whose
+        row is gone); anything in the store that is not a key of ours is left out."""
         ...

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -27,13 +28,15 @@ from pydantic import Field
 from sqlalchemy import Connection, delete, insert, select, update
 
 from agentflow_app.db import get_engine
-from agentflow_app.engine.errors import NodeError
+from agentflow_app.engine.errors import NodeError, TemplateError
+from agentflow_app.engine.resolver import UNRESOLVED
 from agentflow_app.errors import AgentFlowError, InvalidInput, NotFound
 from agentflow_app.files.backends import file_store
 from agentflow_app.files.names import clean_name
 from agentflow_app.files.refs import KEY, FileRef, find_refs, is_ref
 from agentflow_app.files.sniff import TypeMismatch, settle
 from agentflow_app.files.store import CHUNK, MissingBlob, TooLarge
+from agentflow_app.files.text import NotText, capped_text
 from agentflow_app.models import StoredFile, Workflow
 from agentflow_app.models.base import utcnow
 from agentflow_app.services.users import Actor
@@ -431,3 +434,55 @@ class DbFileHost:
                 raise NodeError(str(exc)) from None
 
         return await asyncio.to_thread(make)
+
+
+class FileTexts:
+    """The run's template resolver (``runner.run(resolve=...)``): a file reference's
+    ``text``, read from the store the first time a template of the run asks for it.
+
+    Owner-checked like every read: a reference to a file the run's owner does not own
+    (an outside server may answer with anything that looks like one) is "not found".
+    Texts are kept for the run's later steps, at most :data:`KEEP` of them.
+    """
+
+    KEEP = 16
+    keys = frozenset({"text"})
+
+    def __init__(self, owner_id: int | None) -> None:
+        self.owner_id = owner_id
+        self._texts: dict[int, str] = {}
+        self._lock = threading.Lock()  # steps render in threads, side by side
+
+    def __call__(self, value: dict[str, Any], key: str) -> Any:
+        if key != "text" or not is_ref(value):
+            return UNRESOLVED
+        file_id = value[KEY]
+        with self._lock:
+            text = self._texts.get(file_id)
+        if text is None:
+            text = self._read(file_id)
+            with self._lock:
+                if len(self._texts) >= self.KEEP:
+                    self._texts.pop(next(iter(self._texts)))
+                self._texts[file_id] = text
+        return text
+
+    def _read(self, file_id: int) -> str:
+        try:
+            with get_engine().connect() as conn:
+                row = _owned(conn, self.owner_id, file_id)
+        except NotFound as exc:
+            raise TemplateError(None, None, str(exc)) from None
+        chunks = file_store().open(row.key)
+        try:
+            return capped_text(row.name, row.media_type, chunks)
+        except NotText as exc:
+            raise TemplateError(None, None, str(exc)) from None
+        except MissingBlob:
+            raise TemplateError(
+                None, None, f"file {row.name!r} has no stored content any more"
+            ) from None
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()

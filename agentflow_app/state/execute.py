@@ -210,6 +210,10 @@ class ExecuteState(rx.State):
     version: int = 0
     busy: bool = False
     error: str = ""
+    #: The drop zone's upload as the browser sends it: percent sent (-1: none yet) and
+    #: how much in all; it stays at 100 once sent, until the dialog opens again.
+    upload_percent: int = -1
+    upload_size: str = ""
 
     _workflow: int = 0
 
@@ -248,7 +252,7 @@ class ExecuteState(rx.State):
         workflow_id = route_id(self.router.url.path)
         if workflow_id is None:
             return
-        self.busy, self.error = True, ""
+        self.busy, self.error, self.upload_percent = True, "", -1
         yield
         try:
             version, fields = await asyncio.to_thread(_form, actor, workflow_id)
@@ -293,6 +297,17 @@ class ExecuteState(rx.State):
                 break
             self.fields = place_upload(self.fields, ref.as_json())
         self.busy = False
+
+    @rx.event
+    def upload_progress(self, progress: dict[str, Any]) -> None:
+        """The browser's progress sending the dropped files (``on_upload_progress``): a
+        large file takes seconds, and the bar shows it is moving."""
+        try:
+            fraction, total = float(progress["progress"]), int(progress["total"])
+        except (KeyError, TypeError, ValueError):
+            return  # not what the browser sends: leave the bar as it is
+        self.upload_percent = max(0, min(100, int(fraction * 100)))
+        self.upload_size = _size(total)
 
     @rx.event
     def set_open(self, is_open: bool) -> None:

@@ -29,7 +29,7 @@ from agentflow_app.services.executions.lifecycle import mark_finished, mark_star
 from agentflow_app.services.executions.rows import ClaimedRun, load_execution
 from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
 from agentflow_app.services.executions.waits import suspend
-from agentflow_app.services.files import DbFileHost
+from agentflow_app.services.files import DbFileHost, FileTexts
 from agentflow_app.services.flow_host import DbFlowHost
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ async def run_execution(
             credentials=credentials,
             services=services,
             execution_id=execution_id,
+            resolve=FileTexts(owner_id),
         )
     except InvalidWorkflow as exc:
         await _fail(store, redact(f"{exc}"))

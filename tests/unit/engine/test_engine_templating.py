@@ -6,6 +6,8 @@ import pytest
 
 from agentflow_app.engine.errors import TemplateError
 from agentflow_app.engine.node import ExpressionStr, NodeConfig, TemplateJSON, TemplateStr
+from agentflow_app.engine.resolver import UNRESOLVED
+from agentflow_app.engine.runner import mentions
 from agentflow_app.engine.templating import make_scope, references, render, render_config
 
 SCOPE = make_scope(
@@ -137,3 +139,40 @@ RUNAWAYS = [
 def test_runaway_templates_are_stopped(source: str) -> None:
     with pytest.raises(TemplateError):
         render(source, SCOPE)
+
+
+def test_a_resolver_supplies_missing_keys_only_when_asked() -> None:
+    asked: list[str] = []
+
+    def resolve(value: dict, key: str):
+        asked.append(key)
+        if key == "shout":
+            return value["word"].upper()
+        if key == "broken":
+            raise TemplateError(None, None, "the host cannot read that")
+        return UNRESOLVED
+
+    scope = make_scope({"w": {"word": "hi"}}, {})
+    config = Config(
+        url="{{ inputs.w.word }}",
+        tags=["{{ inputs.w.shout }}", "{{ inputs.w['shout'] }}"],
+        maybe="{{ inputs.w.missing | default('none') }}",
+    )
+    rendered = render_config(config, scope, node_id="n", resolve=resolve)
+    assert (rendered.url, rendered.tags, rendered.maybe) == ("hi", ["HI", "HI"], "none")
+    assert asked == ["shout", "shout", "missing"]  # never for keys the value holds
+
+    with pytest.raises(TemplateError, match="the host cannot read that") as raised:
+        render_config(Config(url="{{ inputs.w.broken }}"), scope, node_id="n", resolve=resolve)
+    assert (raised.value.node_id, raised.value.field) == ("n", "config.url")
+    # Without a resolver (or outside render_config) the key is simply missing.
+    with pytest.raises(TemplateError, match="no key or attribute 'shout'"):
+        render_config(Config(url="{{ inputs.w.shout }}"), scope, node_id="n")
+
+
+def test_mentions_finds_words_in_every_kind_of_template_field() -> None:
+    text = frozenset({"text"})
+    assert mentions(Config(url="{{ inputs.doc.text }}"), text)
+    assert mentions(Config(url="x", body={"a": ["{{ inputs.doc.text }}"]}), text)
+    assert mentions(Config(url="x", headers={"X": "{{ inputs.doc['text'] }}"}), text)
+    assert not mentions(Config(url="{{ inputs.doc.name }}", plain="text"), text)

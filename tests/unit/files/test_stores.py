@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -73,6 +74,16 @@ def test_deleted_bytes_are_gone_and_deleting_twice_is_fine(store: FileStore) -> 
     assert _stored(store) == []
     with pytest.raises(MissingBlob):
         b"".join(store.open("c" * 32))
+
+
+def test_keys_before_lists_only_our_keys_written_before_the_time(store: FileStore) -> None:
+    store.put("d" * 32, iter([b"one"]), limit=100)
+    store.put("e" * 32, iter([b"two"]), limit=100)
+    assert sorted(store.keys_before(datetime.now(UTC) + timedelta(minutes=5))) == [
+        "d" * 32,
+        "e" * 32,
+    ]
+    assert list(store.keys_before(datetime.now(UTC) - timedelta(minutes=5))) == []
 
 
 def test_the_disk_store_builds_paths_from_keys_only(tmp_path: Path) -> None:
