@@ -36,6 +36,7 @@ from agentflow_app.files.sniff import TypeMismatch, settle
 from agentflow_app.files.store import CHUNK, MissingBlob, TooLarge
 from agentflow_app.models import StoredFile, Workflow
 from agentflow_app.models.base import utcnow
+from agentflow_app.services import disk
 from agentflow_app.services.users import Actor
 from agentflow_app.settings import get_settings
 
@@ -107,6 +108,10 @@ def store_file(
         raise FileTooLarge(
             f"file {name!r} is over the limit of {_mib(limit)} (AGENTFLOW_MAX_FILE_MB)"
         ) from None
+    except OSError as exc:
+        if disk.is_enospc(exc):
+            raise disk.note_full() from exc
+        raise
     try:
         media_type = settle(claimed_type, name, written.head)
         with get_engine().begin() as conn:
