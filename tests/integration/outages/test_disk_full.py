@@ -2,7 +2,8 @@
 
 What a user sees is asserted: the run in flight fails at once with a sentence naming the
 full disk (not an "internal error" after two minutes of retries), health says the disk
-is full, a new run is refused with the same sentence (507), the worker log says it once;
+is full, a new run and a file upload are refused with the same sentence (507), the
+worker log says it once;
 and once the filler is deleted the database passes ``PRAGMA integrity_check``, health is
 ok again and a new run succeeds.
 """
@@ -106,6 +107,14 @@ def test_a_full_data_disk_fails_runs_readably_and_corrupts_nothing(tmp_path, set
                 failed = execution_record(in_flight)
                 health_full = _health(api)
                 refused = _execute(api, headers, workflow_id, 2)
+                upload = httpx.post(  # more than the released reserve left free
+                    f"{api}/api/files",
+                    files={
+                        "file": ("big.bin", b"\1" * (3 * 1024 * 1024), "application/octet-stream")
+                    },
+                    headers=headers,
+                    timeout=30,
+                )
 
                 (data_dir / "filler").unlink()
                 get_engine().dispose()  # the integrity check on a connection of its own
@@ -132,6 +141,8 @@ def test_a_full_data_disk_fails_runs_readably_and_corrupts_nothing(tmp_path, set
     assert DISK in health_full["detail"], health_full
     assert refused.status_code == 507, refused.text
     assert DISK in refused.json()["detail"]
+    assert upload.status_code == 507, upload.text
+    assert DISK in upload.json()["detail"]
     assert worker_log.count("released the 1024 KiB reserve") == 1, worker_log[-3000:]
     assert "the database is unreachable" not in worker_log, "a full disk is not waited out"
     assert integrity == "ok"
