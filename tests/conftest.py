@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.helpers.serve_process import agentflow_serve
 from tests.helpers.stack import Stack, apply_env, make_stack, services_available
 from tests.helpers.suite import E2E_PORT, ROOT
 
@@ -79,50 +75,8 @@ def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``agentflow serve`` on E2E_PORT with the embedded defaults in a temp data dir."""
-    data_dir = tmp_path_factory.mktemp("serve")
-    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "REDIS_URL")}
-    env |= {
-        "AGENTFLOW_DATA_DIR": str(data_dir),
-        "AGENTFLOW_ALLOW_PRIVATE_NETWORK": "true",
-        # The built UI embeds its port, so each test port keeps its own build.
-        "REFLEX_WEB_WORKDIR": str(ROOT / f".web-e2e-{E2E_PORT}"),
-    }
-    log = (data_dir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentflow_app",
-            "serve",
-            "--port",
-            str(E2E_PORT),
-            "--concurrency",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://localhost:{E2E_PORT}"
-    deadline = time.monotonic() + 300  # a first start builds the UI
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"agentflow serve exited: {(data_dir / 'serve.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(
-                f"agentflow serve did not become healthy: {(data_dir / 'serve.log').read_text()[-3000:]}"
-            )
-        time.sleep(0.5)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    with agentflow_serve(E2E_PORT, tmp_path_factory.mktemp("serve")) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
