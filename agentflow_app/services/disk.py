@@ -75,9 +75,11 @@ def status() -> DiskState:
         return "full"
     try:
         _write_reserve(reserve)
-    except OSError as exc:  # raced with another writer for the space: try next time
+    except OSError as exc:
         log.warning("could not set aside the disk reserve %s: %s", reserve, exc)
-        return "full"
+        # Raced with another writer for the space: full. Anything else (a read-only
+        # dir) says nothing about room; the writes themselves will say what is wrong.
+        return "full" if is_enospc(exc) else "ok"
     if _Said.full:
         log.warning("the data disk %s has free space again; writes resume", directory)
     _Said.full = False
@@ -88,7 +90,12 @@ def _write_reserve(reserve: Path) -> None:
     partial = reserve.with_suffix(".partial")
     try:
         with partial.open("wb") as handle:
-            os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+            try:
+                os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                handle.write(bytes(RESERVE_BYTES))  # a filesystem without fallocate
         partial.replace(reserve)
     except BaseException:
         partial.unlink(missing_ok=True)
