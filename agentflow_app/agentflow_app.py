@@ -6,6 +6,7 @@ import reflex as rx
 
 from agentflow_app import routes
 from agentflow_app.api.app import create_api
+from agentflow_app.components.health_banner import app_wraps
 from agentflow_app.pages.admin import admin_page
 from agentflow_app.pages.approvals import approvals_page
 from agentflow_app.pages.audit import audit_page
@@ -33,7 +34,7 @@ from agentflow_app.state.settings import SettingsState
 from agentflow_app.state.templates import TemplatesState
 from agentflow_app.state.workflows import WorkflowsState
 
-app = rx.App(api_transformer=create_api())
+app = rx.App(api_transformer=create_api(), extra_app_wraps=app_wraps())
 
 app.add_page(
     login, route=routes.LOGIN, title="Sign in · AgentFlow", on_load=AuthState.open_login_page

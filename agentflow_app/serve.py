@@ -169,6 +169,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class Child:
     name: str
     process: subprocess.Popen
+    argv: list[str]
+    env: dict[str, str]
+    started: float = field(default_factory=time.monotonic)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -184,9 +187,16 @@ class Supervisor:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, preexec_fn=_die_with_parent)
-        child = Child(name, process)
+        child = Child(name, process, argv, env)
         self.children.append(child)
         return child
+
+    def respawn(self, child: Child) -> None:
+        """Start a child that exited again, in its place (the stop order stays)."""
+        child.process = subprocess.Popen(
+            child.argv, cwd=ROOT, env=child.env, preexec_fn=_die_with_parent
+        )
+        child.started = time.monotonic()
 
     def stop(self) -> None:
         """Stop children newest first: web, then workers (they finish or requeue), then Redis."""
@@ -210,6 +220,17 @@ class Supervisor:
             if embedded is not None and embedded.revive():
                 console.print("[yellow]the embedded Redis exited; started it again.[/]")
             time.sleep(0.2)
+
+
+#: A worker that ran at least this long before exiting is started again; one that exits
+#: sooner (a bad setting, a broken install) stops everything instead of looping.
+RESPAWN_AFTER_S = 5.0
+
+
+def _restartable(child: Child) -> bool:
+    return child.name.startswith("worker-") and (
+        time.monotonic() - child.started >= RESPAWN_AFTER_S
+    )
 
 
 def worker_env(env: dict[str, str], settings: Settings, index: int) -> dict[str, str]:
@@ -286,8 +307,17 @@ def serve(options: ServeOptions) -> int:
         console.print(
             f"[bold green]AgentFlow is running:[/] http://localhost:{options.port}  (Ctrl-C stops it)"
         )
-        dead = supervisor.wait(embedded)
-        console.print(f"[red]{dead.name} exited with code {dead.process.returncode}; stopping.[/]")
+        while True:
+            dead = supervisor.wait(embedded)
+            code = dead.process.returncode
+            if not _restartable(dead):
+                break
+            # Celery's worker can die when its broker connection drops with tasks in
+            # flight (kombu 5.7 restoring unacked messages on a closed transport): the
+            # runs are recorded in the database and resume, so start it again.
+            console.print(f"[yellow]{dead.name} exited with code {code}; started it again.[/]")
+            supervisor.respawn(dead)
+        console.print(f"[red]{dead.name} exited with code {code}; stopping.[/]")
         exit_code = 1
     except KeyboardInterrupt:
         console.print("Stopping AgentFlow…")

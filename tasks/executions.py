@@ -24,6 +24,7 @@ from agentflow_app.observability import runs
 from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials, executions
+from agentflow_app.services.disk import DiskFull
 from agentflow_app.services.executions import ClaimedRun, no_redaction, run_execution
 from tasks.celery_app import celery_app
 from tasks.dispatch import RUN_EXECUTION
@@ -116,6 +117,8 @@ def run(self, execution_id: int) -> None:
             claimed.execution_id, worker, message_id=execution_id, headers=_headers(self.request)
         ):
             _event_loop().run_until_complete(execute(claimed, worker))
+    except DiskFull as exc:  # recorded on the execution, logged once by the store
+        log.warning("execution %s: failed: %s", claimed.execution_id, exc)
     except Exception:  # recorded on the execution by run_execution; keep the worker going
         log.exception("execution %s: the run stopped on an error", claimed.execution_id)
     finally:

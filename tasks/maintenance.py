@@ -13,12 +13,15 @@
   ``flow.wait``, an approval's timeout, a safety poll) fell due are queued again, each once.
 * The scheduler (``services.schedules.fire_due``): due ``trigger.schedule`` workflows are
   queued, each fire time once (a compare-and-set per fire time).
+* The disk reserve (``services.disk.status``): every worker takes back the reserve a full
+  disk made it release, once there is room, so the next full disk can record its failures
+  too (each machine has its own data dir, hence every worker, not one).
 """
 
 from __future__ import annotations
 
-from agentflow_app.services import executions, file_cleanup, schedules
-from tasks.periodic import singleton
+from agentflow_app.services import disk, executions, file_cleanup, schedules
+from tasks.periodic import every_worker, singleton
 
 REAP = "agentflow.maintenance.reap"
 TICK = "agentflow.schedules.tick"
@@ -53,3 +56,7 @@ sweep_files_once = singleton(
     "agentflow:files:sweep:lock",
     file_cleanup.sweep,
 )
+
+#: How often each worker checks the data disk (a statvfs: cheap).
+DISK_EVERY_S = 15.0
+every_worker("keep the disk reserve", DISK_EVERY_S, lambda _hostname: disk.status())

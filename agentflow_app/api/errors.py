@@ -2,7 +2,8 @@
 
 Three shapes (SPEC §9: errors are ``{"detail": …}``):
 
-* :class:`ErrorDetail`, ``{"detail": "what was wrong"}``: 401, 403, 404, 409, 413, 415, 429;
+* :class:`ErrorDetail`, ``{"detail": "what was wrong"}``: 401, 403, 404, 409, 413, 415, 429,
+  507;
 * :class:`ProblemList`, ``{"detail": [{node_id, field, message}]}``: every 422, whether a
   service refused the input or the request did not match the schema (FastAPI's own
   ``{loc, msg, type}`` is turned into this shape, so a client reads one format);
@@ -27,7 +28,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agentflow_app.db import get_engine
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput, NotFound
+from agentflow_app.services.disk import DiskFull, note_full
+from agentflow_app.services.executions.outages import database_dir, disk_full
 from agentflow_app.services.files import FileTooLarge
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ _STATUS: dict[type[AgentFlowError], int] = {
     Forbidden: 403,
     InvalidInput: 422,
     FileTooLarge: 413,
+    DiskFull: 507,
 }
 
 
@@ -134,6 +139,10 @@ def _path_templates(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    engine = get_engine()
+    if disk_full(engine, exc):  # any write may meet a full disk: say which, not "internal"
+        full = note_full(database_dir(engine))
+        return JSONResponse({"detail": str(full)}, status_code=_STATUS[DiskFull])
     reference = secrets.token_hex(6)
     log.error(
         "internal error %s on %s %s", reference, request.method, request.url.path, exc_info=exc
@@ -163,7 +172,8 @@ def document(app: FastAPI) -> dict[str, Any]:
 
     Added to what the routes declare: 400 where a body is read (bytes that are not text),
     401 where a bearer token is required, 404 where the path names an object, 422 (as :class:`ProblemList`, replacing FastAPI's own schema)
-    where there is input to check, and 500 everywhere.
+    where there is input to check, 507 where something is written (a full disk), and 500
+    everywhere.
     """
     if app.openapi_schema is not None:
         return app.openapi_schema
@@ -176,7 +186,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
+        for method, operation in operations.items():
             answers = operation.setdefault("responses", {})
             parameters = operation.get("parameters", [])
             if operation.get("security"):
@@ -187,6 +197,8 @@ def document(app: FastAPI) -> dict[str, Any]:
                 answers.setdefault("400", _answer(ErrorDetail, "the body could not be read"))
             if "422" in answers or parameters or "requestBody" in operation:
                 answers["422"] = _answer(ProblemList, "the input has problems")
+            if method != "get":
+                answers.setdefault("507", _answer(ErrorDetail, "the data disk is full"))
             answers.setdefault("500", _answer(InternalError, "internal error; see the log"))
     app.openapi_schema = schema
     return schema

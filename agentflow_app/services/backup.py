@@ -35,6 +35,7 @@ from agentflow_app.errors import AgentFlowError
 from agentflow_app.migrate import alembic_config, upgrade_head
 from agentflow_app.models import Credential, Execution, User, Workflow
 from agentflow_app.secrets.fernet import UndecryptableError, cipher
+from agentflow_app.services import disk
 from agentflow_app.settings import ENCRYPTION_KEYS_FILE, SECRET_KEY_FILE, Settings, get_settings
 
 MANIFEST = "manifest.json"
@@ -280,7 +281,9 @@ def _check_revision(revision: str | None) -> None:
 
 
 def _check_empty(data_dir: Path, database: Path, *, force: bool) -> None:
-    held = sorted(entry.name for entry in data_dir.iterdir()) if data_dir.is_dir() else []
+    entries = data_dir.iterdir() if data_dir.is_dir() else []
+    # The disk reserve holds nothing (a health check may have set it aside already).
+    held = sorted(entry.name for entry in entries if entry.name != disk.RESERVE_NAME)
     if database.exists() and database.parent != data_dir:
         held.append(str(database))
     if held and not force:

@@ -39,6 +39,7 @@ from agentflow_app.files.store import CHUNK, MissingBlob, TooLarge
 from agentflow_app.files.text import NotText, capped_text
 from agentflow_app.models import StoredFile, Workflow
 from agentflow_app.models.base import utcnow
+from agentflow_app.services import disk
 from agentflow_app.services.users import Actor
 from agentflow_app.settings import get_settings
 
@@ -110,6 +111,10 @@ def store_file(
         raise FileTooLarge(
             f"file {name!r} is over the limit of {_mib(limit)} (AGENTFLOW_MAX_FILE_MB)"
         ) from None
+    except OSError as exc:
+        if disk.is_enospc(exc):
+            raise disk.note_full() from exc
+        raise
     try:
         media_type = settle(claimed_type, name, written.head)
         with get_engine().begin() as conn:

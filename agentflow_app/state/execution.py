@@ -25,6 +25,7 @@ import uuid
 from typing import Any, TypedDict
 
 import reflex as rx
+from redis.exceptions import RedisError
 
 from agentflow_app import routes
 from agentflow_app.catalog import default_registry
@@ -57,6 +58,24 @@ IDLE_CHECK_S = 1.0
 MAX_QUIET_S = 15 * 60.0
 
 _END = object()
+
+#: What reaching the tab's state raises while Redis (where Reflex keeps it) is away.
+STATE_AWAY = (RedisError, OSError, TimeoutError)
+#: How long a watcher waits before trying the tab's state again.
+STATE_RETRY_S = 1.0
+
+
+async def _state_away(execution_id: int, error: BaseException, first: bool) -> None:
+    """The tab's state is out of reach: wait, the events read meanwhile are kept (said
+    once per outage in the log)."""
+    if first:
+        log.warning(
+            "execution %s: the live view's state is unreachable (%s); holding its events "
+            "until it is back",
+            execution_id,
+            error,
+        )
+    await asyncio.sleep(STATE_RETRY_S)
 
 
 class FileLink(TypedDict):
@@ -219,23 +238,24 @@ class ExecutionState(rx.State):
         feeder = asyncio.create_task(_feed(actor, execution_id, after, queue))
         last_push = 0.0
         last_event = loop.time()
+        #: Events read but not yet shown: kept while the tab's state cannot be reached.
+        batch: list[Any] = []
+        away = False
         try:
             while True:
-                try:
-                    first = await asyncio.wait_for(queue.get(), IDLE_CHECK_S)
-                except TimeoutError:
-                    async with self:
-                        if self._ticket != ticket:
-                            return
-                        if loop.time() - last_event > MAX_QUIET_S:
-                            self._ticket, self.live = "", False
-                            return
-                        if self._run is not None and not self._run.finished:
-                            self.header = self._run.header()  # the clocks move on
-                            self.steps = self._run.step_views()
-                    continue
-                last_event = loop.time()
-                batch = [first]
+                if not batch:
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), IDLE_CHECK_S))
+                    except TimeoutError:
+                        try:
+                            if not await self._tick(ticket, loop.time() - last_event):
+                                return
+                            away = False
+                        except STATE_AWAY as exc:
+                            await _state_away(execution_id, exc, first=not away)
+                            away = True
+                        continue
+                    last_event = loop.time()
                 _drain(queue, batch)
                 wait = last_push + PUSH_EVERY_S - loop.time()
                 if wait > 0 and batch[-1] is not _END:
@@ -243,21 +263,14 @@ class ExecutionState(rx.State):
                     _drain(queue, batch)
                 ended = any(item is _END or isinstance(item, Exception) for item in batch)
                 record = await _final_record(actor, execution_id) if ended else None
-                async with self:
-                    if self._ticket != ticket or self._run is None:
+                try:
+                    if not await self._apply(ticket, batch, record, ended):
                         return
-                    touched: set[str] = set()
-                    for item in batch:
-                        if isinstance(item, Event):
-                            node = self._run.apply(item)
-                            if node is not None:
-                                touched.add(node)
-                    if record is not None:
-                        self._run.take_record(record)
-                        touched.add("")
-                    self._publish(touched)
-                    if ended:
-                        self.live = False
+                except STATE_AWAY as exc:
+                    await _state_away(execution_id, exc, first=not away)
+                    away = True
+                    continue  # the batch is kept, and grows, until the state is back
+                batch, away = [], False
                 if ended:
                     links = await asyncio.to_thread(_file_links, actor, self._run)
                     async with self:
@@ -271,6 +284,41 @@ class ExecutionState(rx.State):
                     self.live = False
         finally:
             feeder.cancel()
+
+    async def _tick(self, ticket: str, quiet_s: float) -> bool:
+        """Nothing new: move the clocks on. False when this watcher should stop."""
+        async with self:
+            if self._ticket != ticket:
+                return False
+            if quiet_s > MAX_QUIET_S:
+                self._ticket, self.live = "", False
+                return False
+            if self._run is not None and not self._run.finished:
+                self.header = self._run.header()  # the clocks move on
+                self.steps = self._run.step_views()
+        return True
+
+    async def _apply(
+        self, ticket: str, batch: list[Any], record: dict[str, Any] | None, ended: bool
+    ) -> bool:
+        """Fold ``batch`` (and the final ``record``) into the view. False when this watcher
+        is no longer wanted. A replayed event is ignored by the fold (its seq is known)."""
+        async with self:
+            if self._ticket != ticket or self._run is None:
+                return False
+            touched: set[str] = set()
+            for item in batch:
+                if isinstance(item, Event):
+                    node = self._run.apply(item)
+                    if node is not None:
+                        touched.add(node)
+            if record is not None:
+                self._run.take_record(record)
+                touched.add("")
+            self._publish(touched)
+            if ended:
+                self.live = False
+        return True
 
     @rx.event
     def stop_watching(self) -> None:

@@ -22,7 +22,7 @@ from playwright.sync_api import Page, expect
 
 from tests.helpers.accounts import Account, sign_in
 from tests.helpers.documents import chain, node
-from tests.helpers.live_server import LiveServer
+from tests.helpers.live_server import LiveServer, instead_of
 from tests.helpers.moto import AWS_TEST_ENV, moto_server
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -144,15 +144,8 @@ def s3_server(live_servers: LiveServer, tmp_path_factory: pytest.TempPathFactory
             "AGENTFLOW_FILES_BACKEND": "s3",
             "AGENTFLOW_FILES_BUCKET": BUCKET,
         }
-        server = LiveServer(data_dir, env)
-        was_running = live_servers.running
-        live_servers.stop()
-        try:
-            yield server.start(), s3, data_dir
-        finally:
-            server.stop()
-            if was_running:
-                live_servers.start()
+        with instead_of(live_servers, data_dir, env) as base:
+            yield base, s3, data_dir
 
 
 def test_the_same_round_trip_on_s3(page: Page, s3_server) -> None:

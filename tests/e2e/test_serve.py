@@ -42,7 +42,14 @@ def test_unknown_page_shows_not_found(live_server: str, page) -> None:
 
 def test_health_and_openapi_on_the_same_port(live_server: str) -> None:
     health = httpx.get(f"{live_server}/api/health", timeout=5).json()
-    assert health == {"status": "ok", "db": "ok", "redis": "ok", "workers": 1}
+    assert health == {
+        "status": "ok",
+        "db": "ok",
+        "redis": "ok",
+        "workers": 1,
+        "disk": "ok",
+        "detail": None,
+    }
     spec = httpx.get(f"{live_server}/api/openapi.json", timeout=5).json()
     assert "/api/health" in spec["paths"]
 

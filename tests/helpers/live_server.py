@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -98,6 +100,21 @@ class LiveServer:
                 self.process.kill()
                 self.process.wait(timeout=30)
         self.process = None
+
+
+@contextmanager
+def instead_of(suite: LiveServer, data_dir: Path, env: dict[str, str | None]) -> Iterator[str]:
+    """A server of the test's own (``data_dir``, ``env``) on the suite's port and UI build,
+    its base URL yielded; the suite's server stops meanwhile and starts again afterwards."""
+    server = LiveServer(data_dir, env)
+    was_running = suite.running
+    suite.stop()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        if was_running:
+            suite.start()
 
 
 def _wait_port_free(port: int, guard_s: float = 60) -> None:

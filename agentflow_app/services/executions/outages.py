@@ -5,7 +5,9 @@ A run's writes and reads are retried with backoff for up to :data:`RETRY_FOR_S` 
 failing the run at the first refused connection: the run then ends as it would have, and
 nothing it already did is done again by a recovery. Only errors of the connection kind are
 retried (``OperationalError`` / ``InterfaceError``, the DBAPI's and SQLAlchemy's); a
-constraint or a bad statement fails at once.
+constraint or a bad statement fails at once, and so does a full disk (:func:`disk_full`),
+which waiting does not cure: the run fails at once with :class:`~.disk.DiskFull`, which
+says which disk to free.
 
 Every such failure is also noted (:func:`note_unreachable`), in this process and in Redis
 for the others: while the database was away, no worker could renew its leases, so the
@@ -19,12 +21,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from agentflow_app.redis_client import redis_or_none
+from agentflow_app.services import disk
 from agentflow_app.services.executions.lifecycle import LEASE_RENEW_S, LEASE_S
 
 log = logging.getLogger(__name__)
@@ -74,9 +78,41 @@ def recently_unreachable() -> bool:
 
 
 #: SQLite raises OperationalError for "no such table" and "database or disk is full" too;
-#: only these pass by themselves. (On a full disk a new connection fails with "disk I/O
-#: error", as it cannot create the WAL index, so that case is waited out as well.)
+#: only these pass by themselves. ("disk I/O error" is also what a new connection meets on
+#: a full disk, as it cannot create the WAL index: :func:`disk_full` tells the two apart.)
 SQLITE_TRANSIENT = ("database is locked", "database is busy", "disk i/o error")
+#: What SQLite and PostgreSQL (with SQLSTATE 53100) say when a write finds no space.
+DISK_FULL_WORDS = ("database or disk is full", "no space left on device", "could not extend")
+PG_DISK_FULL = "53100"
+
+
+def _message(error: BaseException) -> str:
+    return str(getattr(error, "orig", None) or error).lower()
+
+
+def database_dir(engine: Engine) -> Path | None:
+    """The folder of a SQLite database file (None for a server database)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    return Path(engine.url.database).resolve().parent
+
+
+def disk_full(engine: Engine, error: BaseException) -> bool:
+    """Whether ``error`` says the database's disk is full."""
+    if not isinstance(error, (*unreachable_errors(engine), sa_exc.DBAPIError)):
+        return False
+    message = _message(error)
+    if any(words in message for words in DISK_FULL_WORDS):
+        return True
+    if getattr(getattr(error, "orig", error), "sqlstate", None) == PG_DISK_FULL:
+        return True
+    folder = database_dir(engine)
+    if folder is None or "disk i/o error" not in message:
+        return False
+    try:
+        return disk.free_bytes(folder) < disk.LOW_BYTES
+    except OSError:
+        return False
 
 
 def unreachable_errors(engine: Engine) -> tuple[type[BaseException], ...]:
@@ -98,14 +134,15 @@ def is_unreachable(engine: Engine, error: BaseException) -> bool:
         return False
     if engine.dialect.name != "sqlite":
         return True
-    message = str(getattr(error, "orig", None) or error).lower()
-    return any(word in message for word in SQLITE_TRANSIENT)
+    return any(word in _message(error) for word in SQLITE_TRANSIENT)
 
 
 def retrying(engine: Engine, call: Callable[[], T], what: str) -> T:
     """``call()``, again after a growing pause while the database is unreachable.
 
     Raises:
+        DiskFull: at once, when the database's disk is full (the reserve is released so
+            the caller can record the failure; see :mod:`agentflow_app.services.disk`).
         Whatever ``call`` raised last, once :data:`RETRY_FOR_S` has passed, or at once for
         an error that is not about reaching the database.
     """
@@ -115,6 +152,8 @@ def retrying(engine: Engine, call: Callable[[], T], what: str) -> T:
         try:
             return call()
         except Exception as exc:
+            if disk_full(engine, exc):
+                raise disk.note_full(database_dir(engine)) from exc
             if not is_unreachable(engine, exc):
                 raise
             note_unreachable()

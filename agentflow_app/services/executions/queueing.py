@@ -26,7 +26,7 @@ from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Workflow
 from agentflow_app.nodes.triggers import InputsError, validate_inputs
 from agentflow_app.redis_client import redis_or_none
-from agentflow_app.services import files
+from agentflow_app.services import disk, files
 from agentflow_app.services.credentials import credential_problems
 from agentflow_app.services.executions.events import append_event, publish
 from agentflow_app.services.executions.lifecycle import create, reopen
@@ -127,7 +127,9 @@ def queue_run(
     Raises:
         InvalidWorkflow: the document does not validate, or names credentials the owner lacks.
         InputsError: (422) the inputs do not match the trigger.
+        DiskFull: (507) the data disk is full: the run could not even record its end.
     """
+    disk.refuse_when_full()
     values = check_inputs(document, inputs, coerce_strings=coerce_strings, allow_extra=allow_extra)
     values = files.claim_refs(owner_id, values)
     if owner_id is not None and (problems := credential_problems(owner_id, document)):

@@ -24,6 +24,7 @@ from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import Conflict
 from agentflow_app.services import approvals
+from agentflow_app.services.disk import DiskFull
 from agentflow_app.services.executions import children
 from agentflow_app.services.executions.lifecycle import mark_finished, mark_started
 from agentflow_app.services.executions.rows import ClaimedRun, load_execution
@@ -106,6 +107,11 @@ async def run_execution(
         )
     except InvalidWorkflow as exc:
         await _fail(store, redact(f"{exc}"))
+        raise
+    except DiskFull as exc:
+        # Logged by the store once; the reserve it released leaves room for the failure.
+        store.drop_failure()
+        await _fail(store, str(exc))
         raise
     except Exception as exc:
         # A bug or a database outage, not a node failure (those end up in RunResult):

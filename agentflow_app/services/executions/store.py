@@ -313,6 +313,12 @@ class DbExecutionStore:
         if self._failure is not None:
             raise self._failure
 
+    def drop_failure(self) -> None:
+        """Take writes again after one failed for a reason that has passed (a full disk
+        whose reserve was just released), to record that the run failed. The failed
+        batch is lost; the events after it are numbered on from the last one stored."""
+        self._failure = None
+
     async def aclose(self) -> None:
         """Commit what is queued, then give the connection back to the pool."""
         try:

@@ -26,7 +26,14 @@ async def test_healthy_stack_counts_live_workers(stack) -> None:
         get_redis().delete(*stale)
     response = await _get_health()
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "db": "ok", "redis": "ok", "workers": 0}
+    assert response.json() == {
+        "status": "ok",
+        "db": "ok",
+        "redis": "ok",
+        "workers": 0,
+        "disk": "ok",
+        "detail": None,
+    }
 
     get_redis().set(f"{WORKER_KEY_PREFIX}w1@test", "alive", ex=10)
     get_redis().set(f"{WORKER_KEY_PREFIX}w2@test", "alive", ex=10)
@@ -55,6 +62,7 @@ async def test_hung_redis_answers_503_within_the_deadline(stack, silent_server, 
     assert body["status"] == "degraded"
     assert body["db"] == "ok"
     assert body["redis"] == "timeout"
+    assert body["detail"].startswith("Redis is unreachable (timeout)"), body
     # The contract is an answer within 2 s; 3 s leaves room for a loaded machine.
     assert elapsed < 3, f"health took {elapsed:.2f}s with Redis hung"
 
@@ -67,3 +75,4 @@ async def test_database_down_answers_503(stack, set_env) -> None:
     assert body["status"] == "degraded"
     assert body["db"].startswith("down")
     assert body["redis"] == "ok"
+    assert body["detail"].startswith("the database is unreachable (down: "), body

@@ -1,4 +1,5 @@
-"""Redis stopped for 20 s in the middle of runs (SQLite and a redis-server of the test's own).
+"""Redis stopped for 20 s in the middle of runs (SQLite or PostgreSQL, and a redis-server
+of the test's own).
 
 What a user sees is asserted: the runs in flight finish, the runs asked for during the
 outage are accepted (202) and all start when Redis is back, ``/api/health`` says Redis is
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import httpx
+import pytest
 
 from agentflow_app.api.app import create_api
 from agentflow_app.db import get_engine
@@ -22,9 +26,10 @@ from agentflow_app.services.executions import execution_record
 from agentflow_app.services.executions.reaper import NUDGE_TTL_S
 from tests.fakes.servers import serve_asgi
 from tests.fakes.slow_server import SlowServer
+from tests.helpers.databases import postgres_database
 from tests.helpers.executions import counted_workflow, create_workflow, wait_finished, wait_until
 from tests.helpers.outages import EventStream, redis_server
-from tests.helpers.stack import Stack
+from tests.helpers.stack import Stack, services_available
 from tests.helpers.users import new_account
 from tests.helpers.workers import worker_pool
 
@@ -51,15 +56,26 @@ def _fetching(execution_id: int) -> bool:
     return any(s["node_id"] == "fetch" and s["status"] == "running" for s in record["steps"])
 
 
-def test_runs_survive_redis_stopped_for_twenty_seconds(tmp_path, set_env) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The database the runs write to: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'agentflow.db'}"
+        return
+    if why := services_available():
+        pytest.skip(f"skipping the PostgreSQL run: {why}")
+    with postgres_database() as url:
+        yield url
+
+
+def test_runs_survive_redis_stopped_for_twenty_seconds(tmp_path, set_env, db_url) -> None:
     site = SlowServer()
     data_dir = tmp_path / "data"
     try:
         with redis_server(tmp_path / "redis") as redis:
-            db_url = f"sqlite:///{data_dir / 'agentflow.db'}"
             set_env(AGENTFLOW_DATA_DIR=str(data_dir), DB_URL=db_url, REDIS_URL=redis.url)
             upgrade_head()
-            stack = Stack("sqlite+own-redis", db_url, redis.url, data_dir)
+            stack = Stack("own-redis", db_url, redis.url, data_dir)
             account = new_account("outage")
             workflow_id = create_workflow(account.actor, counted_workflow(site, delay_ms=5000))
             with worker_pool(stack, tmp_path) as pool, serve_asgi(create_api()) as api:
