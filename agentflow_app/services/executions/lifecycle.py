@@ -58,7 +58,11 @@ from agentflow_app.services.executions.rows import (
     oldest_queued,
     owned_execution,
 )
-from agentflow_app.services.executions.store_sql import PG_CLAIM_LOCK, PG_CLAIM_TAKE
+from agentflow_app.services.executions.store_sql import (
+    PG_CLAIM_LOCK,
+    PG_CLAIM_TAKE,
+    commit_without_flush,
+)
 from agentflow_app.services.users import Actor
 
 #: A running execution's lease is renewed this often by its worker (seconds).
@@ -104,6 +108,7 @@ def create(
     engine = engine or get_engine()
     now = datetime.now(UTC)
     with engine.begin() as conn:
+        commit_without_flush(conn)
         execution_id = conn.execute(
             insert(EXECUTIONS)
             .values(
