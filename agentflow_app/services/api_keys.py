@@ -15,6 +15,7 @@ from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.db import session_scope
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import ApiKey, User
+from agentflow_app.services import token_cache
 from agentflow_app.services.users import Actor
 
 MAX_NAME_LENGTH = 200
@@ -85,6 +86,7 @@ def revoke_key(actor: Actor, key_id: int) -> None:
         row = _owned(session, actor, key_id)
         row.revoked_at = datetime.now(UTC)
         session.add(row)
+    token_cache.invalidate()
 
 
 def authenticate_key(key: str) -> Actor:
@@ -93,6 +95,10 @@ def authenticate_key(key: str) -> Actor:
     Raises:
         InvalidToken: unknown or revoked key.
     """
+    return token_cache.who(key, lambda: _key_owner(key))
+
+
+def _key_owner(key: str) -> Actor:
     with session_scope() as session:
         row = session.exec(
             select(ApiKey).where(ApiKey.key_hash == keys.digest(key), ApiKey.revoked_at.is_(None))

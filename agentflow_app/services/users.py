@@ -22,6 +22,7 @@ from agentflow_app.auth.tokens import InvalidToken, IssuedToken
 from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
 from agentflow_app.models import RevokedToken, User
+from agentflow_app.services import token_cache
 from agentflow_app.settings import get_settings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -146,7 +147,9 @@ def update_profile(actor: Actor, name: str) -> Actor:
         user = _user(session, actor)
         user.name = name
         session.add(user)
-        return _actor(user)
+        changed = _actor(user)
+    token_cache.invalidate()  # requests name who they act for
+    return changed
 
 
 def find_by_email(email: str) -> Actor | None:
@@ -194,8 +197,13 @@ def authenticate_token(token: str) -> Actor:
     Raises:
         InvalidToken: forged, malformed, expired, revoked, or its account is gone.
     """
-    claims = tokens.decode(token)
-    # Every REST request asks this: one statement, no ORM session, no commit.
+    claims = tokens.decode(token)  # the signature and the expiry, every time
+    return token_cache.who(token, lambda: _token_owner(claims))
+
+
+def _token_owner(claims: tokens.Claims) -> Actor:
+    # Every REST request the cache cannot answer asks this: one statement, no ORM
+    # session, no commit.
     users, revoked = User.__table__, RevokedToken.__table__
     query = sa_select(
         users.c.id,
@@ -227,6 +235,7 @@ def logout(token: str) -> None:
             session.add(
                 RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at)
             )
+    token_cache.invalidate()
 
 
 def change_password(actor: Actor, current_password: str, new_password: str) -> IssuedToken:
@@ -248,7 +257,9 @@ def change_password(actor: Actor, current_password: str, new_password: str) -> I
         user.token_version += 1
         session.add(user)
         session.flush()
-        return tokens.issue(user.id, user.token_version)
+        fresh = tokens.issue(user.id, user.token_version)
+    token_cache.invalidate()
+    return fresh
 
 
 def _user(session: Session, actor: Actor) -> User:
