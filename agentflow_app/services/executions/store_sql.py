@@ -248,8 +248,10 @@ WITH me AS (
     WHERE executions.id = CASE WHEN me.owner_id IS NULL THEN %(id)s ELSE mine.oldest END
         AND executions.status = 'queued'
         AND (me.owner_id IS NULL OR mine.running < %(limit)s)
-    RETURNING executions.id, executions.document, executions.inputs
+    RETURNING executions.id, executions.document, executions.inputs,
+        executions.caller_id IS NOT NULL AS has_caller
 )
 SELECT me.owner_id, mine.running, taken.id, taken.document, taken.inputs,
-    EXISTS (SELECT 1 FROM step_runs WHERE step_runs.execution_id = taken.id)
+    EXISTS (SELECT 1 FROM step_runs WHERE step_runs.execution_id = taken.id),
+    taken.has_caller
 FROM me CROSS JOIN mine LEFT JOIN taken ON true"""
