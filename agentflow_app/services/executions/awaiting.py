@@ -16,6 +16,7 @@ from sqlalchemy import select
 from agentflow_app.db import get_engine
 from agentflow_app.engine.events import EventType
 from agentflow_app.engine.status import ExecutionStatus
+from agentflow_app.services.executions import waits
 from agentflow_app.services.executions.reading import FOLLOW_POLL_S, execution_record
 from agentflow_app.services.executions.rows import EXECUTIONS
 from agentflow_app.services.executions.subscription import Subscription
@@ -35,20 +36,31 @@ def default_wait_s() -> float:
     return min(DEFAULT_WAIT_S, max_wait_s())
 
 
-async def outcome(execution_id: int, timeout_s: float) -> dict[str, Any] | None:
+async def outcome(
+    execution_id: int, timeout_s: float, *, send: bool = False
+) -> dict[str, Any] | None:
     """The execution record once the run ends, or None if ``timeout_s`` passes first.
 
     The caller has checked who may see the run (it queued it). Only the end matters here,
-    so unlike :func:`.reading.follow` nothing is read back but the row's status (once
-    subscribed, then whenever the channel stays quiet for ``FOLLOW_POLL_S``, which also
-    covers a lost publish and Redis being away) and the record once a terminal event is
-    heard: two reads a run instead of four, and no event decoded but its type.
+    so unlike :func:`.reading.follow` nothing is read back but the record once a terminal
+    event is heard, and the row's status whenever the channel stays quiet for
+    ``FOLLOW_POLL_S`` (a lost publish, Redis away).
+
+    Args:
+        send: The run was queued held (``queue_run(hold=True)``): send it to the workers
+            once subscribed, so its end cannot have been missed and the row need not be
+            read first. It is sent even if the caller goes away meanwhile.
     """
     subscription = Subscription(execution_id)
+    sent = not send
     try:
+        await subscription.open()
+        if send:
+            await subscription.confirmed()
+            await asyncio.to_thread(waits.send, [execution_id])
+            sent = True
         async with asyncio.timeout(timeout_s):
-            await subscription.open()
-            ended = await asyncio.to_thread(_ended, execution_id)
+            ended = False if send else await asyncio.to_thread(_ended, execution_id)
             while True:
                 if ended:
                     record = await asyncio.to_thread(execution_record, execution_id)
@@ -61,6 +73,8 @@ async def outcome(execution_id: int, timeout_s: float) -> dict[str, Any] | None:
     except TimeoutError:
         return None
     finally:
+        if not sent:  # cancelled before it was sent: it must run all the same
+            waits.send([execution_id])
         await subscription.close()
 
 

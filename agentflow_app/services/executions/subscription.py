@@ -37,6 +37,19 @@ class Subscription:
             log.info("following %s without Redis for now: %s", self.name, exc)
             await self.close()
 
+    async def confirmed(self, timeout: float = 1.0) -> None:
+        """Wait until Redis has registered the subscription: whatever is published after
+        this returns reaches :meth:`next`. Without Redis (or without an answer in
+        ``timeout``), returns anyway: the caller's database fallback covers it."""
+        if self._pubsub is None:
+            return
+        try:
+            # Redis answers in order, so the confirmation is the first message.
+            await self._pubsub.get_message(timeout=timeout)
+        except (RedisError, OSError) as exc:
+            log.info("Redis went away while subscribing to %s: %s", self.name, exc)
+            await self.close()
+
     async def next(self, timeout: float) -> dict[str, Any] | None:
         """The next message, or None after ``timeout`` (or when Redis is away): the
         caller reads the database then."""
