@@ -50,6 +50,7 @@ from bench.execution import (  # noqa: E402
     wait_noop_worker,
     wait_workers,
     worker,
+    worker_cpu_s,
 )
 
 WARM_UP_RUNS = 10
@@ -124,6 +125,22 @@ def throughput(api: str, headers: dict, workflow_id: int, runs: int, clients: in
     return runs / (time.perf_counter() - t0)
 
 
+def unfinished() -> str:
+    """The runs that have not ended, for a bench that stopped on one."""
+    from sqlalchemy import select
+
+    from agentflow_app.db import get_engine
+    from agentflow_app.services.executions.rows import EXECUTIONS
+
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            select(EXECUTIONS.c.id, EXECUTIONS.c.status, EXECUTIONS.c.created_at).where(
+                EXECUTIONS.c.finished_at.is_(None)
+            )
+        ).all()
+    return f"runs not ended: {[tuple(row) for row in rows]}"
+
+
 def wait_api(url: str, api: Path) -> None:
     deadline = time.monotonic() + 90
     while True:
@@ -156,6 +173,10 @@ def report(rounds: list[dict], args: argparse.Namespace) -> None:
         print(f"  {name:<34} {statistics.median(values):7.2f}")
     rates = [r["rate"] for r in rounds]
     print()
+    web = statistics.median(r["cpu"]["web"] for r in rounds)
+    ours = statistics.median(r["cpu"]["worker"] for r in rounds)
+    print(f"CPU per run under load (ms, median of rounds): web process {web:.2f}, "
+          f"worker {ours:.2f}; the machine's other load does not count here")  # fmt: skip
     print(f"/run with {args.clients} clients, {args.load_runs} runs: median "
           f"{statistics.median(rates):.1f} runs/s (rounds: {', '.join(f'{x:.1f}' for x in rates)})")  # fmt: skip
 
@@ -200,9 +221,9 @@ def main() -> None:
         workflow_id = workflows.create(actor, three_nodes()).id
         api = f"http://127.0.0.1:{args.port}"
         with (
-            worker(ours + common, env, tmp / "worker.log"),
+            worker(ours + common, env, tmp / "worker.log") as our_worker,
             worker(noop + common, env, tmp / "noop.log"),
-            process(api_argv, env, tmp / "api.log"),
+            process(api_argv, env, tmp / "api.log") as web,
         ):
             wait_workers(stack.redis_url, 1)
             wait_noop_worker()
@@ -217,11 +238,23 @@ def main() -> None:
             rounds = []
             for number in range(args.rounds):
                 ours_runs, raw = latency(api, headers, workflow_id, listener, args.runs)
-                rate = throughput(api, headers, workflow_id, args.load_runs, args.clients)
-                rounds.append({"ours": ours_runs, "raw": raw, "rate": rate})
+                before = worker_cpu_s(web.pid), worker_cpu_s(our_worker.pid)
+                try:
+                    rate = throughput(api, headers, workflow_id, args.load_runs, args.clients)
+                except httpx.HTTPError as exc:
+                    raise SystemExit(f"a run failed under load ({exc!r}); {unfinished()}") from exc
+                cpu = {
+                    name: (worker_cpu_s(proc.pid) - used) * 1000 / args.load_runs
+                    for name, proc, used in (
+                        ("web", web, before[0]),
+                        ("worker", our_worker, before[1]),
+                    )
+                }
+                rounds.append({"ours": ours_runs, "raw": raw, "rate": rate, "cpu": cpu})
                 p50 = statistics.median(t for t, _ in ours_runs)
                 print(f"round {number + 1}: /run p50 {p50:.1f} ms, raw p50 "
-                      f"{statistics.median(raw):.1f} ms, {rate:.1f} runs/s", flush=True)  # fmt: skip
+                      f"{statistics.median(raw):.1f} ms, {rate:.1f} runs/s, CPU per run: web "
+                      f"{cpu['web']:.2f} ms, worker {cpu['worker']:.2f} ms", flush=True)  # fmt: skip
     report(rounds, args)
     print(f"logs: {tmp}")
 
