@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from functools import lru_cache
 
 import redis
@@ -43,6 +45,23 @@ def redis_or_none() -> redis.Redis | None:
         return None
 
 
+#: The asyncio clients of each event loop (clients are bound to their loop), by URL.
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]]
+_async_clients = weakref.WeakKeyDictionary()
+
+
 def get_async_redis() -> aioredis.Redis:
-    """A new asyncio client: one per event loop (clients are bound to the loop)."""
-    return aioredis.Redis.from_url(redis_url(), socket_connect_timeout=1, socket_timeout=5)
+    """The running loop's asyncio client, made once per loop and URL.
+
+    Its connection pool is kept: a new client per subscription built a connection object
+    each time, and redis-py reads its own package metadata for every one (about a third of
+    the web process's Redis work on ``/run``). Do not close it; close what you take from it.
+    """
+    url = redis_url()
+    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(url)
+    if client is None:
+        client = clients[url] = aioredis.Redis.from_url(
+            url, socket_connect_timeout=1, socket_timeout=5
+        )
+    return client

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
@@ -115,8 +116,10 @@ async def run(
     """Run the newest version and answer with the finished execution record (a function
     call: one request); 202 with the id if it has not ended within ``timeout_s``."""
     body = body or RunBody()
-    execution_id = await run_in_threadpool(executions.start, actor, workflow_id, body.inputs)
-    record = await executions.outcome(execution_id, body.timeout_s)
+    execution_id = await run_in_threadpool(
+        partial(executions.start, hold=True), actor, workflow_id, body.inputs
+    )
+    record = await executions.outcome(execution_id, body.timeout_s, send=True)
     if record is None:
         return JSONResponse(Queued(execution_id=execution_id).model_dump(mode="json"), 202)
     return record

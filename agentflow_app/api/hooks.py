@@ -10,6 +10,7 @@ limit, each file up to the file limit (413 naming the file).
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -87,6 +88,7 @@ async def receive(
     run's outputs (and the status and headers its ``output`` node sets) when it ends."""
     # Unknown tokens answer 404 before the body is read: nothing is buffered for them.
     workflow_id = await run_in_threadpool(executions.hook_workflow, hook_token)
+    held = False  # queued but not sent yet: outcome() sends it once it listens
     if files_api.is_multipart(request):
         execution_id = await _receive_form(hook_token, workflow_id, request)
     else:
@@ -97,10 +99,13 @@ async def receive(
             body = json.loads(raw) if raw.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return _unprocessable(f"the webhook body is not valid JSON: {exc}")
-        execution_id = await run_in_threadpool(executions.start_from_hook, hook_token, body)
+        execution_id = await run_in_threadpool(
+            partial(executions.start_from_hook, hold=wait), hook_token, body
+        )
+        held = wait
     if not wait:
         return HookAccepted(execution_id=execution_id)
-    record = await executions.outcome(execution_id, timeout_s)
+    record = await executions.outcome(execution_id, timeout_s, send=held)
     if record is None:
         return JSONResponse(HookAccepted(execution_id=execution_id).model_dump(), 202)
     return _answer(record)

@@ -20,7 +20,7 @@ from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Execution, InstanceSetting, StoredFile, User
 from agentflow_app.models.base import utcnow
-from agentflow_app.services import audit, files, health, operations
+from agentflow_app.services import audit, files, health, operations, token_cache
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import (
     SIGNUP_MODE_KEY,
@@ -143,7 +143,9 @@ def _change(actor: Actor, user_id: int, action: AuditAction, doing: str, **value
                 session=session,
             )
         session.flush()
-        return _row(user)
+        changed = _row(user)
+    token_cache.invalidate()  # a disabled account's tokens stop on their next request
+    return changed
 
 
 def set_disabled(actor: Actor, user_id: int, disabled: bool) -> UserRow:
@@ -201,6 +203,7 @@ def delete_user(actor: Actor, user_id: int) -> None:
             session=session,
         )
         session.delete(user)  # its rows go with it (ON DELETE CASCADE)
+    token_cache.invalidate()
     files.forget_blobs(blobs)
 
 

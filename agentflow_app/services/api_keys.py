@@ -15,7 +15,7 @@ from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.db import session_scope
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import ApiKey, User
-from agentflow_app.services import audit
+from agentflow_app.services import audit, token_cache
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import Actor, refuse_disabled
 
@@ -103,6 +103,7 @@ def revoke_key(actor: Actor, key_id: int) -> None:
             detail={"name": row.name, "prefix": row.prefix},
             session=session,
         )
+    token_cache.invalidate()
 
 
 def authenticate_key(key: str) -> Actor:
@@ -111,6 +112,10 @@ def authenticate_key(key: str) -> Actor:
     Raises:
         InvalidToken: unknown or revoked key, or its account is disabled.
     """
+    return token_cache.who(key, lambda: _key_owner(key))
+
+
+def _key_owner(key: str) -> Actor:
     with session_scope() as session:
         row = session.exec(
             select(ApiKey).where(ApiKey.key_hash == keys.digest(key), ApiKey.revoked_at.is_(None))

@@ -23,7 +23,7 @@ from agentflow_app.auth.tokens import InvalidToken, IssuedToken
 from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
 from agentflow_app.models import InstanceSetting, RevokedToken, User
-from agentflow_app.services import audit
+from agentflow_app.services import audit, token_cache
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.settings import get_settings
 
@@ -212,7 +212,9 @@ def update_profile(actor: Actor, name: str) -> Actor:
         user = _user(session, actor)
         user.name = name
         session.add(user)
-        return _actor(user)
+        changed = _actor(user)
+    token_cache.invalidate()  # requests name who they act for
+    return changed
 
 
 def find_by_email(email: str) -> Actor | None:
@@ -292,8 +294,13 @@ def authenticate_token(token: str) -> Actor:
     Raises:
         InvalidToken: forged, malformed, expired, revoked, or its account is gone.
     """
-    claims = tokens.decode(token)
-    # Every REST request asks this: one statement, no ORM session, no commit.
+    claims = tokens.decode(token)  # the signature and the expiry, every time
+    return token_cache.who(token, lambda: _token_owner(claims))
+
+
+def _token_owner(claims: tokens.Claims) -> Actor:
+    # Every REST request the cache cannot answer asks this: one statement, no ORM
+    # session, no commit.
     users, revoked = User.__table__, RevokedToken.__table__
     query = sa_select(
         users.c.id,
@@ -327,6 +334,7 @@ def logout(token: str) -> None:
             session.add(
                 RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at)
             )
+    token_cache.invalidate()
 
 
 def change_password(actor: Actor, current_password: str, new_password: str) -> IssuedToken:
@@ -348,7 +356,9 @@ def change_password(actor: Actor, current_password: str, new_password: str) -> I
         user.token_version += 1
         session.add(user)
         session.flush()
-        return tokens.issue(user.id, user.token_version)
+        fresh = tokens.issue(user.id, user.token_version)
+    token_cache.invalidate()
+    return fresh
 
 
 def reset_password(token: str, new_password: str) -> None:
@@ -379,6 +389,7 @@ def reset_password(token: str, new_password: str) -> None:
             target_id=user.id,
             session=session,
         )
+    token_cache.invalidate()  # the account's older sessions end
 
 
 def _user(session: Session, actor: Actor) -> User:

@@ -71,9 +71,12 @@ def call_problems(
     """
     if not isinstance(document, dict):
         return []
+    error_target = document.get("error_workflow_id")
+    targets = calls(document)
+    if error_target is None and not targets:  # most runs: no query at all
+        return []
     owned = _owned(owner_id)
     problems: list[dict[str, Any]] = []
-    error_target = document.get("error_workflow_id")
     if isinstance(error_target, int) and not isinstance(error_target, bool):
         if error_target not in owned:
             problems.append(
@@ -84,7 +87,7 @@ def call_problems(
                 _problem(None, "error_workflow_id", "a workflow cannot be its own error workflow")
             )
     own_name = document.get("name") or "this workflow"
-    for node_id, target in calls(document):
+    for node_id, target in targets:
         if target not in owned:
             problems.append(
                 _problem(node_id, "config.workflow_id", f"there is no workflow {target} of yours")

@@ -58,7 +58,11 @@ from agentflow_app.services.executions.rows import (
     oldest_queued,
     owned_execution,
 )
-from agentflow_app.services.executions.store_sql import PG_CLAIM_LOCK, PG_CLAIM_TAKE
+from agentflow_app.services.executions.store_sql import (
+    PG_CLAIM_LOCK,
+    PG_CLAIM_TAKE,
+    commit_without_flush,
+)
 from agentflow_app.services.users import Actor
 
 #: A running execution's lease is renewed this often by its worker (seconds).
@@ -104,6 +108,7 @@ def create(
     engine = engine or get_engine()
     now = datetime.now(UTC)
     with engine.begin() as conn:
+        commit_without_flush(conn)
         execution_id = conn.execute(
             insert(EXECUTIONS)
             .values(
@@ -220,14 +225,16 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
                 started_at=func.coalesce(EXECUTIONS.c.started_at, now),
                 finished_at=None,
             )
-            .returning(EXECUTIONS.c.document, EXECUTIONS.c.inputs)
+            .returning(EXECUTIONS.c.document, EXECUTIONS.c.inputs, EXECUTIONS.c.caller_id)
         ).one_or_none()
         if taken is None:
             return None
         has_steps = conn.execute(
             select(exists().where(StepRun.__table__.c.execution_id == candidate))
         ).scalar_one()
-    return ClaimedRun(candidate, owner, taken.document, taken.inputs, has_steps)
+    return ClaimedRun(
+        candidate, owner, taken.document, taken.inputs, has_steps, taken.caller_id is not None
+    )
 
 
 def _claim_in_one_round_trip(
@@ -254,9 +261,9 @@ def _claim_in_one_round_trip(
         connection.close()
     if row is None:
         return None
-    owner, running, taken, document, inputs, has_steps = row
+    owner, running, taken, document, inputs, has_steps, has_caller = row
     if taken is not None:
-        return ClaimedRun(taken, owner, document, inputs, has_steps)
+        return ClaimedRun(taken, owner, document, inputs, has_steps, has_caller)
     if owner is not None and running >= limit:
         limits.owe(owner)
     return None

@@ -112,6 +112,7 @@ def queue_run(
     coerce_strings: bool = False,
     allow_extra: bool = False,
     send: bool = True,
+    hold: bool = False,
 ) -> int:
     """Check, store and queue one run of ``document``; the new execution's id.
 
@@ -123,6 +124,9 @@ def queue_run(
         finished_steps: Steps stored as already succeeded (a node test's samples).
         coerce_strings, allow_extra: See :func:`check_inputs`.
         send: Hand a token to the workers (False: the caller runs it in-process).
+        hold: Store and announce the run but let the caller send it (``waits.send``) once
+            it listens for the run's end: a caller that subscribed first needs no read
+            to learn whether it missed the end (``awaiting.outcome``).
 
     Raises:
         InvalidWorkflow: the document does not validate, or names credentials the owner lacks.
@@ -148,16 +152,23 @@ def queue_run(
         redis=redis_or_none() if send else None,
     )
     files.attach(execution_id, values)
-    if send:
+    if send and not hold:
         dispatch.enqueue_execution(execution_id)
     return execution_id
 
 
-def start(actor: Actor, workflow_id: int, inputs: Any = None, trigger: str = "manual") -> int:
+def start(
+    actor: Actor,
+    workflow_id: int,
+    inputs: Any = None,
+    trigger: str = "manual",
+    *,
+    hold: bool = False,
+) -> int:
     """Queue a run of the workflow's newest version and return its id at once.
 
     The document is pinned on the execution, so saving the workflow later never changes a
-    run that is queued or in flight.
+    run that is queued or in flight. ``hold``: see :func:`queue_run`.
 
     Raises:
         NotFound: not the actor's workflow.
@@ -177,6 +188,7 @@ def start(actor: Actor, workflow_id: int, inputs: Any = None, trigger: str = "ma
         trigger=trigger,
         workflow_id=workflow.id,
         version=workflow.version,
+        hold=hold,
     )
 
 
@@ -195,8 +207,10 @@ def hook_workflow(hook_token: str) -> int:
     return workflow_id
 
 
-def start_from_hook(hook_token: str, body: Any) -> int:
+def start_from_hook(hook_token: str, body: Any, *, hold: bool = False) -> int:
     """Queue a run of the workflow whose webhook token is ``hook_token``, as its owner.
+
+    ``hold``: see :func:`queue_run`.
 
     Raises:
         NotFound: no workflow has this token.
@@ -221,6 +235,7 @@ def start_from_hook(hook_token: str, body: Any) -> int:
         trigger="webhook",
         workflow_id=workflow.id,
         version=workflow.version,
+        hold=hold,
     )
 
 

@@ -46,6 +46,9 @@ class ClaimedRun(NamedTuple):
     #: Whether steps are stored already (a retry, a recovery, a node test's samples);
     #: when not, the run starts without reading them.
     has_steps: bool = True
+    #: Whether another run started this one (a sub-workflow, a map item, an error
+    #: workflow): only then is there a caller to tell when it ends.
+    has_caller: bool = True
 
 
 class Caller(NamedTuple):

@@ -26,17 +26,28 @@ class Subscription:
 
     def __init__(self, execution_id: int) -> None:
         self.name = channel(execution_id)
-        self._client: Any = None
         self._pubsub: Any = None
 
     async def open(self) -> None:
         """Subscribe, or note that Redis is away (the next call to :meth:`next` retries)."""
         try:
-            self._client = get_async_redis()
-            self._pubsub = self._client.pubsub()
+            self._pubsub = get_async_redis().pubsub()  # the loop's client: not ours to close
             await self._pubsub.subscribe(self.name)
         except (RedisError, OSError) as exc:
             log.info("following %s without Redis for now: %s", self.name, exc)
+            await self.close()
+
+    async def confirmed(self, timeout: float = 1.0) -> None:
+        """Wait until Redis has registered the subscription: whatever is published after
+        this returns reaches :meth:`next`. Without Redis (or without an answer in
+        ``timeout``), returns anyway: the caller's database fallback covers it."""
+        if self._pubsub is None:
+            return
+        try:
+            # Redis answers in order, so the confirmation is the first message.
+            await self._pubsub.get_message(timeout=timeout)
+        except (RedisError, OSError) as exc:
+            log.info("Redis went away while subscribing to %s: %s", self.name, exc)
             await self.close()
 
     async def next(self, timeout: float) -> dict[str, Any] | None:
@@ -54,11 +65,9 @@ class Subscription:
             return None
 
     async def close(self) -> None:
-        pubsub, client, self._pubsub, self._client = self._pubsub, self._client, None, None
+        pubsub, self._pubsub = self._pubsub, None
         try:
             if pubsub is not None:
                 await pubsub.aclose()
-            if client is not None:
-                await client.aclose()
         except (RedisError, OSError) as exc:  # Redis went away: nothing left to release
             log.debug("closing the subscription to %s: %s", self.name, exc)

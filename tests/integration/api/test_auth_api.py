@@ -291,3 +291,48 @@ def test_an_api_key_stops_working_when_its_owner_is_deleted(client: TestClient) 
     with session_scope() as session:
         session.delete(session.get(User, account.actor.id))
     assert client.get("/api/users/me", headers=_bearer(key)).status_code == 401
+
+
+# -- remembered token checks ---------------------------------------------------------------
+
+_REVOKING_PROCESS = textwrap.dedent(
+    """
+    import sys
+    from agentflow_app.services import api_keys, users
+
+    token, key_id, name = sys.argv[1:]
+    actor = users.authenticate_token(token)
+    users.update_profile(actor, name)  # the Settings page does this
+    api_keys.revoke_key(actor, int(key_id))
+    users.logout(token)
+    """
+)
+
+
+def test_another_process_revoking_a_token_or_key_stops_it_here_at_once(
+    client: TestClient, owner: Account
+) -> None:
+    # This process has just accepted both (and may remember who they are)...
+    token = _token(client, owner.email, PASSWORD).json()["access_token"]
+    made = client.post("/api/api-keys", headers=_bearer(token), json={"name": "script"}).json()
+    for bearer in (token, made["key"], token, made["key"]):
+        me = client.get("/api/users/me", headers=_bearer(bearer))
+        assert me.status_code == 200
+        assert me.json()["name"] != "Renamed elsewhere"
+    # ...when another process renames the account, revokes the key and signs out.
+    other = subprocess.run(
+        [sys.executable, "-c", _REVOKING_PROCESS, token, str(made["id"]), "Renamed elsewhere"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert other.returncode == 0, other.stderr
+    for bearer in (token, made["key"]):
+        refused = client.get("/api/users/me", headers=_bearer(bearer))
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    # A session still open sees the new name on its next request.
+    fresh = _token(client, owner.email, PASSWORD).json()["access_token"]
+    assert client.get("/api/users/me", headers=_bearer(fresh)).json()["name"] == "Renamed elsewhere"
