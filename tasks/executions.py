@@ -24,7 +24,12 @@ from agentflow_app.observability import runs
 from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import executions
-from agentflow_app.services.executions import ClaimedRun, no_redaction, run_execution
+from agentflow_app.services.executions import (
+    ClaimedRun,
+    map_items,
+    no_redaction,
+    run_execution,
+)
 from tasks.celery_app import celery_app
 from tasks.dispatch import RUN_EXECUTION
 
@@ -123,18 +128,34 @@ def run(self, execution_id: int) -> None:
 
 
 async def execute(claimed: ClaimedRun, worker: str) -> None:
-    """Run a claimed execution with the owner's vault and the guarded HTTP client."""
+    """Run a claimed execution with the owner's vault and the guarded HTTP client.
+
+    A map item whose workflow allows it runs with the map's next items in one turn
+    (``services.executions.map_items``)."""
     execution_id, owner_id = claimed.execution_id, claimed.owner_id
     vault = Vault(owner_id) if owner_id is not None else None
     task = asyncio.current_task()
     _leases.add(execution_id, worker, task)
+    credentials = vault if vault is not None else StaticCredentials({})
+    redact = vault.redactor if vault is not None else no_redaction
     try:
         async with GuardedClient() as http:
+            if map_items.batchable(claimed) and await map_items.run_items(
+                claimed,
+                worker,
+                http=http,
+                credentials=credentials,
+                redact=redact,
+                redis=_redis(),
+                hold=lambda item: _leases.add(item, worker, task),
+                release=_leases.remove,
+            ):
+                return
             await run_execution(
                 execution_id,
                 http=http,
-                credentials=vault if vault is not None else StaticCredentials({}),
-                redact=vault.redactor if vault is not None else no_redaction,
+                credentials=credentials,
+                redact=redact,
                 redis=_redis(),
                 worker=worker,
                 claimed=claimed,
