@@ -29,7 +29,7 @@ from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Workflow
 from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services.executions.events import append_event, publish
-from agentflow_app.services.executions.queueing import check_inputs, queue_run
+from agentflow_app.services.executions.queueing import inputs_checker, queue_run
 from agentflow_app.services.executions.rows import (
     EVENTS,
     EXECUTIONS,
@@ -176,10 +176,11 @@ def start_map(
     if existing:
         return len(existing)
     document, version, _ = workflow_document(owner_id, workflow_id)
+    check = inputs_checker(document)
     values = []
     for index, item in enumerate(items):
         try:
-            values.append(check_inputs(document, {"item": item, "index": index}))
+            values.append(check({"item": item, "index": index}))
         except InvalidInput as exc:
             raise InvalidInput(f"item {index}: {exc}", exc.problems) from None
     now = datetime.now(UTC)
