@@ -2,36 +2,42 @@
 
 A map item is an ordinary execution, and on the ordinary path each one costs a Celery
 message, a claim, two transactions per step and a hand-over: about 10 ms for a no-op
-item, twenty times LangGraph's ``Send`` (``bench/flow.py``). Most of that is bookkeeping
-around a run that takes half a millisecond, so when the item's workflow allows it, the
-worker that claimed one item keeps its turn and runs the next ones itself:
+item, ten to twenty times LangGraph's ``Send`` (``bench/flow.py``). Most of that is
+bookkeeping around a run that takes a fraction of a millisecond, so when the item's
+workflow allows it, the worker that claimed one item keeps its turn and runs the next
+ones itself:
 
-* Each item still runs alone through the engine's runner (the map's ``concurrency``
-  counts turns, and this is one turn), with its own execution row, steps and events,
-  openable like any run.
+* The claimed item runs on the ordinary durable store. Only if its nodes worked less
+  than :data:`FAST_ITEM_S` does the worker go on with the map's next items; a slower
+  item's turn is handed on at once, so slow items keep every step stored as it ends.
+* Each further item still runs alone through the engine's runner (the map's
+  ``concurrency`` counts turns, and this is one turn), with its own execution row,
+  steps and events, openable like any run.
 * Its steps and events are held in memory and stored when the item ends, together with
   the other items that ended since the last write, in one transaction that also takes the
   next items (``waiting`` → ``running`` for this worker, as a claim does, and within the
   owner's limit of running executions). A batch is sized to take about
   :data:`FLUSH_S`, so a cancel or an item's failure is seen as quickly as on the ordinary
-  path.
+  path; an item slower than :data:`FAST_ITEM_S` ends the batching.
 * After :data:`SLICE_S` the worker hands the turn on as the ordinary path does
   (:func:`.children.child_ended`), so a long map does not keep a worker from other runs.
 
 Only a workflow that can be run again from its start without harm is run this way: no
-node that waits (approval, timer, another workflow) and none with side effects. A worker
-that dies mid-batch leaves the items it took ``running`` under its name: the reaper gives
-them back to the queue and they run again from the start, which such a workflow allows.
-The items already stored are finished and never run again.
+node that waits (approval, timer, another workflow), and no side effect that is not
+idempotent (an HTTP GET is allowed, a POST is not). A worker that dies mid-batch leaves
+the items it took ``running`` under its name: the reaper gives them back to the queue and
+they run again from the start (at most :data:`FAST_ITEM_S` of work each). The items
+already stored are finished and never run again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -58,6 +64,7 @@ from agentflow_app.services.executions.rows import (
     aware,
     jsonable,
 )
+from agentflow_app.services.executions.store import DbExecutionStore
 from agentflow_app.services.executions.waits import wake_in
 from agentflow_app.services.files import DbFileHost
 from agentflow_app.settings import get_settings
@@ -73,6 +80,9 @@ WAITING_TYPES = frozenset({"human.approval", "flow.wait", "flow.subworkflow", "f
 FLUSH_S = 0.1
 #: Items taken at most per batch.
 MAX_BATCH = 256
+#: Items are run in batches only while each one's nodes work at most this long
+#: (seconds): a slower item's steps are stored as each ends, on the ordinary path.
+FAST_ITEM_S = 0.05
 #: A worker keeps a map's turn this long (seconds), then hands it on.
 SLICE_S = 2.0
 #: How long a read of the batch's ``cancel_requested`` flags is reused (seconds).
@@ -261,42 +271,136 @@ async def run_items(
         plan = compile_plan(claimed.document, registry)
     except InvalidWorkflow:
         return False  # the ordinary path marks the run failed with the problems
-    taken = [_Item(claimed.execution_id, row.item_index, claimed.inputs, row.last_seq)]
-    cancels = _Cancels()
-    slice_ends = time.monotonic() + SLICE_S
-    per_item_s = FLUSH_S / MAX_BATCH
-    last: _Item = taken[0]
-    telling: asyncio.Future | None = None
-    while taken:
-        for item in taken:
-            hold(item.execution_id)
-        cancels.ids = [item.execution_id for item in taken]
-        started = time.monotonic()
-        stop = False
-        for item in taken:
-            await _run_one(item, plan, turn, registry, cancels, http, credentials, redact)
-            stop |= item.end is not None and item.end["status"] == ExecutionStatus.CANCELLED
-        per_item_s = max((time.monotonic() - started) / len(taken), 1e-5)
-        want = 0
-        if not stop and time.monotonic() < slice_ends:
-            want = max(1, min(MAX_BATCH, int(FLUSH_S / per_item_s)))
-        done, last = taken, taken[-1]
-        events, taken = await asyncio.to_thread(_store_and_take, turn, done, want)
-        for item in done:
-            release(item.execution_id)
-        # Telling is network waiting: it goes on while the next batch runs, and each
-        # batch's events go out after the previous batch's.
-        if telling is not None:
-            await telling
-        telling = asyncio.ensure_future(asyncio.to_thread(_tell, events, redis, turn.caller))
-        for item in done:
-            if item.end is not None and item.end["status"] == ExecutionStatus.FAILED:
-                await asyncio.to_thread(children.start_error_workflow, item.execution_id)
-    if telling is not None:
-        await telling
+    first_s, status = await _run_first(
+        claimed, plan, turn, registry, http, credentials, redact, redis
+    )
+    if status == ExecutionStatus.FAILED:
+        await asyncio.to_thread(_failed, turn, claimed.execution_id)
+    last = _Item(claimed.execution_id, row.item_index, claimed.inputs, 0)
+    if status != ExecutionStatus.CANCELLED and first_s <= FAST_ITEM_S:
+        last = await _batches(
+            turn, plan, registry, last, http, credentials, redact, redis, hold, release
+        )
     # Hand the turn on as an item's end does on the ordinary path (or wake the map).
     await asyncio.to_thread(children.child_ended, last.execution_id)
     return True
+
+
+async def _batches(
+    turn: _Turn,
+    plan: Plan,
+    registry: Registry,
+    last: _Item,
+    http: Any,
+    credentials: CredentialProvider | None,
+    redact: Callable[[Any], Any],
+    redis: Redis | None,
+    hold: Callable[[int], None],
+    release: Callable[[int], None],
+) -> _Item:
+    """Take and run the map's next items in batches while the turn lasts and items stay
+    fast; the last item run (the one whose end hands the turn on)."""
+    cancels = _Cancels()
+    slice_ends = time.monotonic() + SLICE_S
+    telling: asyncio.Future | None = None
+    _, taken = await asyncio.to_thread(_store_and_take, turn, [], MAX_BATCH, last.index)
+    try:
+        while taken:
+            for item in taken:
+                hold(item.execution_id)
+            cancels.ids = [item.execution_id for item in taken]
+            started = time.monotonic()
+            stop = False
+            for item in taken:
+                await _run_one(item, plan, turn, registry, cancels, http, credentials, redact)
+                stop |= item.end is not None and item.end["status"] == ExecutionStatus.CANCELLED
+            per_item_s = max((time.monotonic() - started) / len(taken), 1e-5)
+            slow = any(_work_s(item.steps.values()) > FAST_ITEM_S for item in taken)
+            want = 0
+            if not (stop or slow) and time.monotonic() < slice_ends:
+                want = max(1, min(MAX_BATCH, int(FLUSH_S / per_item_s)))
+            done, last = taken, taken[-1]
+            events, taken = await asyncio.to_thread(_store_and_take, turn, done, want, last.index)
+            for item in done:
+                release(item.execution_id)
+            # Telling is network waiting: it goes on while the next batch runs, and each
+            # batch's events go out after the previous batch's.
+            if telling is not None:
+                await telling
+            telling = asyncio.ensure_future(asyncio.to_thread(_tell, events, redis, turn.caller))
+            for item in done:
+                if item.end is not None and item.end["status"] == ExecutionStatus.FAILED:
+                    await asyncio.to_thread(children.start_error_workflow, item.execution_id)
+    finally:
+        # Items not stored (the store failed, the run was stopped) stay running under
+        # this worker's name with their leases left to lapse: the reaper gives them back.
+        for item in taken:
+            release(item.execution_id)
+    if telling is not None:
+        await telling
+    return last
+
+
+async def _run_first(
+    claimed: ClaimedRun,
+    plan: Plan,
+    turn: _Turn,
+    registry: Registry,
+    http: Any,
+    credentials: CredentialProvider | None,
+    redact: Callable[[Any], Any],
+    redis: Redis | None,
+) -> tuple[float, ExecutionStatus]:
+    """Run the claimed item on the ordinary durable store (each step stored as it ends);
+    how long its nodes worked and how it ended."""
+    store = DbExecutionStore(claimed.execution_id, redis=redis, redact=redact, claimed=claimed)
+    try:
+        result = await run(
+            plan,
+            claimed.inputs,
+            store,
+            registry=registry,
+            http=http,
+            credentials=credentials,
+            services={"files": DbFileHost(claimed.execution_id, turn.owner_id)},
+            execution_id=claimed.execution_id,
+        )
+    except Exception as exc:  # a bug or an outage, not a node's failure
+        log.exception("execution %s: the map item stopped on an internal error", store.execution_id)
+        with contextlib.suppress(Exception):
+            await store.emit(
+                EventType.EXECUTION_FAILED,
+                error=f"internal error ({type(exc).__name__}); see the worker log for "
+                f"execution {store.execution_id}",
+            )
+        result = None
+    finally:
+        await store.aclose()
+    if result is None:
+        return float("inf"), ExecutionStatus.FAILED
+    steps = [
+        {"started_at": r.started_at, "finished_at": r.finished_at} for r in result.steps.values()
+    ]
+    return _work_s(steps), result.status
+
+
+def _work_s(steps: Iterable[dict[str, Any]]) -> float:
+    """Seconds an item's nodes worked (their steps' spans, not the bookkeeping around)."""
+    return sum(
+        (step["finished_at"] - step["started_at"]).total_seconds()
+        for step in steps
+        if step["started_at"] is not None and step["finished_at"] is not None
+    )
+
+
+def _failed(turn: _Turn, execution_id: int) -> None:
+    """After an item failed on its own: wake the map (it may stop), start the item's
+    error workflow."""
+    with get_engine().begin() as conn:
+        woke = wake_in(conn, turn.caller.execution_id, f"a map item ({execution_id}) failed")
+    if woke is not None:
+        publish([woke])
+    children.start_error_workflow(execution_id)
 
 
 def _tell(events: list[dict[str, Any]], redis: Redis | None, caller: Caller) -> None:
@@ -352,7 +456,7 @@ _FINISH = (
 
 
 def _store_and_take(
-    turn: _Turn, done: list[_Item], want: int
+    turn: _Turn, done: list[_Item], want: int, after: int
 ) -> tuple[list[dict[str, Any]], list[_Item]]:
     """Store the ended items and take up to ``want`` next ones, in one transaction.
 
@@ -381,7 +485,7 @@ def _store_and_take(
             woke = wake_in(conn, turn.caller.execution_id, "a map item failed")
             if woke is not None:
                 events.append(woke)
-        taken = _take(conn, turn, max(item.index for item in done), want, now) if want else []
+        taken = _take(conn, turn, after, want, now) if want else []
     return events, taken
 
 
