@@ -278,8 +278,9 @@ async def run_items(
         await asyncio.to_thread(_failed, turn, claimed.execution_id)
     last = _Item(claimed.execution_id, row.item_index, claimed.inputs, 0)
     if status != ExecutionStatus.CANCELLED and first_s <= FAST_ITEM_S:
+        first = max(1, min(MAX_BATCH, int(FLUSH_S / max(first_s, 1e-4))))
         last = await _batches(
-            turn, plan, registry, last, http, credentials, redact, redis, hold, release
+            turn, plan, registry, last, first, http, credentials, redact, redis, hold, release
         )
     # Hand the turn on as an item's end does on the ordinary path (or wake the map).
     await asyncio.to_thread(children.child_ended, last.execution_id)
@@ -291,6 +292,7 @@ async def _batches(
     plan: Plan,
     registry: Registry,
     last: _Item,
+    first: int,
     http: Any,
     credentials: CredentialProvider | None,
     redact: Callable[[Any], Any],
@@ -299,11 +301,12 @@ async def _batches(
     release: Callable[[int], None],
 ) -> _Item:
     """Take and run the map's next items in batches while the turn lasts and items stay
-    fast; the last item run (the one whose end hands the turn on)."""
+    fast, ``first`` of them to begin with; the last item run (whose end hands the turn
+    on)."""
     cancels = _Cancels()
     slice_ends = time.monotonic() + SLICE_S
     telling: asyncio.Future | None = None
-    _, taken = await asyncio.to_thread(_store_and_take, turn, [], MAX_BATCH, last.index)
+    _, taken = await asyncio.to_thread(_store_and_take, turn, [], first, last.index)
     try:
         while taken:
             for item in taken:
