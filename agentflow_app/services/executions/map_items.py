@@ -507,7 +507,9 @@ def _take(conn: Any, turn: _Turn, after: int, want: int, now: datetime) -> list[
     """Take the map's next ``want`` items waiting their turn (fewer at the owner's limit).
 
     Items start in index order, so those waiting are above ``after``, the highest index
-    this worker just ran (see :func:`.children._next_item`).
+    this worker just ran (see :func:`.children._next_item`). On PostgreSQL the rows are
+    locked as they are picked and rows another worker is taking are skipped: two workers
+    taking at once would otherwise lock the same rows in different orders and deadlock.
     """
     if turn.owner_id is not None:
         limit = get_settings().agentflow_max_concurrent_executions
@@ -524,6 +526,7 @@ def _take(conn: Any, turn: _Turn, after: int, want: int, now: datetime) -> list[
         )
         .order_by(EXECUTIONS.c.item_index)
         .limit(want)
+        .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     rows = conn.execute(
