@@ -510,25 +510,31 @@ def _take(conn: Any, turn: _Turn, after: int, want: int, now: datetime) -> list[
     this worker just ran (see :func:`.children._next_item`). On PostgreSQL the rows are
     locked as they are picked and rows another worker is taking are skipped: two workers
     taking at once would otherwise lock the same rows in different orders and deadlock.
+    The pick is its own statement: as a subquery of the UPDATE, PostgreSQL may run it
+    again for each row it scans, and with SKIP LOCKED each run picks other rows, so the
+    LIMIT did not hold (118 items taken for 4 asked).
     """
     if turn.owner_id is not None:
         limit = get_settings().agentflow_max_concurrent_executions
         want = min(want, limit - _running(conn, turn.owner_id))
         if want <= 0:
             return []
-    candidates = (
-        select(EXECUTIONS.c.id)
-        .where(
-            *children.items_of(turn.caller),
-            EXECUTIONS.c.item_index > after,
-            EXECUTIONS.c.status == ExecutionStatus.WAITING,
-            EXECUTIONS.c.last_seq == 0,
-        )
-        .order_by(EXECUTIONS.c.item_index)
-        .limit(want)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+    candidates = list(
+        conn.execute(
+            select(EXECUTIONS.c.id)
+            .where(
+                *children.items_of(turn.caller),
+                EXECUTIONS.c.item_index > after,
+                EXECUTIONS.c.status == ExecutionStatus.WAITING,
+                EXECUTIONS.c.last_seq == 0,
+            )
+            .order_by(EXECUTIONS.c.item_index)
+            .limit(want)
+            .with_for_update(skip_locked=True)
+        ).scalars()
     )
+    if not candidates:
+        return []
     rows = conn.execute(
         update(EXECUTIONS)
         .where(

@@ -16,10 +16,9 @@ from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.models import Execution, ExecutionEvent
 from agentflow_app.services import executions
 from agentflow_app.services.executions import execution_record
-from tests.helpers.documents import chain, node
+from tests.helpers.documents import chain, map_flow, node
 from tests.helpers.executions import create_workflow, status_of, wait_until
 from tests.helpers.workers import worker_pool
-from tests.integration.executions.test_children import map_flow
 
 E = Execution.__table__
 V = ExecutionEvent.__table__
