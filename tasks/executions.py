@@ -25,7 +25,12 @@ from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials, executions
 from agentflow_app.services.disk import DiskFull
-from agentflow_app.services.executions import ClaimedRun, no_redaction, run_execution
+from agentflow_app.services.executions import (
+    ClaimedRun,
+    map_items,
+    no_redaction,
+    run_execution,
+)
 from tasks.celery_app import celery_app
 from tasks.dispatch import RUN_EXECUTION
 
@@ -126,7 +131,10 @@ def run(self, execution_id: int) -> None:
 
 
 async def execute(claimed: ClaimedRun, worker: str) -> None:
-    """Run a claimed execution with the owner's vault and the guarded HTTP client."""
+    """Run a claimed execution with the owner's vault and the guarded HTTP client.
+
+    A map item whose workflow allows it runs with the map's next items in one turn
+    (``services.executions.map_items``)."""
     execution_id, owner_id = claimed.execution_id, claimed.owner_id
     vault = (
         Vault(owner_id, on_use=credentials.run_use_recorder(execution_id))
@@ -135,13 +143,26 @@ async def execute(claimed: ClaimedRun, worker: str) -> None:
     )
     task = asyncio.current_task()
     _leases.add(execution_id, worker, task)
+    provider = vault if vault is not None else StaticCredentials({})
+    redact = vault.redactor if vault is not None else no_redaction
     try:
         async with GuardedClient() as http:
+            if map_items.batchable(claimed) and await map_items.run_items(
+                claimed,
+                worker,
+                http=http,
+                credentials=provider,
+                redact=redact,
+                redis=_redis(),
+                hold=lambda item: _leases.add(item, worker, task),
+                release=_leases.remove,
+            ):
+                return
             await run_execution(
                 execution_id,
                 http=http,
-                credentials=vault if vault is not None else StaticCredentials({}),
-                redact=vault.redactor if vault is not None else no_redaction,
+                credentials=provider,
+                redact=redact,
                 redis=_redis(),
                 worker=worker,
                 claimed=claimed,

@@ -45,3 +45,20 @@ def webhook_document(name: str = "Inbound lead") -> dict:
     document = manual_document(name)
     document["nodes"][0]["type"] = "trigger.webhook"
     return document
+
+
+def map_flow(child_id: int, count: int, concurrency: int, on_error: str = "fail") -> dict:
+    """start (input ``items``) → a flow.map step ``each`` over them → output ``results``."""
+    return chain(
+        "mapper",
+        node("start", "trigger.manual", inputs=[{"name": "items", "type": "array"}]),
+        node(
+            "each",
+            "flow.map",
+            items="{{ inputs.items }}",
+            workflow_id=child_id,
+            concurrency=concurrency,
+            on_error=on_error,
+        ),
+        node("out", "output", fields={"results": "{{ nodes.each.output.results }}"}),
+    )

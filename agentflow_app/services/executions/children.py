@@ -29,7 +29,7 @@ from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Workflow
 from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services.executions.events import append_event, publish
-from agentflow_app.services.executions.queueing import check_inputs, queue_run
+from agentflow_app.services.executions.queueing import inputs_checker, queue_run
 from agentflow_app.services.executions.rows import (
     EVENTS,
     EXECUTIONS,
@@ -111,7 +111,7 @@ def depth(execution_id: int) -> int:
             level, current = level + 1, caller
 
 
-def _items_of(caller: Caller) -> tuple[Any, ...]:
+def items_of(caller: Caller) -> tuple[Any, ...]:
     """The conditions that pick the runs one calling step started."""
     return (
         EXECUTIONS.c.caller_id == caller.execution_id,
@@ -122,7 +122,7 @@ def _items_of(caller: Caller) -> tuple[Any, ...]:
 def _existing(conn: Connection, caller: Caller) -> list[int]:
     return list(
         conn.execute(
-            select(EXECUTIONS.c.id).where(*_items_of(caller)).order_by(EXECUTIONS.c.id)
+            select(EXECUTIONS.c.id).where(*items_of(caller)).order_by(EXECUTIONS.c.id)
         ).scalars()
     )
 
@@ -176,10 +176,11 @@ def start_map(
     if existing:
         return len(existing)
     document, version, _ = workflow_document(owner_id, workflow_id)
+    check = inputs_checker(document)
     values = []
     for index, item in enumerate(items):
         try:
-            values.append(check_inputs(document, {"item": item, "index": index}))
+            values.append(check({"item": item, "index": index}))
         except InvalidInput as exc:
             raise InvalidInput(f"item {index}: {exc}", exc.problems) from None
     now = datetime.now(UTC)
@@ -211,7 +212,7 @@ def start_map(
         first = conn.execute(
             select(EXECUTIONS.c.id)
             .where(
-                *_items_of(caller),
+                *items_of(caller),
                 EXECUTIONS.c.status == ExecutionStatus.QUEUED,
             )
             .order_by(EXECUTIONS.c.item_index)
@@ -256,7 +257,7 @@ def map_progress(caller: Caller) -> MapProgress:
         counts = dict(
             conn.execute(
                 select(EXECUTIONS.c.status, func.count())
-                .where(*_items_of(caller))
+                .where(*items_of(caller))
                 .group_by(EXECUTIONS.c.status)
             ).all()
         )
@@ -279,7 +280,7 @@ def map_results(caller: Caller) -> list[ItemResult]:
                 EXECUTIONS.c.outputs,
                 EXECUTIONS.c.error,
             )
-            .where(*_items_of(caller))
+            .where(*items_of(caller))
             .order_by(EXECUTIONS.c.item_index)
         ).all()
     return [
@@ -378,7 +379,7 @@ def child_ended(execution_id: int) -> None:
             else:  # no item left to start: the last ones end; the last of all wakes the map
                 unfinished = conn.execute(
                     select(func.count()).where(
-                        *_items_of(caller),
+                        *items_of(caller),
                         EXECUTIONS.c.status.not_in(_FINISHED),
                     )
                 ).scalar_one()
@@ -391,7 +392,7 @@ def child_ended(execution_id: int) -> None:
     publish(events)
     send(to_send)
     if row.item_index is not None:
-        _tell_progress(caller)
+        tell_progress(caller)
 
 
 def _next_item(
@@ -406,7 +407,7 @@ def _next_item(
     candidate = conn.execute(
         select(EXECUTIONS.c.id)
         .where(
-            *_items_of(caller),
+            *items_of(caller),
             EXECUTIONS.c.item_index > after,
             EXECUTIONS.c.status == ExecutionStatus.WAITING,
             EXECUTIONS.c.last_seq == 0,
@@ -430,7 +431,7 @@ def _next_item(
     return candidate, append_event(conn, candidate, EventType.EXECUTION_QUEUED)
 
 
-def _tell_progress(caller: Caller) -> None:
+def tell_progress(caller: Caller) -> None:
     """A ``step.log`` on the map's step with ``done / total``, at most once a second."""
     redis = redis_or_none()
     key = f"agentflow:map-progress:{caller.execution_id}:{caller.node_id}"

@@ -10,7 +10,7 @@ in-process) hand a token to the workers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -65,6 +65,18 @@ def check_inputs(
         InvalidWorkflow: the document does not validate.
         InputsError: (422) every input problem, each naming the trigger node and the input.
     """
+    return inputs_checker(document, coerce_strings=coerce_strings, allow_extra=allow_extra)(inputs)
+
+
+def inputs_checker(
+    document: dict[str, Any], *, coerce_strings: bool = False, allow_extra: bool = False
+) -> Callable[[Any], dict[str, Any]]:
+    """:func:`check_inputs` for many inputs of one document: the document is validated
+    once (a 10,000-item map would otherwise validate it 10,000 times).
+
+    Raises:
+        InvalidWorkflow: the document does not validate.
+    """
     analysis = analyse(document, default_registry())
     if analysis.problems:
         raise InvalidWorkflow([problem.model_dump() for problem in analysis.problems])
@@ -73,18 +85,22 @@ def check_inputs(
     node_type = analysis.classes[trigger].type
     if not isinstance(specs, list):  # a schedule trigger: fixed values, merged at run time
         specs = []
-    if coerce_strings and not specs and isinstance(inputs, dict):
-        return {name: _json_or_text(value) for name, value in inputs.items()}
-    try:
-        return validate_inputs(
-            specs,
-            inputs,
-            allow_extra=allow_extra or node_type == WEBHOOK_TRIGGER,
-            coerce_strings=coerce_strings,
-        )
-    except InputsError as exc:
-        problems = [{**p, "node_id": p.get("node_id") or trigger} for p in exc.problems]
-        raise InputsError(str(exc), problems) from None
+
+    def check(inputs: Any) -> dict[str, Any]:
+        if coerce_strings and not specs and isinstance(inputs, dict):
+            return {name: _json_or_text(value) for name, value in inputs.items()}
+        try:
+            return validate_inputs(
+                specs,
+                inputs,
+                allow_extra=allow_extra or node_type == WEBHOOK_TRIGGER,
+                coerce_strings=coerce_strings,
+            )
+        except InputsError as exc:
+            problems = [{**p, "node_id": p.get("node_id") or trigger} for p in exc.problems]
+            raise InputsError(str(exc), problems) from None
+
+    return check
 
 
 def _json_or_text(value: Any) -> Any:

@@ -10,7 +10,7 @@ from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.services import executions, workflows
 from agentflow_app.services.executions import execution_record, load_execution
-from tests.helpers.documents import chain, node
+from tests.helpers.documents import chain, map_flow, node
 from tests.helpers.executions import create_workflow, status_of, wait_finished, wait_until
 
 
@@ -55,22 +55,6 @@ def failing_child() -> dict:
             retries=0,
             timeout_s=2,
         ),
-    )
-
-
-def map_flow(child_id: int, count: int, concurrency: int, on_error: str = "fail") -> dict:
-    return chain(
-        "mapper",
-        node("start", "trigger.manual", inputs=[{"name": "items", "type": "array"}]),
-        node(
-            "each",
-            "flow.map",
-            items="{{ inputs.items }}",
-            workflow_id=child_id,
-            concurrency=concurrency,
-            on_error=on_error,
-        ),
-        node("out", "output", fields={"results": "{{ nodes.each.output.results }}"}),
     )
 
 
