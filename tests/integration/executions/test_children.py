@@ -121,20 +121,17 @@ def test_recursion_is_refused_at_save_and_execute_naming_the_path(stack, make_ac
         workflows.create(stranger, calling("S", a))
 
 
-def test_depth_cap_ends_a_run_that_nests_past_it(stack, make_actor, tmp_path):
-    from tests.helpers.workers import worker_pool
-
+def test_depth_cap_ends_a_run_that_nests_past_it(stack, make_actor, workers):
+    # The default cap (8), so whichever of the suite's workers runs a level applies it.
     owner = make_actor()
-    leaf = create_workflow(owner, chain("leaf", node("start", "trigger.manual")))
-    middle = create_workflow(owner, calling("middle", leaf))
-    top = create_workflow(owner, calling("top", middle))
-    with worker_pool(stack, tmp_path, AGENTFLOW_MAX_SUBWORKFLOW_DEPTH="1") as pool:
-        pool.start("depth")
-        execution_id = executions.start(owner, top, {})
-        wait_until(lambda: status_of(execution_id).finished, "the nested run to end")
+    callee = create_workflow(owner, chain("leaf", node("start", "trigger.manual")))
+    for level in range(9):
+        callee = create_workflow(owner, calling(f"level {level}", callee))
+    execution_id = executions.start(owner, callee, {})
+    wait_until(lambda: status_of(execution_id).finished, "the nested run to end")
     record = execution_record(execution_id)
     assert record["status"] == "failed"
-    assert "past the limit of 1" in record["error"]
+    assert "past the limit of 8" in record["error"]
 
 
 def test_map_runs_every_item_in_order_and_continues_past_a_failure(stack, make_actor, workers):
