@@ -165,14 +165,18 @@ def _run(
     workflow_id = answer.json()["id"]
 
     answer = Reply.say("Paris is old.", input_tokens=11, output_tokens=7)
-    # One answer takes 3 s, so a live view stays open across a few scrapes.
-    slow = Reply.say("Paris is old.", input_tokens=11, output_tokens=7, delay_s=3)
+    # One answer takes 5 s, so a live view stays open across a few scrapes (1 s apart) even
+    # when a busy machine is slow to open the streams.
+    slow = Reply.say("Paris is old.", input_tokens=11, output_tokens=7, delay_s=5)
     fake.script(slow, *[answer] * (SUCCEEDED - 1))
     # One topic quotes the key: the prompt then holds it, and the span must not.
     topics = ["Paris", f"the key {SECRET}", "Rome", "Oslo"]
-    succeeded = [_execute(api, workflow_id, topic) for topic in topics]
-    with ThreadPoolExecutor(len(succeeded)) as viewers:
-        streams = [viewers.submit(_watch, api, execution_id) for execution_id in succeeded]
+    succeeded: list[int] = []
+    with ThreadPoolExecutor(len(topics)) as viewers:
+        streams = []
+        for topic in topics:  # each run is watched from the moment it exists
+            succeeded.append(_execute(api, workflow_id, topic))
+            streams.append(viewers.submit(_watch, api, succeeded[-1]))
         assert set(_wait_ended(api, succeeded).values()) == {"succeeded"}
         assert all(stream.result() for stream in streams)
     unknown_hook = httpx.post(f"{api.url}/api/hooks/no-such-hook-token", json={}, timeout=TIMEOUT_S)
