@@ -36,6 +36,15 @@ from agentflow_app.state.workflows import WorkflowsState
 
 app = rx.App(api_transformer=create_api(), extra_app_wraps=app_wraps())
 
+
+def _signed_in(page, route: str, title: str, *loads) -> None:
+    """A page for signed-in users: a visitor without a session goes to the sign-in page
+    first, then ``loads`` run in order."""
+    app.add_page(
+        page, route=route, title=f"{title} · AgentFlow", on_load=[AuthState.require_login, *loads]
+    )
+
+
 app.add_page(
     login, route=routes.LOGIN, title="Sign in · AgentFlow", on_load=AuthState.open_login_page
 )
@@ -45,61 +54,16 @@ app.add_page(
     title="Create an account · AgentFlow",
     on_load=AuthState.open_register_page,
 )
-app.add_page(
-    workflows,
-    route=routes.WORKFLOWS,
-    title="Workflows · AgentFlow",
-    on_load=[AuthState.require_login, WorkflowsState.load, TemplatesState.load],
-)
-app.add_page(
-    settings,
-    route=routes.SETTINGS,
-    title="Settings · AgentFlow",
-    on_load=[AuthState.require_login, SettingsState.load],
-)
+_signed_in(workflows, routes.WORKFLOWS, "Workflows", WorkflowsState.load, TemplatesState.load)
+_signed_in(settings, routes.SETTINGS, "Settings", SettingsState.load)
 app.add_page(not_found, route="/404", title="Not found · AgentFlow")
-app.add_page(
-    approvals_page,
-    route=routes.APPROVALS,
-    title="Approvals · AgentFlow",
-    on_load=[AuthState.require_login, ApprovalsState.load],
-)
-app.add_page(
-    credentials_page,
-    route=routes.CREDENTIALS,
-    title="Credentials · AgentFlow",
-    on_load=[AuthState.require_login, CredentialsState.load],
-)
-app.add_page(
-    editor,
-    route=routes.WORKFLOW_EDITOR,
-    title="Editor · AgentFlow",
-    on_load=[AuthState.require_login, PaletteState.load, EditorState.load],
-)
-app.add_page(
-    executions_page,
-    route=routes.EXECUTIONS,
-    title="Executions · AgentFlow",
-    on_load=[AuthState.require_login, ExecutionsState.load],
-)
-app.add_page(
-    execution_page,
-    route=routes.EXECUTION_VIEW,
-    title="Execution · AgentFlow",
-    on_load=[AuthState.require_login, ExecutionState.load],
-)
-app.add_page(
-    admin_page,
-    route=routes.ADMIN,
-    title="Admin · AgentFlow",
-    on_load=[AuthState.require_login, AdminState.load],
-)
-app.add_page(
-    audit_page,
-    route=routes.AUDIT,
-    title="Audit log · AgentFlow",
-    on_load=[AuthState.require_login, AuditState.load],
-)
+_signed_in(approvals_page, routes.APPROVALS, "Approvals", ApprovalsState.load)
+_signed_in(credentials_page, routes.CREDENTIALS, "Credentials", CredentialsState.load)
+_signed_in(editor, routes.WORKFLOW_EDITOR, "Editor", PaletteState.load, EditorState.load)
+_signed_in(executions_page, routes.EXECUTIONS, "Executions", ExecutionsState.load)
+_signed_in(execution_page, routes.EXECUTION_VIEW, "Execution", ExecutionState.load)
+_signed_in(admin_page, routes.ADMIN, "Admin", AdminState.load)
+_signed_in(audit_page, routes.AUDIT, "Audit log", AuditState.load)
 app.add_page(
     reset_password,
     route=routes.RESET_PASSWORD,

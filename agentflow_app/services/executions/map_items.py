@@ -52,7 +52,7 @@ from agentflow_app.engine.node import CredentialProvider, Node
 from agentflow_app.engine.plan import Plan, compile_plan
 from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import run
-from agentflow_app.engine.status import ExecutionStatus, StepStatus
+from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.services.executions import children
 from agentflow_app.services.executions.events import publish
 from agentflow_app.services.executions.rows import (
@@ -61,10 +61,9 @@ from agentflow_app.services.executions.rows import (
     STEPS,
     Caller,
     ClaimedRun,
-    aware,
     jsonable,
 )
-from agentflow_app.services.executions.store import DbExecutionStore
+from agentflow_app.services.executions.store import DbExecutionStore, step_row
 from agentflow_app.services.executions.waits import wake_in
 from agentflow_app.services.files import DbFileHost
 from agentflow_app.settings import get_settings
@@ -177,19 +176,7 @@ class _ItemStore:
         return {}  # only items with nothing stored are run here
 
     async def save_step(self, step: StepRecord) -> None:
-        self._item.steps[step.node_id] = {
-            "execution_id": self.execution_id,
-            "node_id": step.node_id,
-            "type": step.type,
-            "status": StepStatus(step.status),
-            "attempts": step.attempts,
-            "output": jsonable(self._redact(step.output)),
-            "output_truncated": step.output_truncated,
-            "error": self._redact(step.error) if step.error is not None else None,
-            "usage": jsonable(step.usage),
-            "started_at": aware(step.started_at),
-            "finished_at": aware(step.finished_at),
-        }
+        self._item.steps[step.node_id] = step_row(self.execution_id, step, self._redact)
 
     async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
         item = self._item

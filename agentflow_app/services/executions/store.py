@@ -234,7 +234,7 @@ class DbExecutionStore:
         with no event after it is committed on the next turn of the event loop. A write
         that fails poisons the store: the next call raises the error, so it is never lost.
         """
-        self._enqueue(_Write(step=self._step_row(step)), wait=False)
+        self._enqueue(_Write(step=step_row(self.execution_id, step, self._redact)), wait=False)
 
     async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
         row = self._event_row(type, node_id, data)
@@ -522,17 +522,20 @@ class DbExecutionStore:
             ).scalar_one_or_none()
         return bool(flag)
 
-    def _step_row(self, step: StepRecord) -> dict[str, Any]:
-        return {
-            "execution_id": self.execution_id,
-            "node_id": step.node_id,
-            "type": step.type,
-            "status": StepStatus(step.status),
-            "attempts": step.attempts,
-            "output": jsonable(self._redact(step.output)),
-            "output_truncated": step.output_truncated,
-            "error": self._redact(step.error) if step.error is not None else None,
-            "usage": jsonable(step.usage),
-            "started_at": aware(step.started_at),
-            "finished_at": aware(step.finished_at),
-        }
+
+def step_row(execution_id: int, step: StepRecord, redact: Callable[[Any], Any]) -> dict[str, Any]:
+    """A step as its ``step_runs`` row, redacted: the one shape both the store and a map's
+    item batches (``map_items``) write."""
+    return {
+        "execution_id": execution_id,
+        "node_id": step.node_id,
+        "type": step.type,
+        "status": StepStatus(step.status),
+        "attempts": step.attempts,
+        "output": jsonable(redact(step.output)),
+        "output_truncated": step.output_truncated,
+        "error": redact(step.error) if step.error is not None else None,
+        "usage": jsonable(step.usage),
+        "started_at": aware(step.started_at),
+        "finished_at": aware(step.finished_at),
+    }
