@@ -3,6 +3,12 @@
 The token is either a JWT from ``POST /api/auth/token`` or an API key made in Settings
 (``af_…``). Anything else, including a missing header, answers 401 with a
 ``WWW-Authenticate`` header saying why, as RFC 6750 asks.
+
+The workspace a request acts in (where lists read and new objects go) is named by the
+``X-Workspace`` header, a workspace id; without it, the account's personal workspace (so
+every route works as before workspaces for one person), and for an API key, the key's
+own workspace (a key names no other). Objects named by id are found in any workspace the
+caller belongs to, with the caller's role there.
 """
 
 from __future__ import annotations
@@ -11,14 +17,14 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Query
+from fastapi import Depends, Header, HTTPException, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from agentflow_app.auth import api_keys as keys
 from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.db import MAX_ID
-from agentflow_app.services import api_keys, users
+from agentflow_app.services import api_keys, users, workspaces
 from agentflow_app.services.users import Actor
 
 _bearer = HTTPBearer(
@@ -48,18 +54,32 @@ def bearer_token(
     return credentials.credentials.strip()
 
 
-def current_user(token: Annotated[str, Depends(bearer_token)]) -> Actor:
-    """The account the bearer token belongs to.
+def current_user(
+    token: Annotated[str, Depends(bearer_token)],
+    workspace: Annotated[
+        int | None,
+        Header(
+            alias="X-Workspace",
+            ge=1,
+            le=MAX_ID,
+            description="the id of the workspace to act in (default: your personal one)",
+        ),
+    ] = None,
+) -> Actor:
+    """The account the bearer token belongs to, acting in the ``X-Workspace`` workspace.
 
     Raises:
         HTTPException: 401 for a malformed, forged, expired or revoked token or key.
+        NotFound: (404) the caller is no member of the ``X-Workspace`` workspace.
     """
     try:
         if keys.looks_like_key(token):
-            return api_keys.authenticate_key(token)
-        return users.authenticate_token(token)
+            actor = api_keys.authenticate_key(token)
+        else:
+            actor = users.authenticate_token(token)
     except InvalidToken as exc:
         raise _unauthorized(str(exc), "invalid_token") from None
+    return actor if workspace is None else workspaces.act_in(actor, workspace)
 
 
 CurrentUser = Annotated[Actor, Depends(current_user)]

@@ -7,6 +7,12 @@ from agentflow_app.models.execution import Execution, ExecutionEvent, StepRun
 from agentflow_app.models.file import StoredFile
 from agentflow_app.models.user import ApiKey, RevokedToken, User
 from agentflow_app.models.workflow import Workflow, WorkflowVersion
+from agentflow_app.models.workspace import (
+    Membership,
+    Workspace,
+    WorkspaceInvitation,
+    WorkspaceRole,
+)
 
 __all__ = [
     "ApiKey",
@@ -16,10 +22,14 @@ __all__ = [
     "Execution",
     "ExecutionEvent",
     "InstanceSetting",
+    "Membership",
     "RevokedToken",
     "StepRun",
     "StoredFile",
     "User",
     "Workflow",
     "WorkflowVersion",
+    "Workspace",
+    "WorkspaceInvitation",
+    "WorkspaceRole",
 ]

@@ -26,7 +26,11 @@ class Approval(SQLModel, table=True):
     execution_id: int = Field(foreign_key="executions.id", ondelete="CASCADE")
     node_id: str = Field(max_length=200)
     owner_id: int | None = Field(
-        default=None, foreign_key="users.id", ondelete="CASCADE", index=True
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    #: The workspace it belongs to (issue 18); None only for ``agentflow run``.
+    workspace_id: int | None = Field(
+        default=None, foreign_key="workspaces.id", index=True, ondelete="CASCADE"
     )
     #: Lower-cased account emails that may decide besides the owner.
     approvers: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))

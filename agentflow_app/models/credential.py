@@ -12,10 +12,15 @@ from agentflow_app.models.base import UTCDateTime, utcnow
 
 class Credential(SQLModel, table=True):
     __tablename__ = "credentials"
-    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_credential_owner_name"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="uq_credential_workspace_name"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    owner_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    #: The workspace it belongs to (issue 18): who may see and use it.
+    workspace_id: int = Field(foreign_key="workspaces.id", index=True, ondelete="CASCADE")
+    #: Who created it (None once that account is deleted: the workspace keeps it).
+    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     name: str = Field(max_length=200)
     kind: str = Field(max_length=32)
     #: Fernet token of the JSON value; null when the value lives in AWS Secrets Manager.

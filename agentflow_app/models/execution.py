@@ -26,6 +26,7 @@ class Execution(SQLModel, table=True):
     __tablename__ = "executions"
     __table_args__ = (
         Index("ix_executions_owner_created", "owner_id", "created_at"),
+        Index("ix_executions_workspace_created", "workspace_id", "created_at"),
         Index("ix_executions_workflow_created", "workflow_id", "created_at"),
         Index("ix_executions_status_wake", "status", "wake_at"),
         Index("ix_executions_caller", "caller_id", "caller_node", "item_index"),
@@ -35,7 +36,11 @@ class Execution(SQLModel, table=True):
     #: Null for `agentflow run FILE.json`, which has no stored workflow.
     workflow_id: int | None = Field(default=None, foreign_key="workflows.id", ondelete="CASCADE")
     workflow_version: int | None = None
-    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
+    #: Who started it (a schedule's or webhook's run: the workflow's creator); None for
+    #: ``agentflow run`` and once that account is deleted.
+    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    #: The workspace it belongs to (issue 18); None only for ``agentflow run``.
+    workspace_id: int | None = Field(default=None, foreign_key="workspaces.id", ondelete="CASCADE")
     #: The document pinned at queue time, so edits never change a run in flight.
     document: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     status: ExecutionStatus = Field(

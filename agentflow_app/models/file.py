@@ -15,14 +15,18 @@ class StoredFile(SQLModel, table=True):
 
     ``execution_id`` is the run the file came in with or was made by; the file is deleted
     with it (retention). A file uploaded but not yet used by a run has none. ``owner_id``
-    is None only for files of ``agentflow run`` (no accounts involved).
+    (who uploaded it) and ``workspace_id`` are None for files of ``agentflow run``.
     """
 
     __tablename__ = "files"
 
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int | None = Field(
-        default=None, foreign_key="users.id", ondelete="CASCADE", index=True
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    #: The workspace it belongs to (issue 18); None only for ``agentflow run``.
+    workspace_id: int | None = Field(
+        default=None, foreign_key="workspaces.id", index=True, ondelete="CASCADE"
     )
     execution_id: int | None = Field(
         default=None, foreign_key="executions.id", ondelete="SET NULL", index=True

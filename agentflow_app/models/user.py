@@ -33,6 +33,10 @@ class ApiKey(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    #: The workspace the key acts in, and the role it acts with: never higher than its
+    #: creator's role there when it was made, and lowered with it (issue 18).
+    workspace_id: int = Field(foreign_key="workspaces.id", index=True, ondelete="CASCADE")
+    role: str = Field(default="owner", max_length=16)
     name: str = Field(max_length=200)
     #: The first characters of the key, shown in lists so people can tell keys apart.
     prefix: str = Field(max_length=16, index=True)

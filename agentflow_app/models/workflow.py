@@ -13,10 +13,12 @@ from agentflow_app.models.base import JSONType, UTCDateTime, utcnow
 
 class Workflow(SQLModel, table=True):
     __tablename__ = "workflows"
-    __table_args__ = (Index("ix_workflows_owner_updated", "owner_id", "updated_at"),)
+    __table_args__ = (Index("ix_workflows_workspace_updated", "workspace_id", "updated_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    workspace_id: int = Field(foreign_key="workspaces.id", ondelete="CASCADE")
+    #: Who created it (None once that account is deleted: the workspace keeps it).
+    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     name: str = Field(max_length=200)
     description: str = ""
     #: The newest version number; each save appends a WorkflowVersion.

@@ -1,6 +1,10 @@
 """API keys: made in Settings, shown once, listed by prefix, revoked; they sign scripts in.
 
 Ownership is checked here like everywhere else: another user's key id answers NotFound.
+A key belongs to the workspace it was made in and acts there only, with a role no
+higher than its creator's: chosen at creation, and lowered (never raised) whenever the
+creator's own role there is lower or gone (checked on each use, so demoting or removing a
+member takes effect on their keys at once).
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from sqlmodel import Session, select
 from agentflow_app.auth import api_keys as keys
 from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.db import session_scope
-from agentflow_app.errors import InvalidInput, NotFound
-from agentflow_app.models import ApiKey, User
-from agentflow_app.services import audit, token_cache
+from agentflow_app.errors import Forbidden, InvalidInput, NotFound
+from agentflow_app.models import ApiKey, User, WorkspaceRole
+from agentflow_app.services import audit, token_cache, workspaces
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import Actor, refuse_disabled
 
@@ -30,6 +34,9 @@ class ApiKeyView(BaseModel):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
+    #: The workspace the key acts in, and its role there.
+    workspace_id: int
+    role: WorkspaceRole
 
 
 class CreatedApiKey(ApiKeyView):
@@ -45,11 +52,13 @@ def _view(row: ApiKey) -> ApiKeyView:
         prefix=row.prefix,
         created_at=row.created_at,
         last_used_at=row.last_used_at,
+        workspace_id=row.workspace_id,
+        role=WorkspaceRole(row.role),
     )
 
 
 def list_keys(actor: Actor) -> list[ApiKeyView]:
-    """The actor's keys that still work, newest first."""
+    """The actor's keys that still work, in every workspace, newest first."""
     with session_scope() as session:
         rows = session.exec(
             select(ApiKey)
@@ -59,19 +68,35 @@ def list_keys(actor: Actor) -> list[ApiKeyView]:
         return [_view(row) for row in rows]
 
 
-def create_key(actor: Actor, name: str) -> CreatedApiKey:
-    """Make a key named ``name`` (what it is for, e.g. "CI deploy").
+def create_key(actor: Actor, name: str, role: WorkspaceRole | None = None) -> CreatedApiKey:
+    """Make a key named ``name`` (what it is for, e.g. "CI deploy") acting in the actor's
+    workspace with ``role`` (default: the actor's own role there).
 
     Raises:
         InvalidInput: the name is empty or too long.
+        Forbidden: ``role`` is higher than the actor's.
     """
+    mine = actor.role
+    role = role or mine
+    if workspaces.at_most(role, mine) != role:
+        raise Forbidden(
+            f"a key cannot have a higher role than yours: you are {mine.value} in this "
+            f"workspace, so choose {mine.value} or lower"
+        )
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         why = "give the key a name" if not name else f"use at most {MAX_NAME_LENGTH} characters"
         raise InvalidInput(f"name: {why}", [{"field": "name", "message": why}])
     made = keys.create()
     with session_scope() as session:
-        row = ApiKey(user_id=actor.id, name=name, prefix=made.prefix, key_hash=made.key_hash)
+        row = ApiKey(
+            user_id=actor.id,
+            workspace_id=actor.workspace_id,
+            role=role,
+            name=name,
+            prefix=made.prefix,
+            key_hash=made.key_hash,
+        )
         session.add(row)
         session.flush()
         audit.record(
@@ -79,7 +104,7 @@ def create_key(actor: Actor, name: str) -> CreatedApiKey:
             actor=actor,
             target_type="api_key",
             target_id=row.id,
-            detail={"name": name, "prefix": made.prefix},
+            detail={"name": name, "prefix": made.prefix, "role": role.value},
             session=session,
         )
         return CreatedApiKey(**_view(row).model_dump(), key=made.key)
@@ -124,11 +149,22 @@ def _key_owner(key: str) -> Actor:
         if row is None or user is None:
             raise InvalidToken("the API key is not valid or was revoked")
         refuse_disabled(user.disabled)
+        creator = workspaces.memberships_of(session.connection(), user.id).roles
+        if row.workspace_id not in creator:
+            raise InvalidToken("the API key's creator is no longer a member of its workspace")
         now = datetime.now(UTC)
         if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
             row.last_used_at = now
             session.add(row)
-        return Actor(id=user.id, email=user.email, name=user.name, is_admin=user.is_admin)
+        role = workspaces.at_most(WorkspaceRole(row.role), creator[row.workspace_id])
+        return Actor(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            is_admin=user.is_admin,
+            workspace_id=row.workspace_id,
+            roles={row.workspace_id: role},
+        )
 
 
 def _owned(session: Session, actor: Actor, key_id: int) -> ApiKey:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, func
+from sqlalchemy import Connection, delete, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -22,8 +22,8 @@ from agentflow_app.auth import links, passwords, throttle, tokens
 from agentflow_app.auth.tokens import InvalidToken, IssuedToken
 from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
-from agentflow_app.models import InstanceSetting, RevokedToken, User
-from agentflow_app.services import audit, token_cache
+from agentflow_app.models import InstanceSetting, RevokedToken, User, WorkspaceRole
+from agentflow_app.services import audit, token_cache, workspaces
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.settings import get_settings
 
@@ -47,6 +47,16 @@ class Actor(BaseModel):
     email: str
     name: str
     is_admin: bool
+    #: The workspace the request acts in: lists read it, new objects go there
+    #: (``services.workspaces``). The personal one unless the request chose another.
+    workspace_id: int
+    #: The account's role in each workspace it belongs to (an API key: its own only).
+    roles: dict[int, WorkspaceRole]
+
+    @property
+    def role(self) -> WorkspaceRole:
+        """The role in the workspace the request acts in."""
+        return self.roles[self.workspace_id]
 
 
 class InvalidCredentials(AgentFlowError):
@@ -87,8 +97,21 @@ def refuse_disabled(disabled: bool) -> None:
         raise InvalidToken(DISABLED_MESSAGE)
 
 
-def _actor(user: User) -> Actor:
-    return Actor(id=user.id, email=user.email, name=user.name, is_admin=user.is_admin)
+def actor_of(conn: Connection, user_id: int, email: str, name: str, is_admin: bool) -> Actor:
+    """The account as services see it, acting in its personal workspace."""
+    found = workspaces.memberships_of(conn, user_id)
+    return Actor(
+        id=user_id,
+        email=email,
+        name=name,
+        is_admin=is_admin,
+        workspace_id=found.personal_id,
+        roles=found.roles,
+    )
+
+
+def _actor(user: User, session: Session) -> Actor:
+    return actor_of(session.connection(), user.id, user.email, user.name, user.is_admin)
 
 
 def normalise_email(raw: str) -> str:
@@ -149,7 +172,8 @@ def create_user(email: str, password: str, name: str = "", *, admin: bool = Fals
             )
             session.add(user)
             session.flush()
-            return _actor(user)
+            workspaces.create_personal(session, user.id)
+            return _actor(user, session)
     except IntegrityError:  # a concurrent registration of the same email won
         raise taken from None
 
@@ -202,7 +226,7 @@ def signup_open() -> bool:
 def get_profile(actor: Actor) -> Actor:
     """The actor as stored now (name changes made elsewhere included)."""
     with session_scope() as session:
-        return _actor(_user(session, actor))
+        return _actor(_user(session, actor), session)
 
 
 def update_profile(actor: Actor, name: str) -> Actor:
@@ -212,7 +236,7 @@ def update_profile(actor: Actor, name: str) -> Actor:
         user = _user(session, actor)
         user.name = name
         session.add(user)
-        changed = _actor(user)
+        changed = _actor(user, session)
     token_cache.invalidate()  # requests name who they act for
     return changed
 
@@ -221,7 +245,7 @@ def find_by_email(email: str) -> Actor | None:
     """The account with ``email`` (normalised), for the CLI's ``--owner``."""
     with session_scope() as session:
         user = session.exec(select(User).where(User.email == normalise_email(email))).first()
-        return _actor(user) if user else None
+        return _actor(user, session) if user else None
 
 
 # -- sessions ----------------------------------------------------------------------------
@@ -265,7 +289,7 @@ def login(email: str, password: str, address: str) -> IssuedToken:
             throttle.clear(account, address)
             audit.record(
                 AuditAction.SIGN_IN,
-                actor=_actor(user),
+                actor=_actor(user, session),
                 target_type="user",
                 target_id=user.id,
                 address=address,
@@ -313,10 +337,10 @@ def _token_owner(claims: tokens.Claims) -> Actor:
     ).where(users.c.id == claims.user_id)
     with get_engine().connect() as conn:
         row = conn.execute(query).one_or_none()
-    if row is None or row.token_version != claims.token_version or row.revoked:
-        raise InvalidToken("this session has ended: sign in again")
-    refuse_disabled(row.disabled)
-    return Actor(id=row.id, email=row.email, name=row.name, is_admin=row.is_admin)
+        if row is None or row.token_version != claims.token_version or row.revoked:
+            raise InvalidToken("this session has ended: sign in again")
+        refuse_disabled(row.disabled)
+        return actor_of(conn, row.id, row.email, row.name, row.is_admin)
 
 
 def logout(token: str) -> None:
@@ -384,7 +408,7 @@ def reset_password(token: str, new_password: str) -> None:
         session.add(user)
         audit.record(
             AuditAction.PASSWORD_RESET,
-            actor=_actor(user),
+            actor=_actor(user, session),
             target_type="user",
             target_id=user.id,
             session=session,
