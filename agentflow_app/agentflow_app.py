@@ -29,12 +29,17 @@ from agentflow_app.state.editor import EditorState
 from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.executions import ExecutionsState
 from agentflow_app.state.palette import PaletteState
+from agentflow_app.state.refusals import backend_exception_handler
 from agentflow_app.state.reset_password import ResetPasswordState
 from agentflow_app.state.settings import SettingsState
 from agentflow_app.state.templates import TemplatesState
 from agentflow_app.state.workflows import WorkflowsState
 
-app = rx.App(api_transformer=create_api(), extra_app_wraps=app_wraps())
+app = rx.App(
+    api_transformer=create_api(),
+    extra_app_wraps=app_wraps(),
+    backend_exception_handler=backend_exception_handler,
+)
 
 
 def _signed_in(page, route: str, title: str, *loads) -> None:

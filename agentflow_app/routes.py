@@ -16,6 +16,8 @@ WORKFLOW_EDITOR = "/workflows/[workflow_id]"
 EXECUTION_VIEW = "/executions/[execution_id]"
 
 API_PREFIX = "/api"
+#: The request header naming the workspace a REST request acts in (its id).
+WORKSPACE_HEADER = "X-Workspace"
 
 
 def workflow_url(workflow_id: int) -> str:

@@ -131,14 +131,14 @@ def run(self, execution_id: int) -> None:
 
 
 async def execute(claimed: ClaimedRun, worker: str) -> None:
-    """Run a claimed execution with the owner's vault and the guarded HTTP client.
+    """Run a claimed execution with its workspace's vault and the guarded HTTP client.
 
     A map item whose workflow allows it runs with the map's next items in one turn
     (``services.executions.map_items``)."""
-    execution_id, owner_id = claimed.execution_id, claimed.owner_id
+    execution_id, workspace_id = claimed.execution_id, claimed.workspace_id
     vault = (
-        Vault(owner_id, on_use=credentials.run_use_recorder(execution_id))
-        if owner_id is not None
+        Vault(workspace_id, on_use=credentials.run_use_recorder(execution_id))
+        if workspace_id is not None
         else None
     )
     task = asyncio.current_task()

@@ -24,6 +24,7 @@ from pydantic import BeforeValidator
 from agentflow_app.auth import api_keys as keys
 from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.db import MAX_ID
+from agentflow_app.routes import WORKSPACE_HEADER
 from agentflow_app.services import api_keys, users, workspaces
 from agentflow_app.services.users import Actor
 
@@ -56,10 +57,11 @@ def bearer_token(
 
 def current_user(
     token: Annotated[str, Depends(bearer_token)],
+    # Typed ``int`` so the schema says integer: a header is never null, only absent.
     workspace: Annotated[
-        int | None,
+        int,  # noqa: RUF013
         Header(
-            alias="X-Workspace",
+            alias=WORKSPACE_HEADER,
             ge=1,
             le=MAX_ID,
             description="the id of the workspace to act in (default: your personal one)",

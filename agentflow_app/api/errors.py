@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentflow_app.db import get_engine
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput, NotFound
+from agentflow_app.routes import WORKSPACE_HEADER
 from agentflow_app.services.disk import DiskFull, note_full
 from agentflow_app.services.executions.outages import database_dir, disk_full
 from agentflow_app.services.files import FileTooLarge
@@ -171,8 +172,10 @@ def document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, with every status each route can answer and its shape.
 
     Added to what the routes declare: 400 where a body is read (bytes that are not text),
-    401 where a bearer token is required, 404 where the path names an object, 422 (as :class:`ProblemList`, replacing FastAPI's own schema)
-    where there is input to check, 507 where something is written (a full disk), and 500
+    401 where a bearer token is required, 403 there too (a workspace role that does not
+    allow the action), 404 where the path names an object or the ``X-Workspace`` header a
+    workspace, 422 (as :class:`ProblemList`, replacing FastAPI's own schema) where there
+    is input to check, 507 where something is written (a full disk), and 500
     everywhere.
     """
     if app.openapi_schema is not None:
@@ -191,7 +194,10 @@ def document(app: FastAPI) -> dict[str, Any]:
             parameters = operation.get("parameters", [])
             if operation.get("security"):
                 answers.setdefault("401", _answer(ErrorDetail, "no valid token or API key"))
-            if any(p.get("in") == "path" for p in parameters):
+                answers.setdefault(
+                    "403", _answer(ErrorDetail, "your role in the workspace does not allow it")
+                )
+            if any(p.get("in") == "path" or p.get("name") == WORKSPACE_HEADER for p in parameters):
                 answers.setdefault("404", _answer(ErrorDetail, "no such object of yours"))
             if "requestBody" in operation:
                 answers.setdefault("400", _answer(ErrorDetail, "the body could not be read"))

@@ -29,9 +29,10 @@ from agentflow_app.db import MAX_ID
 from agentflow_app.engine.events import Event
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import InvalidInput
-from agentflow_app.services import executions, files, workflows
+from agentflow_app.services import executions, files, workflows, workspaces
 from agentflow_app.services.executions import ExecutionRecord, ExecutionSummary, event_json
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 
 router = APIRouter(prefix="/workflows", tags=["executions"])
 
@@ -81,10 +82,12 @@ async def execute(actor: CurrentUser, workflow_id: ObjectId, request: Request) -
         return Queued(
             execution_id=await run_in_threadpool(executions.start, actor, workflow_id, body.inputs)
         )
-    await run_in_threadpool(workflows.get, actor, workflow_id)  # 404 before reading files
+    # 404 (403) before reading files
+    workflow = await run_in_threadpool(workflows.get, actor, workflow_id)
+    workspaces.require(actor, workflow.workspace_id, Can.RUN, "run workflows")
     form = await files_api.read_form(request)
     try:
-        inputs, stored = await files_api.form_inputs(actor.id, form)
+        inputs, stored = await files_api.form_inputs(workflow.workspace_id, form, actor.id)
     finally:
         await form.close()
     try:

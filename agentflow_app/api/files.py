@@ -14,6 +14,7 @@ sandbox``, and active types (HTML, SVG, XML) served as ``application/octet-strea
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -136,14 +137,22 @@ def _chunks(upload: UploadFile) -> Iterator[bytes]:
         yield chunk
 
 
-async def store_part(owner_id: int | None, upload: UploadFile) -> FileRecord:
+async def store_part(
+    workspace_id: int | None, upload: UploadFile, owner_id: int | None = None
+) -> FileRecord:
     """Stream one file part into the store (in a thread: the store's calls block)."""
     return await run_in_threadpool(
-        files.store_file, owner_id, upload.filename, upload.content_type, _chunks(upload)
+        functools.partial(files.store_file, owner_id=owner_id),
+        workspace_id,
+        upload.filename,
+        upload.content_type,
+        _chunks(upload),
     )
 
 
-async def form_inputs(owner_id: int | None, form: FormData) -> tuple[dict[str, Any], list[int]]:
+async def form_inputs(
+    workspace_id: int | None, form: FormData, owner_id: int | None = None
+) -> tuple[dict[str, Any], list[int]]:
     """A run's inputs from a multipart form, and the ids of the files it stored.
 
     A field ``inputs`` holds JSON inputs; every other text field is a string input; every
@@ -169,7 +178,7 @@ async def form_inputs(owner_id: int | None, form: FormData) -> tuple[dict[str, A
             if isinstance(value, str):
                 inputs[name] = value
                 continue
-            ref = (await store_part(owner_id, value)).as_json()
+            ref = (await store_part(workspace_id, value, owner_id)).as_json()
             stored.append(ref["$file"])
             if name in inputs and isinstance(inputs[name], list):
                 inputs[name].append(ref)
@@ -203,7 +212,9 @@ async def upload(actor: CurrentUser, request: Request) -> FileRecord:
         part = form.get("file")
         if not isinstance(part, UploadFile):
             raise _field_problem("file", "no file: send it in a multipart part named file")
-        return await store_part(actor.id, part)
+        return await run_in_threadpool(
+            files.upload, actor, part.filename, part.content_type, _chunks(part)
+        )
     finally:
         await form.close()
 

@@ -136,11 +136,11 @@ def _answer(record: dict[str, Any]) -> JSONResponse:
 
 async def _receive_form(hook_token: str, workflow_id: int, request: Request) -> int:
     """A multipart webhook: fields are string inputs, file parts become file inputs
-    (stored as the workflow owner's), ``inputs`` may carry JSON."""
-    owner_id = await run_in_threadpool(files.workflow_owner, workflow_id)
+    (stored as the workflow workspace's), ``inputs`` may carry JSON."""
+    workspace_id = await run_in_threadpool(files.workflow_workspace, workflow_id)
     form = await files_api.read_form(request)
     try:
-        inputs, stored = await files_api.form_inputs(owner_id, form)
+        inputs, stored = await files_api.form_inputs(workspace_id, form)
     finally:
         await form.close()
     try:

@@ -52,6 +52,9 @@ class WorkflowListItem(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    workspace_id: int
+    #: Who created it (null once that account is deleted).
+    created_by: int | None = None
     webhook_url: str | None = None
 
 
@@ -67,15 +70,13 @@ def _item(request: Request, summary: WorkflowSummary) -> WorkflowListItem:
     )
 
 
-def _answer(
-    request: Request, detail: WorkflowDetail, *, draft: bool = False, owner_id: int | None = None
-) -> dict[str, Any]:
+def _answer(request: Request, detail: WorkflowDetail, *, draft: bool = False) -> dict[str, Any]:
     """The document with the server's fields on top (they win over same-named keys); a
     draft's answer adds ``problems``, what must be fixed before it can run."""
     answer = {**detail.document, **_item(request, detail).model_dump(mode="json")}
     if draft:
         answer["problems"] = workflows.problems(
-            detail.document, owner_id=owner_id, workflow_id=detail.id
+            detail.document, workspace_id=detail.workspace_id, workflow_id=detail.id
         )
     return answer
 
@@ -92,7 +93,7 @@ Draft = Annotated[
 
 @router.get("", response_model=list[WorkflowListItem])
 def list_workflows(actor: CurrentUser, request: Request) -> list[WorkflowListItem]:
-    """Your workflows, most recently changed first."""
+    """The workspace's workflows (``X-Workspace``), most recently changed first."""
     return [_item(request, row) for row in workflows.list_workflows(actor)]
 
 
@@ -103,7 +104,7 @@ def create_workflow(
     """Store a document; 422 ``{detail: [{node_id, field, message}]}`` when it is not valid
     (with ``?draft=true``: when it is not well-formed)."""
     created = workflows.create(actor, document, draft=draft)
-    return _answer(request, created, draft=draft, owner_id=actor.id)
+    return _answer(request, created, draft=draft)
 
 
 @router.get("/{workflow_id:int}")
@@ -121,7 +122,7 @@ def update_workflow(
 ) -> dict[str, Any]:
     """Save the document as the next version (``?draft=true`` as for POST)."""
     saved = workflows.update(actor, workflow_id, document, draft=draft)
-    return _answer(request, saved, draft=draft, owner_id=actor.id)
+    return _answer(request, saved, draft=draft)
 
 
 @router.delete("/{workflow_id:int}", status_code=204, response_class=Response)
@@ -155,4 +156,4 @@ def restore_version(
     """Save the document of ``version`` as a new newest version (a draft version needs
     ``?draft=true``, as when it was saved)."""
     restored = workflows.restore(actor, workflow_id, version, draft=draft)
-    return _answer(request, restored, draft=draft, owner_id=actor.id)
+    return _answer(request, restored, draft=draft)

@@ -335,7 +335,13 @@ def _prepare(file: Path | None, inputs: tuple[str, ...], resume: int | None):
     raw_inputs = files.inputs_from_paths(raw_inputs)
     try:
         execution_id = executions.queue_run(
-            document, raw_inputs, owner_id=None, trigger="manual", coerce_strings=True, send=False
+            document,
+            raw_inputs,
+            owner_id=None,
+            workspace_id=None,
+            trigger="manual",
+            coerce_strings=True,
+            send=False,
         )
     except InvalidWorkflow as exc:
         raise InvalidInput("the workflow is not valid", exc.problems) from None

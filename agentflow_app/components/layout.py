@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from agentflow_app import routes
+from agentflow_app.components.workspace_switcher import workspace_switcher
 from agentflow_app.state.approvals import ApprovalsState
 from agentflow_app.state.auth import AuthState
 
@@ -71,6 +72,8 @@ def nav_link(label: str, icon: str, href: str) -> rx.Component:
 def sidebar() -> rx.Component:
     return rx.vstack(
         brand(),
+        rx.separator(),
+        workspace_switcher(),
         rx.separator(),
         *(nav_link(*item) for item in NAV_ITEMS),
         rx.cond(

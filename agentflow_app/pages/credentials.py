@@ -10,6 +10,7 @@ import reflex as rx
 
 from agentflow_app.components.layout import app_shell
 from agentflow_app.secrets.kinds import KINDS, FormField, form_fields
+from agentflow_app.state.auth import AuthState
 from agentflow_app.state.credentials import CredentialRow, CredentialsState
 
 
@@ -87,7 +88,13 @@ def _form(kind: str, *, with_name: bool, on_submit, form_id: str, label: str) ->
 def _add_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.trigger(
-            rx.button(rx.icon("plus", size=16), "Add credential", id="add-credential")
+            rx.button(
+                rx.icon("plus", size=16),
+                "Add credential",
+                id="add-credential",
+                # Offered to roles that may change credentials (the service refuses others).
+                display=rx.cond(AuthState.can_edit_here, "inline-flex", "none"),
+            )
         ),
         rx.dialog.content(
             rx.dialog.title("Add a credential"),

@@ -164,14 +164,26 @@ def _toolbar() -> rx.Component:
         problems_button(),
         versions_button(),
         _more_menu(),
-        execute_button(),
-        rx.button(
-            rx.icon("save", size=15),
-            "Save",
-            rx.code("Ctrl+S", size="1", variant="ghost", color_scheme="gray"),
-            on_click=EditorState.save,
-            loading=EditorState.saving,
-            data_testid="save",
+        # What the role in the workflow's workspace cannot do is not offered (a viewer
+        # reads; a runner runs); the services refuse it anyway.
+        rx.cond(EditorState.can_run, execute_button()),
+        rx.cond(
+            EditorState.can_edit,
+            rx.button(
+                rx.icon("save", size=15),
+                "Save",
+                rx.code("Ctrl+S", size="1", variant="ghost", color_scheme="gray"),
+                on_click=EditorState.save,
+                loading=EditorState.saving,
+                data_testid="save",
+            ),
+            rx.badge(
+                rx.icon("eye", size=12),
+                "Read only: ",
+                EditorState.role,
+                color_scheme="gray",
+                data_testid="read-only",
+            ),
         ),
         align="center",
         spacing="3",

@@ -8,16 +8,21 @@ from agentflow_app.components.dashboard import dashboard
 from agentflow_app.components.layout import app_shell
 from agentflow_app.components.templates_gallery import templates_gallery
 from agentflow_app.pages.settings import page_header
+from agentflow_app.state.auth import AuthState
 from agentflow_app.state.workflows import WorkflowRow, WorkflowsState
 
 
 def _new_button(**props) -> rx.Component:
-    return rx.button(
-        rx.icon("plus", size=16),
-        "New workflow",
-        on_click=WorkflowsState.create_workflow,
-        loading=WorkflowsState.creating,
-        **props,
+    """Offered to roles that may change workflows (the service refuses the others)."""
+    return rx.cond(
+        AuthState.can_edit_here,
+        rx.button(
+            rx.icon("plus", size=16),
+            "New workflow",
+            on_click=WorkflowsState.create_workflow,
+            loading=WorkflowsState.creating,
+            **props,
+        ),
     )
 
 

@@ -30,13 +30,13 @@ _AWS_KEYS = ("access_key_id", "secret_access_key", "session_token")
 
 
 class Vault:
-    """Credentials of one user for one run.
+    """Credentials of one workspace for one run.
 
     Values are fetched once per vault and kept in memory for the run, so an agent that
     calls a tool twenty times decrypts (or asks AWS) once.
 
     Args:
-        owner_id: the user the run acts for.
+        workspace_id: the workspace the run belongs to (its credentials are the run's).
         redactor: where handed-out secrets are registered; a fresh one by default
             (``vault.redactor`` is what the execution store's ``redact`` hook gets).
         on_use: called with the session and the rows of each first read (a run's vault
@@ -45,12 +45,12 @@ class Vault:
 
     def __init__(
         self,
-        owner_id: int,
+        workspace_id: int,
         *,
         redactor: Redactor | None = None,
         on_use: Callable[[Any, list[Credential]], None] | None = None,
     ) -> None:
-        self.owner_id = owner_id
+        self.workspace_id = workspace_id
         self.redactor = redactor if redactor is not None else Redactor()
         self._on_use = on_use
         self._values: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -100,7 +100,9 @@ class Vault:
 
     def _row(self, session: Any, name: str) -> Credential:
         row = session.exec(
-            select(Credential).where(Credential.owner_id == self.owner_id, Credential.name == name)
+            select(Credential).where(
+                Credential.workspace_id == self.workspace_id, Credential.name == name
+            )
         ).first()
         if row is None:
             raise CredentialError(

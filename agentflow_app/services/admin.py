@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from agentflow_app.auth import links
 from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
-from agentflow_app.models import Execution, InstanceSetting, StoredFile, User
+from agentflow_app.models import Execution, InstanceSetting, StoredFile, User, Workspace
 from agentflow_app.models.base import utcnow
 from agentflow_app.services import audit, files, health, operations, token_cache
 from agentflow_app.services.audit import AuditAction
@@ -181,14 +181,17 @@ def delete_user(actor: Actor, user_id: int) -> None:
     with session_scope() as session:
         user = _target(session, user_id)
         _not_yourself(actor, user, "delete")
+        # Its personal workspace goes with it, and everything in that (ON DELETE CASCADE);
+        # what it made in shared workspaces stays there, no longer naming it.
+        personal = select(Workspace.id).where(Workspace.personal_of == user.id).scalar_subquery()
         # The rows go with the account; the bytes in the file store are forgotten after.
         blobs = list(
             session.exec(
                 select(StoredFile.key).where(
                     or_(
-                        StoredFile.owner_id == user.id,
+                        StoredFile.workspace_id == personal,
                         StoredFile.execution_id.in_(
-                            select(Execution.id).where(Execution.owner_id == user.id)
+                            select(Execution.id).where(Execution.workspace_id == personal)
                         ),
                     )
                 )

@@ -2,11 +2,11 @@
 
 A decision is one compare-and-set on the approval row (``pending`` → ``approved`` /
 ``rejected`` / ``timeout``) in the same transaction that wakes the run
-(``executions.waits.wake_in``), so the owner, an approver, a link and the timeout can
+(``executions.waits.wake_in``), so a member, an approver, a link and the timeout can
 race and exactly one wins; the losers are told who won.
 
-Who may decide: the execution's owner and the accounts whose emails the step lists as
-``approvers``. Anyone else gets :class:`NotFound`, the rule of every object. A link is
+Who may decide: members of the run's workspace whose role may run its workflows
+(``runner`` and above) and the accounts whose emails the step lists as ``approvers``. Anyone else gets :class:`NotFound`, the rule of every object. A link is
 its own permission: ``<public url>/api/approvals/<token>``, where the token is the
 approval's id, its random nonce and the action, signed with HMAC-SHA256 under a key
 derived from the instance's secret key. It is single use because the row is, and
@@ -30,9 +30,10 @@ from agentflow_app.db import aware, get_engine
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Approval, Workflow
 from agentflow_app.services.executions.events import publish
-from agentflow_app.services.executions.rows import EXECUTIONS
+from agentflow_app.services.executions.rows import EXECUTIONS, RunOwner
 from agentflow_app.services.executions.waits import send, wake_in
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import ALLOWED, Can
 from agentflow_app.settings import get_settings
 
 APPROVALS = Approval.__table__
@@ -127,7 +128,7 @@ def open_approval(
     execution_id: int,
     node_id: str,
     *,
-    owner_id: int | None,
+    owner: RunOwner,
     message: str,
     approvers: list[str],
     expires_at: datetime | None,
@@ -147,7 +148,8 @@ def open_approval(
             .values(
                 execution_id=execution_id,
                 node_id=node_id,
-                owner_id=owner_id,
+                owner_id=owner.owner_id,
+                workspace_id=owner.workspace_id,
                 approvers=sorted({email.strip().lower() for email in approvers if email}),
                 message=message,
                 status=PENDING,
@@ -223,8 +225,16 @@ def _row(approval_id: int) -> Any:
     return row
 
 
+def _deciding_workspaces(actor: Actor) -> list[int]:
+    """The workspaces where the actor's role may decide runs (``run`` and above)."""
+    return [ws for ws, role in actor.roles.items() if Can.RUN in ALLOWED[role]]
+
+
 def _may_decide(actor: Actor, row: Any) -> bool:
-    return row.owner_id == actor.id or actor.email.lower() in (row.approvers or [])
+    """A member who may run the workspace's workflows, or an approver the step named."""
+    return row.workspace_id in _deciding_workspaces(actor) or actor.email.lower() in (
+        row.approvers or []
+    )
 
 
 def decide(
@@ -297,7 +307,7 @@ def waiting_for(actor: Actor, *, limit: int = 200) -> list[ApprovalRecord]:
                 # Narrowed in SQL (the side bar asks every few seconds); _may_decide below
                 # is the exact rule.
                 or_(
-                    APPROVALS.c.owner_id == actor.id,
+                    APPROVALS.c.workspace_id.in_(_deciding_workspaces(actor)),
                     cast(APPROVALS.c.approvers, String).contains(
                         json.dumps(actor.email.lower()), autoescape=True
                     ),

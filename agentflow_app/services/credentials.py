@@ -1,9 +1,12 @@
 """Credentials use cases, shared by the REST API and the Reflex state (SPEC §9, §10, §11).
 
-Every function takes the acting user (an :class:`Actor`) and only ever sees their rows: another
-user's credential answers :class:`~agentflow_app.errors.NotFound`, like one that does not
-exist. Values go in and never come out: the views returned here hold the name, the kind,
-dates, the masked hint and the workflows that use it, never the value.
+Every function takes the acting user (an :class:`Actor`) and only sees the credentials of
+its workspaces (``services.workspaces``): one in a workspace the actor is no member of
+answers :class:`~agentflow_app.errors.NotFound`, like one that does not exist; reading
+names needs any role, changing them ``editor`` or above. Values go in and never come out,
+for every role: the views returned here hold the name, the kind, dates, the masked hint
+and the workflows that use it, never the value. Members use a workspace's credentials
+only through its runs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from agentflow_app.db import session_scope
-from agentflow_app.errors import Conflict, CredentialError, InvalidInput, NotFound
+from agentflow_app.errors import Conflict, CredentialError, InvalidInput
 from agentflow_app.models.base import utcnow
 from agentflow_app.models.credential import Credential
 from agentflow_app.models.workflow import Workflow, WorkflowVersion
@@ -28,9 +31,10 @@ from agentflow_app.secrets.fernet import UndecryptableError, cipher
 from agentflow_app.secrets.kinds import parse_value
 from agentflow_app.secrets.storage import delete_external, write_value
 from agentflow_app.secrets.vault import Vault
-from agentflow_app.services import audit
+from agentflow_app.services import audit, workspaces
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 
 MAX_NAME_LENGTH = 200
 
@@ -48,6 +52,8 @@ class CredentialView(BaseModel):
     id: int
     name: str
     kind: str
+    #: The workspace it belongs to (its members' runs may use it).
+    workspace_id: int
     #: ``••••1234``: enough to tell two keys apart, not enough to use one.
     hint: str
     backend: Literal["db", "aws"]
@@ -58,40 +64,48 @@ class CredentialView(BaseModel):
 
 
 def list_credentials(actor: Actor) -> list[CredentialView]:
-    """The user's credentials by name, each with the workflows that use it."""
+    """The workspace's credentials by name, each with the workflows that use it."""
+    workspaces.require_here(actor, Can.READ, "see credentials")
     with session_scope() as session:
         rows = session.exec(
-            select(Credential).where(Credential.owner_id == actor.id).order_by(Credential.name)
+            select(Credential)
+            .where(Credential.workspace_id == actor.workspace_id)
+            .order_by(Credential.name)
         ).all()
-        usage = _usage(session, actor.id)
+        usage = _usage(session, actor.workspace_id)
         return [_view(row, usage.get(row.name, [])) for row in rows]
 
 
 def get_credential(actor: Actor, credential_id: int) -> CredentialView:
-    """One credential of the user.
+    """One credential of the actor's workspaces.
 
     Raises:
-        NotFound: no such credential of this user.
+        NotFound: no such credential in them.
     """
+    return _get(actor, credential_id, Can.READ)
+
+
+def _get(actor: Actor, credential_id: int, can: Can) -> CredentialView:
     with session_scope() as session:
-        row = _owned(session, actor.id, credential_id)
-        return _view(row, _usage(session, actor.id).get(row.name, []))
+        row = _owned(session, actor, credential_id, can)
+        return _view(row, _usage(session, row.workspace_id).get(row.name, []))
 
 
-def kinds_by_name(owner_id: int) -> dict[str, str]:
-    """``{name: kind}`` of one owner's credentials, for validating workflow documents."""
+def kinds_by_name(workspace_id: int) -> dict[str, str]:
+    """``{name: kind}`` of one workspace's credentials, for validating workflow documents."""
     with session_scope() as session:
         rows = session.exec(
-            select(Credential.name, Credential.kind).where(Credential.owner_id == owner_id)
+            select(Credential.name, Credential.kind).where(Credential.workspace_id == workspace_id)
         ).all()
     return dict(rows)
 
 
-def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
-    """Nodes of ``document`` naming a credential its owner lacks, or one of the wrong kind.
+def credential_problems(workspace_id: int, document: Any) -> list[dict[str, str]]:
+    """Nodes of ``document`` naming a credential its workspace lacks, or one of the wrong
+    kind.
 
-    Takes the owner's id rather than an actor because webhook and schedule runs act for the
-    workflow's owner without a signed-in user.
+    Takes the workspace's id rather than an actor because webhook and schedule runs start
+    without a signed-in user.
 
     For the workflow service to add to its validation (SPEC §7 problem shape). The kinds a
     node accepts come from its config's ``credential`` field (``credential_kinds`` in the
@@ -116,7 +130,7 @@ def credential_problems(owner_id: int, document: Any) -> list[dict[str, str]]:
         if kinds == ("mcp",) and name.startswith("stdio:"):
             return  # an administrator's stdio server: checked against the list at run time
         if owned is None:
-            owned = kinds_by_name(owner_id)
+            owned = kinds_by_name(workspace_id)
         kind = owned.get(name)
         if kind is None:
             message = f"there is no credential named {name!r}; add it under Credentials"
@@ -166,16 +180,19 @@ def create_credential(actor: Actor, name: str, kind: str, data: Any) -> Credenti
 
     Raises:
         InvalidInput: a bad name, unknown kind or invalid fields (each named).
-        Conflict: the user already has a credential of that name.
+        Conflict: the workspace already has a credential of that name.
+        Forbidden: the actor's role cannot change credentials.
     """
+    workspaces.require_here(actor, Can.EDIT, _CHANGE)
     name = _check_name(name)
     value = parse_value(kind, data)
     with session_scope() as session:
-        _check_references(session, actor.id, value.stored())
-        if _by_name(session, actor.id, name) is not None:
+        _check_references(session, actor.workspace_id, value.stored())
+        if _by_name(session, actor.workspace_id, name) is not None:
             raise _taken(name)
         now = utcnow()
         row = Credential(
+            workspace_id=actor.workspace_id,
             owner_id=actor.id,
             name=name,
             kind=kind,
@@ -192,7 +209,7 @@ def create_credential(actor: Actor, name: str, kind: str, data: Any) -> Credenti
             delete_external(row.external_ref, name)
             raise _taken(name) from None
         _audit(AuditAction.CREDENTIAL_CREATED, actor, row, session)
-        return _view(row, _usage(session, actor.id).get(name, []))
+        return _view(row, _usage(session, row.workspace_id).get(name, []))
 
 
 def replace_credential(actor: Actor, credential_id: int, data: Any) -> CredentialView:
@@ -203,16 +220,16 @@ def replace_credential(actor: Actor, credential_id: int, data: Any) -> Credentia
         InvalidInput: invalid fields for its kind.
     """
     with session_scope() as session:
-        row = _owned(session, actor.id, credential_id)
+        row = _owned(session, actor, credential_id, Can.EDIT)
         value = parse_value(row.kind, data)
-        _check_references(session, actor.id, value.stored())
+        _check_references(session, row.workspace_id, value.stored())
         stale = write_value(row, value.stored())
         row.hint = value.hint()
         row.updated_at = utcnow()
         session.add(row)
         session.flush()
         _audit(AuditAction.CREDENTIAL_UPDATED, actor, row, session)
-        view = _view(row, _usage(session, actor.id).get(row.name, []))
+        view = _view(row, _usage(session, row.workspace_id).get(row.name, []))
     delete_external(stale, view.name)
     return view
 
@@ -224,8 +241,8 @@ def delete_credential(actor: Actor, credential_id: int) -> CredentialView:
         NotFound: no such credential of this user.
     """
     with session_scope() as session:
-        row = _owned(session, actor.id, credential_id)
-        view = _view(row, _usage(session, actor.id).get(row.name, []))
+        row = _owned(session, actor, credential_id, Can.EDIT)
+        view = _view(row, _usage(session, row.workspace_id).get(row.name, []))
         arn = row.external_ref
         _audit(AuditAction.CREDENTIAL_DELETED, actor, row, session)
         session.delete(row)
@@ -242,8 +259,8 @@ async def check_credential(actor: Actor, credential_id: int) -> CheckResult:
     Raises:
         NotFound: no such credential of this user.
     """
-    view = await asyncio.to_thread(get_credential, actor, credential_id)
-    vault = Vault(actor.id)
+    view = await asyncio.to_thread(_get, actor, credential_id, Can.EDIT)
+    vault = Vault(view.workspace_id)
     try:
         value = await vault.get(view.name, (view.kind,))
     except CredentialError as exc:
@@ -345,12 +362,12 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _check_references(session: Session, owner_id: int, value: dict[str, Any]) -> None:
+def _check_references(session: Session, workspace_id: int, value: dict[str, Any]) -> None:
     """An ses credential naming an aws credential: that one must exist and be aws."""
     referenced = value.get("aws_credential")
     if not referenced:
         return
-    row = _by_name(session, owner_id, referenced)
+    row = _by_name(session, workspace_id, referenced)
     if row is None or row.kind != "aws":
         problem = "no such credential" if row is None else f"is a {row.kind} credential"
         raise InvalidInput(
@@ -360,19 +377,33 @@ def _check_references(session: Session, owner_id: int, value: dict[str, Any]) ->
 
 
 def _taken(name: str) -> Conflict:
-    return Conflict(f"you already have a credential named {name!r}; choose another name")
+    return Conflict(f"this workspace already has a credential named {name!r}; choose another name")
 
 
-def _by_name(session: Session, owner_id: int, name: str) -> Credential | None:
+#: What :data:`Can.EDIT` allows on credentials, for the Forbidden message.
+_CHANGE = "add, change, test or delete credentials"
+
+
+def _by_name(session: Session, workspace_id: int, name: str) -> Credential | None:
     return session.exec(
-        select(Credential).where(Credential.owner_id == owner_id, Credential.name == name)
+        select(Credential).where(Credential.workspace_id == workspace_id, Credential.name == name)
     ).first()
 
 
-def _owned(session: Session, owner_id: int, credential_id: int) -> Credential:
+def _owned(session: Session, actor: Actor, credential_id: int, can: Can) -> Credential:
+    """The credential, when the actor's role in its workspace allows ``can``.
+
+    Raises:
+        NotFound: no such credential in the actor's workspaces.
+        Forbidden: the role does not allow ``can``.
+    """
     row = session.get(Credential, credential_id)
-    if row is None or row.owner_id != owner_id:
-        raise NotFound(f"credential {credential_id} not found")
+    workspaces.visible(
+        actor, row.workspace_id if row else None, f"credential {credential_id} not found"
+    )
+    workspaces.require(
+        actor, row.workspace_id, can, "see credentials" if can == Can.READ else _CHANGE
+    )
     return row
 
 
@@ -381,6 +412,7 @@ def _view(row: Credential, used_by: list[WorkflowRef]) -> CredentialView:
         id=row.id,
         name=row.name,
         kind=row.kind,
+        workspace_id=row.workspace_id,
         hint=row.hint,
         backend="aws" if row.external_ref else "db",
         created_at=row.created_at,
@@ -390,8 +422,8 @@ def _view(row: Credential, used_by: list[WorkflowRef]) -> CredentialView:
     )
 
 
-def _usage(session: Session, owner_id: int) -> dict[str, list[WorkflowRef]]:
-    """Credential name → the user's workflows whose newest version names it."""
+def _usage(session: Session, workspace_id: int) -> dict[str, list[WorkflowRef]]:
+    """Credential name → the workspace's workflows whose newest version names it."""
     rows = session.exec(
         select(Workflow.id, Workflow.name, WorkflowVersion.document)
         .join(
@@ -399,7 +431,7 @@ def _usage(session: Session, owner_id: int) -> dict[str, list[WorkflowRef]]:
             (WorkflowVersion.workflow_id == Workflow.id)
             & (WorkflowVersion.version == Workflow.version),
         )
-        .where(Workflow.owner_id == owner_id)
+        .where(Workflow.workspace_id == workspace_id)
         .order_by(Workflow.name)
     ).all()
     usage: dict[str, list[WorkflowRef]] = {}

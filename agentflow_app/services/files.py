@@ -39,8 +39,9 @@ from agentflow_app.files.store import CHUNK, MissingBlob, TooLarge
 from agentflow_app.files.text import NotText, capped_text
 from agentflow_app.models import StoredFile, Workflow
 from agentflow_app.models.base import utcnow
-from agentflow_app.services import disk
+from agentflow_app.services import disk, workspaces
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 from agentflow_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -80,18 +81,20 @@ def _ref(row: Any) -> FileRecord:
 
 
 def store_file(
-    owner_id: int | None,
+    workspace_id: int | None,
     name: str | None,
     claimed_type: str | None,
     chunks: Iterable[bytes],
     *,
+    owner_id: int | None = None,
     execution_id: int | None = None,
     limit: int | None = None,
 ) -> FileRecord:
     """Stream ``chunks`` into the store and record the file; its reference.
 
     Args:
-        owner_id: whose file it is (None: a file of ``agentflow run``).
+        workspace_id: whose file it is (None: a file of ``agentflow run``).
+        owner_id: who uploaded it, when someone did.
         name: the name the uploader gave (cleaned here).
         claimed_type: the media type the uploader gave, checked against the content.
         execution_id: the run that made it, when a step made it.
@@ -121,6 +124,7 @@ def store_file(
             file_id = conn.execute(
                 insert(FILES)
                 .values(
+                    workspace_id=workspace_id,
                     owner_id=owner_id,
                     execution_id=execution_id,
                     key=key,
@@ -149,14 +153,28 @@ def store_file(
 def upload(
     actor: Actor, name: str | None, claimed_type: str | None, chunks: Iterable[bytes]
 ) -> FileRecord:
-    """An upload by a signed-in user (``POST /api/files``, the execute dialog)."""
-    return store_file(actor.id, name, claimed_type, chunks)
+    """An upload by a signed-in user (``POST /api/files``, the execute dialog), into the
+    workspace the actor acts in, for a run there.
+
+    Raises:
+        Forbidden: the actor's role there cannot start runs.
+    """
+    workspaces.require_here(actor, Can.RUN, "upload files for runs")
+    return store_file(actor.workspace_id, name, claimed_type, chunks, owner_id=actor.id)
 
 
-def _owned(conn: Connection, owner_id: int | None, file_id: int) -> Any:
+def _owned(conn: Connection, workspace_id: int | None, file_id: int) -> Any:
+    """A file of ``workspace_id`` (a run's: the run may read only its workspace's)."""
     row = conn.execute(select(FILES).where(FILES.c.id == file_id)).one_or_none()
-    if row is None or row.owner_id != owner_id:
+    if row is None or row.workspace_id != workspace_id:
         raise NotFound(f"file {file_id} not found")
+    return row
+
+
+def _visible(conn: Connection, actor: Actor, file_id: int) -> Any:
+    """A file of one of the actor's workspaces (any role reads)."""
+    row = conn.execute(select(FILES).where(FILES.c.id == file_id)).one_or_none()
+    workspaces.visible(actor, row.workspace_id if row else None, f"file {file_id} not found")
     return row
 
 
@@ -181,8 +199,8 @@ def download_links(actor: Actor, value: Any, ttl_s: int = LINK_TTL_S) -> list[di
 
     A browser cannot send a bearer header with a link or an ``<img>``, so the link carries
     its own proof: the file id and an expiry signed with a key derived from the secret key.
-    Only files the actor owns get one; a reference to anyone else's file (an outside
-    server may answer with anything that looks like one) gets none.
+    Only files of the actor's workspaces get one; a reference to anyone else's file (an
+    outside server may answer with anything that looks like one) gets none.
     """
     order = list(dict.fromkeys(ref[KEY] for ref in find_refs(value)))
     if not order:
@@ -191,7 +209,7 @@ def download_links(actor: Actor, value: Any, ttl_s: int = LINK_TTL_S) -> list[di
         rows = {
             row.id: row
             for row in conn.execute(select(FILES).where(FILES.c.id.in_(order))).all()
-            if row.owner_id == actor.id
+            if row.workspace_id in actor.roles
         }
     expires = int(time.time()) + ttl_s
     links = []
@@ -242,11 +260,11 @@ def _human(size: int) -> str:
     return f"{size / MIB:.1f} MB"
 
 
-def workflow_owner(workflow_id: int) -> int | None:
-    """Who owns files posted to a workflow's webhook: the workflow's owner, whose run it is."""
+def workflow_workspace(workflow_id: int) -> int | None:
+    """Whose files are posted to a workflow's webhook: its workspace's, whose run it is."""
     with get_engine().connect() as conn:
         return conn.execute(
-            select(Workflow.owner_id).where(Workflow.id == workflow_id)
+            select(Workflow.workspace_id).where(Workflow.id == workflow_id)
         ).scalar_one_or_none()
 
 
@@ -277,23 +295,23 @@ def inputs_from_paths(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(actor: Actor, file_id: int) -> FileRecord:
-    """The reference of one of the actor's files.
+    """The reference of a file of the actor's workspaces.
 
     Raises:
-        NotFound: no such file, or someone else's.
+        NotFound: no such file, or not in the actor's workspaces.
     """
     with get_engine().connect() as conn:
-        return _ref(_owned(conn, actor.id, file_id))
+        return _ref(_visible(conn, actor, file_id))
 
 
 def download(actor: Actor, file_id: int) -> tuple[FileRecord, Iterator[bytes]]:
-    """The reference and the bytes (chunk by chunk) of one of the actor's files.
+    """The reference and the bytes (chunk by chunk) of a file of the actor's workspaces.
 
     Raises:
-        NotFound: no such file, someone else's, or its bytes are gone from the store.
+        NotFound: no such file, not in the actor's workspaces, or its bytes are gone.
     """
     with get_engine().connect() as conn:
-        row = _owned(conn, actor.id, file_id)
+        row = _visible(conn, actor, file_id)
     try:
         return _ref(row), file_store().open(row.key)
     except MissingBlob:
@@ -301,12 +319,12 @@ def download(actor: Actor, file_id: int) -> tuple[FileRecord, Iterator[bytes]]:
         raise NotFound(f"file {file_id} has no stored content any more") from None
 
 
-def claim_refs(owner_id: int | None, values: Any) -> Any:
-    """``values`` with every file reference checked against ``owner_id`` and rewritten
-    from its row (so a caller cannot claim another name, type or size).
+def claim_refs(workspace_id: int | None, values: Any) -> Any:
+    """``values`` with every file reference checked against ``workspace_id`` and
+    rewritten from its row (so a caller cannot claim another name, type or size).
 
     Raises:
-        InvalidInput: (422) a reference names no file of the owner.
+        InvalidInput: (422) a reference names no file of the workspace.
         FileTooLarge: the files together pass ``AGENTFLOW_MAX_RUN_MB``.
     """
     ids = {ref[KEY] for ref in find_refs(values)}
@@ -316,7 +334,7 @@ def claim_refs(owner_id: int | None, values: Any) -> Any:
         rows = {
             row.id: row
             for row in conn.execute(select(FILES).where(FILES.c.id.in_(ids))).all()
-            if row.owner_id == owner_id
+            if row.workspace_id == workspace_id
         }
     if missing := sorted(ids - set(rows)):
         message = f"file {missing[0]} not found: upload it first (POST /api/files)"
@@ -394,11 +412,11 @@ def _mib(size: int) -> str:
 
 
 class DbFileHost:
-    """``ctx.services["files"]`` for one run: its owner's files, and files it makes."""
+    """``ctx.services["files"]`` for one run: its workspace's files, and files it makes."""
 
-    def __init__(self, execution_id: int | None, owner_id: int | None) -> None:
+    def __init__(self, execution_id: int | None, workspace_id: int | None) -> None:
         self.execution_id = execution_id
-        self.owner_id = owner_id
+        self.workspace_id = workspace_id
 
     async def read(self, ref: Any, *, limit: int) -> tuple[dict[str, Any], bytes]:
         return await asyncio.to_thread(self._read, ref, limit)
@@ -408,7 +426,7 @@ class DbFileHost:
             raise NodeError("not a file: give a file reference, e.g. {{ inputs.document }}")
         try:
             with get_engine().connect() as conn:
-                row = _owned(conn, self.owner_id, ref[KEY])
+                row = _owned(conn, self.workspace_id, ref[KEY])
         except NotFound as exc:
             raise NodeError(str(exc)) from None
         if row.size > limit:
@@ -425,7 +443,7 @@ class DbFileHost:
         def make() -> dict[str, Any]:
             def store(claimed: str | None) -> dict[str, Any]:
                 return store_file(
-                    self.owner_id, name, claimed, [data], execution_id=self.execution_id
+                    self.workspace_id, name, claimed, [data], execution_id=self.execution_id
                 ).as_json()
 
             try:
@@ -445,16 +463,16 @@ class FileTexts:
     """The run's template resolver (``runner.run(resolve=...)``): a file reference's
     ``text``, read from the store the first time a template of the run asks for it.
 
-    Owner-checked like every read: a reference to a file the run's owner does not own
-    (an outside server may answer with anything that looks like one) is "not found".
+    Checked like every read: a reference to a file outside the run's workspace (an
+    outside server may answer with anything that looks like one) is "not found".
     Texts are kept for the run's later steps, at most :data:`KEEP` of them.
     """
 
     KEEP = 16
     keys = frozenset({"text"})
 
-    def __init__(self, owner_id: int | None) -> None:
-        self.owner_id = owner_id
+    def __init__(self, workspace_id: int | None) -> None:
+        self.workspace_id = workspace_id
         self._texts: dict[int, str] = {}
         self._lock = threading.Lock()  # steps render in threads, side by side
 
@@ -475,7 +493,7 @@ class FileTexts:
     def _read(self, file_id: int) -> str:
         try:
             with get_engine().connect() as conn:
-                row = _owned(conn, self.owner_id, file_id)
+                row = _owned(conn, self.workspace_id, file_id)
         except NotFound as exc:
             raise TemplateError(None, None, str(exc)) from None
         chunks = file_store().open(row.key)

@@ -1,8 +1,8 @@
 """The app's ``FlowHost`` (``nodes/flow_host.py``): approvals and child runs for one run.
 
 The waiting nodes reach it as ``ctx.services["flow"]``; it binds their calls to the run
-and its owner, so a node can only start children of its own owner's workflows, and runs
-the synchronous services on a thread.
+and its workspace, so a node can only start children of its own workspace's workflows,
+and runs the synchronous services on a thread.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from agentflow_app.engine.errors import NodeError
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.services import approvals
 from agentflow_app.services.executions import children
-from agentflow_app.services.executions.rows import Caller
+from agentflow_app.services.executions.rows import Caller, RunOwner
 from agentflow_app.settings import get_settings
 
 
 class DbFlowHost:
-    def __init__(self, execution_id: int, owner_id: int | None) -> None:
+    def __init__(self, execution_id: int, owner: RunOwner) -> None:
         self.execution_id = execution_id
-        self.owner_id = owner_id
+        self.owner = owner
 
     def _caller(self, node_id: str) -> Caller:
         return Caller(self.execution_id, node_id)
@@ -34,7 +34,7 @@ class DbFlowHost:
             approvals.open_approval,
             self.execution_id,
             node_id,
-            owner_id=self.owner_id,
+            owner=self.owner,
             message=message,
             approvers=approvers,
             expires_at=expires_at,
@@ -62,7 +62,7 @@ class DbFlowHost:
         await self._check_depth("flow.subworkflow")
         try:
             return await asyncio.to_thread(
-                children.start_child, self._caller(node_id), self.owner_id, workflow_id, inputs
+                children.start_child, self._caller(node_id), self.owner, workflow_id, inputs
             )
         except (NotFound, InvalidInput) as exc:
             raise NodeError(f"flow.subworkflow: {exc}") from None
@@ -79,7 +79,7 @@ class DbFlowHost:
             return await asyncio.to_thread(
                 children.start_map,
                 self._caller(node_id),
-                self.owner_id,
+                self.owner,
                 workflow_id,
                 items,
                 concurrency,

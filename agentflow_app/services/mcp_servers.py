@@ -34,7 +34,7 @@ async def list_tools(actor: Actor, ref: str) -> list[ToolInfo]:
         McpError: not the actor's credential, not an allowed stdio server, or the server
             could not be reached; the message says which.
     """
-    vault = Vault(actor.id)
+    vault = Vault(actor.workspace_id)
     server = await resolve(ref, vault)
     async with open_session(
         server,

@@ -24,8 +24,10 @@ from agentflow_app.db import get_engine
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.errors import NotFound
 from agentflow_app.models import Workflow, WorkflowVersion
+from agentflow_app.services import workspaces
 from agentflow_app.services.executions import queue_run
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 
 MANUAL_TRIGGER = "trigger.manual"
 MCP_TRIGGER = "mcp"
@@ -47,7 +49,8 @@ class ExposedWorkflow(BaseModel):
 
 
 def exposed_workflows(actor: Actor) -> list[ExposedWorkflow]:
-    """The actor's workflows offered to MCP clients, by tool name."""
+    """The workflows of the actor's workspace offered to MCP clients, by tool name."""
+    workspaces.require_here(actor, Can.READ, "see workflows")
     with get_engine().connect() as conn:
         rows = conn.execute(
             select(Workflow.id, Workflow.name, Workflow.version, WorkflowVersion.document)
@@ -56,7 +59,7 @@ def exposed_workflows(actor: Actor) -> list[ExposedWorkflow]:
                 (WorkflowVersion.workflow_id == Workflow.id)
                 & (WorkflowVersion.version == Workflow.version),
             )
-            .where(Workflow.owner_id == actor.id)
+            .where(Workflow.workspace_id == actor.workspace_id)
             .order_by(Workflow.id)
         ).all()
     offered: list[ExposedWorkflow] = []
@@ -102,7 +105,9 @@ def start_tool(actor: Actor, workflow: ExposedWorkflow, arguments: dict[str, Any
     Raises:
         InputsError: the arguments do not match the trigger's inputs (names each one).
         InvalidWorkflow: the workflow does not validate (or lacks a credential).
+        Forbidden: the actor's role cannot run workflows.
     """
+    workspaces.require_here(actor, Can.RUN, "run workflows")
     with get_engine().connect() as conn:
         document = conn.execute(
             select(WorkflowVersion.document).where(
@@ -114,6 +119,7 @@ def start_tool(actor: Actor, workflow: ExposedWorkflow, arguments: dict[str, Any
         document,
         arguments or {},
         owner_id=actor.id,
+        workspace_id=actor.workspace_id,
         trigger=MCP_TRIGGER,
         workflow_id=workflow.workflow_id,
         version=workflow.version,

@@ -38,6 +38,7 @@ from agentflow_app.services import executions
 from agentflow_app.services.executions import FinishedStep
 from agentflow_app.services.executions.rows import owned_workflow
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 
 E = Execution.__table__
 S = StepRun.__table__
@@ -304,10 +305,10 @@ def prepare(actor: Actor, workflow_id: int, document: Any, node_id: str) -> Node
     plan = plan_test(document, node_id)
     ids = [slot.node_id for slot in plan.samples]
     with get_engine().connect() as conn:
-        owned_workflow(conn, actor, workflow_id)
+        owned_workflow(conn, actor, workflow_id, Can.EDIT)
         last = conn.execute(
             select(E.c.id, E.c.inputs)
-            .where(E.c.workflow_id == workflow_id, E.c.owner_id == actor.id)
+            .where(E.c.workflow_id == workflow_id)
             .order_by(E.c.id.desc())
             .limit(1)
         ).one_or_none()
@@ -316,7 +317,6 @@ def prepare(actor: Actor, workflow_id: int, document: Any, node_id: str) -> Node
             .select_from(S.join(E, E.c.id == S.c.execution_id))
             .where(
                 E.c.workflow_id == workflow_id,
-                E.c.owner_id == actor.id,
                 S.c.node_id.in_(ids),
                 S.c.status == StepStatus.SUCCEEDED,
                 S.c.output_truncated.is_(False),
@@ -410,11 +410,12 @@ def start(
     plan = plan_test(document, node_id)
     given = _checked_samples(plan, {} if samples is None else samples)
     with get_engine().connect() as conn:
-        owned_workflow(conn, actor, workflow_id)
+        workflow = owned_workflow(conn, actor, workflow_id, Can.EDIT)
     return executions.queue_run(
         plan.document,
         inputs,
         owner_id=actor.id,
+        workspace_id=workflow.workspace_id,
         trigger=executions.TEST_TRIGGER,
         workflow_id=workflow_id,
         queued_data={"test_of": node_id},

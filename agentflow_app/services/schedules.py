@@ -62,7 +62,10 @@ class DueSchedule(BaseModel):
     """A workflow whose schedule has a fire time that has passed and not been fired."""
 
     workflow_id: int
-    owner_id: int
+    #: Who the run is started as (the workflow's creator; None once deleted), and the
+    #: workspace it runs in.
+    owner_id: int | None
+    workspace_id: int
     #: ``schedule_cron`` and ``schedule_timezone`` as stored: :func:`fire` checks they are
     #: unchanged, so a schedule edited or removed meanwhile does not fire.
     cron: str
@@ -88,6 +91,7 @@ def due(now: datetime | None = None) -> list[DueSchedule]:
             select(
                 W.c.id,
                 W.c.owner_id,
+                W.c.workspace_id,
                 W.c.schedule_cron,
                 W.c.schedule_timezone,
                 W.c.schedule_fired_at,
@@ -120,6 +124,7 @@ def due(now: datetime | None = None) -> list[DueSchedule]:
                 DueSchedule(
                     workflow_id=row.id,
                     owner_id=row.owner_id,
+                    workspace_id=row.workspace_id,
                     cron=row.schedule_cron,
                     timezone=row.schedule_timezone,
                     fire_at=fire_at,
@@ -190,6 +195,7 @@ def fire(schedule: DueSchedule) -> int | None:
         document,
         inputs,
         owner_id=schedule.owner_id,
+        workspace_id=schedule.workspace_id,
         trigger="schedule",
         workflow_id=schedule.workflow_id,
         version=version,

@@ -37,11 +37,11 @@ def calls(document: Any) -> list[tuple[str, int]]:
     return found
 
 
-def _owned(owner_id: int | None) -> dict[int, tuple[str, int]]:
+def _in_workspace(workspace_id: int | None) -> dict[int, tuple[str, int]]:
     with get_engine().connect() as conn:
         rows = conn.execute(
             select(Workflow.id, Workflow.name, Workflow.version).where(
-                Workflow.owner_id == owner_id
+                Workflow.workspace_id == workspace_id
             )
         ).all()
     return {row.id: (row.name, row.version) for row in rows}
@@ -60,12 +60,12 @@ def _document(workflow_id: int, version: int) -> dict[str, Any]:
 
 
 def call_problems(
-    owner_id: int | None, document: Any, workflow_id: int | None = None
+    workspace_id: int | None, document: Any, workflow_id: int | None = None
 ) -> list[dict[str, Any]]:
     """Problems (``{node_id, field, message}``) with the workflows ``document`` calls.
 
     Args:
-        owner_id: whose workflows may be called.
+        workspace_id: the workspace whose workflows may be called.
         workflow_id: the workflow ``document`` is (or will be) saved as; None for a new one,
             which nothing can call yet.
     """
@@ -75,12 +75,16 @@ def call_problems(
     targets = calls(document)
     if error_target is None and not targets:  # most runs: no query at all
         return []
-    owned = _owned(owner_id)
+    owned = _in_workspace(workspace_id)
     problems: list[dict[str, Any]] = []
     if isinstance(error_target, int) and not isinstance(error_target, bool):
         if error_target not in owned:
             problems.append(
-                _problem(None, "error_workflow_id", f"there is no workflow {error_target} of yours")
+                _problem(
+                    None,
+                    "error_workflow_id",
+                    f"there is no workflow {error_target} in this workspace",
+                )
             )
         elif error_target == workflow_id:
             problems.append(
@@ -90,7 +94,11 @@ def call_problems(
     for node_id, target in targets:
         if target not in owned:
             problems.append(
-                _problem(node_id, "config.workflow_id", f"there is no workflow {target} of yours")
+                _problem(
+                    node_id,
+                    "config.workflow_id",
+                    f"there is no workflow {target} in this workspace",
+                )
             )
             continue
         if workflow_id is None:
@@ -128,8 +136,8 @@ def _problem(node_id: str | None, field: str, message: str) -> dict[str, Any]:
     return {"node_id": node_id, "field": field, "message": message}
 
 
-def callable_workflows(owner_id: int, exclude_id: int | None = None) -> list[dict[str, Any]]:
-    """The owner's workflows another may call: ``{id, name, inputs}``, by name.
+def callable_workflows(workspace_id: int, exclude_id: int | None = None) -> list[dict[str, Any]]:
+    """The workspace's workflows another may call: ``{id, name, inputs}``, by name.
 
     ``inputs`` lists the trigger's inputs as ``name: type`` text, so the picker can show
     what the child expects.
@@ -142,7 +150,7 @@ def callable_workflows(owner_id: int, exclude_id: int | None = None) -> list[dic
                 (WorkflowVersion.workflow_id == Workflow.id)
                 & (WorkflowVersion.version == Workflow.version),
             )
-            .where(Workflow.owner_id == owner_id)
+            .where(Workflow.workspace_id == workspace_id)
             .order_by(Workflow.name, Workflow.id)
         ).all()
     return [

@@ -1,8 +1,9 @@
 """Workflows: list, create, read, save (a new version each time), delete, versions, restore.
 
-Every function takes the acting user and goes through :func:`owned_workflow`, the one
-ownership check: another user's workflow is reported as NotFound, exactly like a missing
-one, so ids cannot be probed. Other services (executions, the scheduler) reuse it.
+Every function takes the acting user and goes through :func:`owned_workflow`, which
+applies the one permission check (``services.workspaces``): a workflow of a workspace the
+actor is no member of is reported as NotFound, exactly like a missing one, so ids cannot
+be probed; a role that may not do the action is Forbidden. Other services reuse it.
 
 Documents are validated by the engine before they are stored (:func:`check_document`), so
 what is saved can be queued as it is.
@@ -26,10 +27,11 @@ from agentflow_app.engine.validate import validate
 from agentflow_app.errors import NotFound
 from agentflow_app.models import Workflow, WorkflowVersion
 from agentflow_app.routes import API_PREFIX
-from agentflow_app.services import audit
+from agentflow_app.services import audit, workspaces
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import Actor
 from agentflow_app.services.workflow_calls import call_problems
+from agentflow_app.services.workspaces import Can
 
 WEBHOOK_TRIGGER = "trigger.webhook"
 SCHEDULE_TRIGGER = "trigger.schedule"
@@ -46,6 +48,9 @@ class WorkflowSummary(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    #: The workspace it belongs to, and who created it (None once that account is gone).
+    workspace_id: int
+    created_by: int | None = None
     #: ``/api/hooks/<token>`` when the document has a webhook trigger.
     webhook_path: str | None = None
 
@@ -74,7 +79,7 @@ def check_document(
     document: Any,
     *,
     draft: bool = False,
-    owner_id: int | None = None,
+    workspace_id: int | None = None,
     workflow_id: int | None = None,
 ) -> dict[str, Any]:
     """Validate ``document`` with the engine and return it as it will be stored.
@@ -87,7 +92,7 @@ def check_document(
 
     Server-added keys (``id``, ``version``, ``webhook_url``...) are dropped first, so a
     document fetched from the API can be sent back as it is. Calls to other workflows are
-    checked for the owner (``workflow_calls``): each must exist and none may loop back to
+    checked in the workspace (``workflow_calls``): each must exist and none may loop back to
     ``workflow_id``.
 
     Raises:
@@ -98,58 +103,77 @@ def check_document(
     if draft:
         with contextlib.suppress(ValidationError):
             return WorkflowDocument.model_validate(document).to_json()
-    found = problems(document, owner_id=owner_id, workflow_id=workflow_id)
+    found = problems(document, workspace_id=workspace_id, workflow_id=workflow_id)
     if found:
         raise InvalidWorkflow(found)
     return WorkflowDocument.model_validate(document).to_json()
 
 
 def problems(
-    document: dict[str, Any], *, owner_id: int | None = None, workflow_id: int | None = None
+    document: dict[str, Any], *, workspace_id: int | None = None, workflow_id: int | None = None
 ) -> list[dict[str, Any]]:
     """What stops a stored document from running (empty when it can run)."""
     found = [problem.model_dump() for problem in validate(document, default_registry())]
-    return found + call_problems(owner_id, document, workflow_id)
+    return found + call_problems(workspace_id, document, workflow_id)
 
 
 # -- the ownership check ---------------------------------------------------------------------
 
 
-def owned_workflow(session: Session, actor: Actor, workflow_id: int) -> Workflow:
-    """The actor's workflow ``workflow_id``.
+def owned_workflow(
+    session: Session, actor: Actor, workflow_id: int, can: Can = Can.READ
+) -> Workflow:
+    """Workflow ``workflow_id``, when the actor's role in its workspace allows ``can``.
 
     Raises:
-        NotFound: it does not exist or belongs to someone else (indistinguishable).
+        NotFound: it does not exist or is in a workspace the actor is no member of
+            (indistinguishable).
+        Forbidden: the actor's role there does not allow ``can``.
     """
     workflow = session.get(Workflow, workflow_id)
-    if workflow is None or workflow.owner_id != actor.id:
-        raise NotFound(f"workflow {workflow_id} not found")
+    missing = f"workflow {workflow_id} not found"
+    workspaces.visible(actor, workflow.workspace_id if workflow else None, missing)
+    workspaces.require(actor, workflow.workspace_id, can, _DOING[can])
     return workflow
+
+
+#: What each permission does to a workflow, for the Forbidden message.
+_DOING = {
+    Can.READ: "read workflows",
+    Can.RUN: "run workflows",
+    Can.EDIT: "change workflows",
+    Can.MANAGE: "manage this workspace",
+}
 
 
 # -- use cases -------------------------------------------------------------------------------
 
 
 def list_workflows(actor: Actor) -> list[WorkflowSummary]:
-    """The actor's workflows, most recently changed first."""
+    """The workflows of the workspace the actor acts in, most recently changed first."""
+    workspaces.require_here(actor, Can.READ, _DOING[Can.READ])
     with session_scope() as session:
         rows = session.exec(
             select(Workflow)
-            .where(Workflow.owner_id == actor.id)
+            .where(Workflow.workspace_id == actor.workspace_id)
             .order_by(Workflow.updated_at.desc(), Workflow.id.desc())
         ).all()
         return [_summary(row) for row in rows]
 
 
 def create(actor: Actor, document: Any, *, draft: bool = False) -> WorkflowDetail:
-    """Store a new workflow (version 1) owned by the actor.
+    """Store a new workflow (version 1) in the workspace the actor acts in.
 
     Raises:
+        Forbidden: the actor's role there cannot change workflows.
         InvalidWorkflow: the document is not valid (for a draft: not well-formed).
     """
-    checked = check_document(document, draft=draft, owner_id=actor.id)
+    workspaces.require_here(actor, Can.EDIT, _DOING[Can.EDIT])
+    checked = check_document(document, draft=draft, workspace_id=actor.workspace_id)
     with session_scope() as session:
-        workflow = Workflow(owner_id=actor.id, name=checked["name"], version=1)
+        workflow = Workflow(
+            workspace_id=actor.workspace_id, owner_id=actor.id, name=checked["name"], version=1
+        )
         _apply(workflow, checked)
         session.add(workflow)
         session.flush()
@@ -179,9 +203,13 @@ def update(actor: Actor, workflow_id: int, document: Any, *, draft: bool = False
         NotFound: not the actor's workflow.
         InvalidWorkflow: the document is not valid.
     """
-    checked = check_document(document, draft=draft, owner_id=actor.id, workflow_id=workflow_id)
     with session_scope() as session:
-        workflow = owned_workflow(session, actor, workflow_id)
+        workspace_id = owned_workflow(session, actor, workflow_id, Can.EDIT).workspace_id
+    checked = check_document(
+        document, draft=draft, workspace_id=workspace_id, workflow_id=workflow_id
+    )
+    with session_scope() as session:
+        workflow = owned_workflow(session, actor, workflow_id, Can.EDIT)
         return _save_version(session, actor, workflow, checked)
 
 
@@ -193,7 +221,7 @@ def delete(actor: Actor, workflow_id: int) -> None:
     """
     with session_scope() as session:
         # Versions and executions go with it (ON DELETE CASCADE; db.py enables it on SQLite).
-        workflow = owned_workflow(session, actor, workflow_id)
+        workflow = owned_workflow(session, actor, workflow_id, Can.EDIT)
         audit.record(
             AuditAction.WORKFLOW_DELETED,
             actor=actor,
@@ -248,11 +276,12 @@ def restore(actor: Actor, workflow_id: int, version: int, *, draft: bool = False
         InvalidWorkflow: the old document no longer validates (a node type was removed).
     """
     with session_scope() as session:
-        workflow = owned_workflow(session, actor, workflow_id)
+        workflow = owned_workflow(session, actor, workflow_id, Can.EDIT)
         old = _document(session, workflow.id, version)
-    checked = check_document(old, draft=draft, owner_id=actor.id, workflow_id=workflow_id)
+        workspace_id = workflow.workspace_id
+    checked = check_document(old, draft=draft, workspace_id=workspace_id, workflow_id=workflow_id)
     with session_scope() as session:
-        workflow = owned_workflow(session, actor, workflow_id)
+        workflow = owned_workflow(session, actor, workflow_id, Can.EDIT)
         saved = _save_version(session, actor, workflow, checked)
         audit.record(
             AuditAction.WORKFLOW_RESTORED,
@@ -349,6 +378,8 @@ def _summary(workflow: Workflow) -> WorkflowSummary:
         version=workflow.version,
         created_at=workflow.created_at,
         updated_at=workflow.updated_at,
+        workspace_id=workflow.workspace_id,
+        created_by=workflow.owner_id,
         webhook_path=hook_path(workflow.hook_token) if workflow.hook_token else None,
     )
 

@@ -29,7 +29,7 @@ from agentflow_app import routes
 from agentflow_app.auth.throttle import Throttled
 from agentflow_app.auth.tokens import InvalidToken
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
-from agentflow_app.services import audit, users
+from agentflow_app.services import audit, users, workspaces
 from agentflow_app.services.users import Actor, InvalidCredentials
 from agentflow_app.state.formatting import sentence
 
@@ -53,6 +53,15 @@ class AuthState(rx.State):
     user_email: str = ""
     user_name: str = ""
     is_admin: bool = False
+    #: The workspace this browser acts in, as chosen in the side bar (its id as text; ""
+    #: for the personal one). Every event acts there (:meth:`_verify`); objects opened by
+    #: id are found in any workspace the account belongs to.
+    workspace_choice: str = rx.LocalStorage("", name="agentflow_workspace")
+    workspace_id: int = 0
+    #: The account's role there: pages hide what it cannot do (the services refuse it).
+    workspace_role: str = ""
+    #: The side bar's choices: ``{id, name, role}``, the personal one first.
+    workspace_options: list[dict[str, str]] = []
 
     login_error: str = ""
     #: Why the session ended, shown on the sign-in page it was sent to (a disabled account).
@@ -61,6 +70,11 @@ class AuthState(rx.State):
     signup_open: bool = True
     register_errors: dict[str, str] = {}
     register_busy: bool = False
+
+    @rx.var
+    def can_edit_here(self) -> bool:
+        """Whether the role here may change workflows and credentials (pages offer it)."""
+        return self.workspace_role in ("owner", "editor")
 
     # -- used by every state ------------------------------------------------------------
 
@@ -80,6 +94,10 @@ class AuthState(rx.State):
             self.is_admin = False
             return None
         self.user_email, self.user_name, self.is_admin = actor.email, actor.name, actor.is_admin
+        chosen = self.workspace_choice
+        if chosen.isdigit() and int(chosen) in actor.roles:
+            actor = workspaces.act_in(actor, int(chosen))
+        self.workspace_id, self.workspace_role = actor.workspace_id, actor.role.value
         return actor
 
     def _invite(self) -> str:
@@ -94,9 +112,23 @@ class AuthState(rx.State):
     @rx.event
     def require_login(self) -> Any:
         """``on_load`` of every protected page: send visitors without a valid token to login."""
-        if self._verify() is None:
+        actor = self._verify()
+        if actor is None:
             return rx.redirect(routes.login_url(self._current_path()), replace=True)
+        self.workspace_options = [
+            {"id": str(view.id), "name": view.name, "role": view.role.value}
+            for view in workspaces.list_workspaces(actor)
+        ]
         return None
+
+    @rx.event
+    def switch_workspace(self, workspace_id: str) -> Any:
+        """Act in another of the account's workspaces (the side bar), from its workflows."""
+        actor = self._verify()
+        if actor is None or not workspace_id.isdigit() or int(workspace_id) not in actor.roles:
+            return None
+        self.workspace_choice = workspace_id
+        return rx.redirect(routes.WORKFLOWS)
 
     @rx.event
     def open_login_page(self) -> Any:

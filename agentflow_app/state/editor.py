@@ -34,11 +34,12 @@ from agentflow_app import routes
 from agentflow_app.catalog import default_registry
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.validate import Problem, validate
-from agentflow_app.errors import InvalidInput, NotFound
+from agentflow_app.errors import Forbidden, InvalidInput, NotFound
 from agentflow_app.services import credentials as credentials_service
-from agentflow_app.services import mcp_servers, workflows
+from agentflow_app.services import mcp_servers, workflows, workspaces
 from agentflow_app.services.users import Actor
 from agentflow_app.services.workflow_calls import call_problems, callable_workflows, calls
+from agentflow_app.services.workspaces import ALLOWED, Can
 from agentflow_app.state.auth import signed_in, to_login
 from agentflow_app.state.form_model import CredentialChoice, WorkflowChoice
 from agentflow_app.state.formatting import route_id
@@ -120,13 +121,18 @@ class EditorState(rx.State):
     import_error: str = ""
     import_open: bool = False
     delete_open: bool = False
+    #: What the viewer's role in the workflow's workspace allows: a viewer sees no Save,
+    #: a viewer no Execute (the services refuse either way).
+    can_edit: bool = True
+    can_run: bool = True
+    role: str = ""
 
     _doc: dict[str, Any] = {}
     _saved: str = ""
     _rev: int = 0
     _credentials: list[CredentialChoice] = []
     _workflows: list[WorkflowChoice] = []
-    _owner_id: int = 0
+    _workspace_id: int = 0
 
     # -- the feature substates ---------------------------------------------------------------
     # They subclass this state, so their modules import this one; importing them when called
@@ -166,17 +172,22 @@ class EditorState(rx.State):
             return None
         try:
             detail = await asyncio.to_thread(workflows.get, actor, workflow_id)
+            # The workflow's workspace: its credentials and workflows are the choices.
+            actor = workspaces.act_in(actor, detail.workspace_id)
             creds = await asyncio.to_thread(credentials_service.list_credentials, actor)
         except NotFound:
             self.load_error = "This workflow does not exist, or it is not yours."
             return None
+        self.role = actor.role.value
+        self.can_edit = Can.EDIT in ALLOWED[actor.role]
+        self.can_run = Can.RUN in ALLOWED[actor.role]
         # The administrator's stdio MCP servers are chosen where mcp credentials are.
         self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds] + [
             CredentialChoice(name=name, kind="mcp") for name in mcp_servers.stdio_choices()
         ]
-        choices = await asyncio.to_thread(callable_workflows, actor.id, workflow_id)
+        choices = await asyncio.to_thread(callable_workflows, detail.workspace_id, workflow_id)
         self._workflows = [WorkflowChoice(**choice) for choice in choices]
-        self._owner_id = actor.id
+        self._workspace_id = detail.workspace_id
         self.wf_id = detail.id
         self.version = detail.version
         await self._show(detail.document, saved=True)
@@ -223,7 +234,7 @@ class EditorState(rx.State):
         problems = validate(self._doc, default_registry(), lambda name: name in names)
         if calls(self._doc) or self._doc.get("error_workflow_id"):
             found = await asyncio.to_thread(
-                call_problems, self._owner_id, self._plain(), self.wf_id
+                call_problems, self._workspace_id, self._plain(), self.wf_id
             )
             problems += [Problem.model_validate(p) for p in found]
         labels = {
@@ -349,6 +360,10 @@ class EditorState(rx.State):
         except NotFound:
             self.saving = False
             yield rx.toast.error("Not saved: this workflow no longer exists.", id="save-result")
+            return
+        except Forbidden as exc:
+            self.saving = False
+            yield rx.toast.error(f"Not saved: {exc}", id="save-result")
             return
         self.version = detail.version
         self._saved = self._fingerprint()

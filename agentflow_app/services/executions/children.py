@@ -36,6 +36,7 @@ from agentflow_app.services.executions.rows import (
     STEPS,
     TEST_TRIGGER,
     Caller,
+    RunOwner,
     current_document,
     jsonable,
     owned_execution,
@@ -81,19 +82,21 @@ class ItemResult(BaseModel):
     error: str | None = None
 
 
-def workflow_document(owner_id: int | None, workflow_id: int) -> tuple[dict[str, Any], int, str]:
-    """The newest document, version and name of the owner's workflow ``workflow_id``.
+def workflow_document(
+    workspace_id: int | None, workflow_id: int
+) -> tuple[dict[str, Any], int, str]:
+    """The newest document, version and name of the workspace's workflow ``workflow_id``.
 
     Raises:
-        NotFound: no such workflow of this owner (another owner's looks the same).
+        NotFound: no such workflow in this workspace (another's looks the same).
     """
     with get_engine().connect() as conn:
         row = conn.execute(
-            select(Workflow.id, Workflow.owner_id, Workflow.version, Workflow.name).where(
+            select(Workflow.id, Workflow.workspace_id, Workflow.version, Workflow.name).where(
                 Workflow.id == workflow_id
             )
         ).one_or_none()
-        if row is None or row.owner_id != owner_id:
+        if row is None or row.workspace_id != workspace_id:
             raise NotFound(f"workflow {workflow_id} not found")
         return current_document(conn, row.id, row.version), row.version, row.name
 
@@ -127,27 +130,26 @@ def _existing(conn: Connection, caller: Caller) -> list[int]:
     )
 
 
-def start_child(
-    caller: Caller, owner_id: int | None, workflow_id: int, inputs: dict[str, Any]
-) -> int:
+def start_child(caller: Caller, owner: RunOwner, workflow_id: int, inputs: dict[str, Any]) -> int:
     """Queue one run of ``workflow_id`` as the child of ``caller``; its id.
 
     Idempotent per calling step: a step that runs again after its worker died finds the
     child it started and does not start another.
 
     Raises:
-        NotFound: the workflow is not the owner's.
+        NotFound: the workflow is not in the run's workspace.
         InputsError: the inputs do not match the child's trigger.
     """
     with get_engine().connect() as conn:
         existing = _existing(conn, caller)
     if existing:
         return existing[0]
-    document, version, _ = workflow_document(owner_id, workflow_id)
+    document, version, _ = workflow_document(owner.workspace_id, workflow_id)
     return queue_run(
         document,
         inputs,
-        owner_id=owner_id,
+        owner_id=owner.owner_id,
+        workspace_id=owner.workspace_id,
         trigger="subworkflow",
         workflow_id=workflow_id,
         version=version,
@@ -156,7 +158,7 @@ def start_child(
 
 
 def start_map(
-    caller: Caller, owner_id: int | None, workflow_id: int, items: list[Any], concurrency: int
+    caller: Caller, owner: RunOwner, workflow_id: int, items: list[Any], concurrency: int
 ) -> int:
     """Store one child run of ``workflow_id`` per item, the first ``concurrency`` queued.
 
@@ -168,14 +170,14 @@ def start_map(
         How many items the map has.
 
     Raises:
-        NotFound: the workflow is not the owner's.
+        NotFound: the workflow is not in the run's workspace.
         InvalidInput: an item's inputs do not match the child's trigger.
     """
     with get_engine().connect() as conn:
         existing = _existing(conn, caller)
     if existing:
         return len(existing)
-    document, version, _ = workflow_document(owner_id, workflow_id)
+    document, version, _ = workflow_document(owner.workspace_id, workflow_id)
     check = inputs_checker(document)
     values = []
     for index, item in enumerate(items):
@@ -189,7 +191,8 @@ def start_map(
         {
             "document": stored_document,
             "inputs": jsonable(value),
-            "owner_id": owner_id,
+            "owner_id": owner.owner_id,
+            "workspace_id": owner.workspace_id,
             "workflow_id": workflow_id,
             "workflow_version": version,
             "trigger": "map",
@@ -467,6 +470,7 @@ def start_error_workflow(execution_id: int) -> int | None:
             select(
                 EXECUTIONS.c.id,
                 EXECUTIONS.c.owner_id,
+                EXECUTIONS.c.workspace_id,
                 EXECUTIONS.c.workflow_id,
                 EXECUTIONS.c.trigger,
                 EXECUTIONS.c.document,
@@ -500,11 +504,12 @@ def start_error_workflow(execution_id: int) -> int | None:
         "url": f"{base}/executions/{execution_id}",
     }
     try:
-        document, version, _ = workflow_document(row.owner_id, target)
+        document, version, _ = workflow_document(row.workspace_id, target)
         return queue_run(
             document,
             inputs,
             owner_id=row.owner_id,
+            workspace_id=row.workspace_id,
             trigger="error",
             workflow_id=target,
             version=version,

@@ -70,7 +70,9 @@ def dashboard(actor: Actor, days: int = 14, now: datetime | None = None) -> Dash
                 EXECUTIONS.c.started_at,
                 EXECUTIONS.c.finished_at,
                 EXECUTIONS.c.usage,
-            ).where(EXECUTIONS.c.owner_id == actor.id, EXECUTIONS.c.created_at >= since)
+            ).where(
+                EXECUTIONS.c.workspace_id == actor.workspace_id, EXECUTIONS.c.created_at >= since
+            )
         ).all()
     per_day = {
         first + timedelta(days=i): DayStats(day=first + timedelta(days=i)) for i in range(days)

@@ -64,6 +64,7 @@ from agentflow_app.services.executions.store_sql import (
     commit_without_flush,
 )
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 
 #: A running execution's lease is renewed this often by its worker (seconds).
 LEASE_RENEW_S = 3.0
@@ -76,6 +77,7 @@ def create(
     inputs: dict[str, Any],
     *,
     owner_id: int | None = None,
+    workspace_id: int | None = None,
     workflow_id: int | None = None,
     workflow_version: int | None = None,
     trigger: str = "manual",
@@ -115,6 +117,7 @@ def create(
                 document=jsonable(document),
                 inputs=jsonable(inputs),
                 owner_id=owner_id,
+                workspace_id=workspace_id,
                 workflow_id=workflow_id,
                 workflow_version=workflow_version,
                 trigger=trigger,
@@ -225,7 +228,12 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
                 started_at=func.coalesce(EXECUTIONS.c.started_at, now),
                 finished_at=None,
             )
-            .returning(EXECUTIONS.c.document, EXECUTIONS.c.inputs, EXECUTIONS.c.caller_id)
+            .returning(
+                EXECUTIONS.c.document,
+                EXECUTIONS.c.inputs,
+                EXECUTIONS.c.caller_id,
+                EXECUTIONS.c.workspace_id,
+            )
         ).one_or_none()
         if taken is None:
             return None
@@ -233,7 +241,13 @@ def claim(execution_id: int, worker: str) -> ClaimedRun | None:
             select(exists().where(StepRun.__table__.c.execution_id == candidate))
         ).scalar_one()
     return ClaimedRun(
-        candidate, owner, taken.document, taken.inputs, has_steps, taken.caller_id is not None
+        candidate,
+        owner,
+        taken.document,
+        taken.inputs,
+        has_steps,
+        taken.caller_id is not None,
+        taken.workspace_id,
     )
 
 
@@ -261,9 +275,9 @@ def _claim_in_one_round_trip(
         connection.close()
     if row is None:
         return None
-    owner, running, taken, document, inputs, has_steps, has_caller = row
+    owner, running, taken, document, inputs, has_steps, has_caller, workspace_id = row
     if taken is not None:
-        return ClaimedRun(taken, owner, document, inputs, has_steps, has_caller)
+        return ClaimedRun(taken, owner, document, inputs, has_steps, has_caller, workspace_id)
     if owner is not None and running >= limit:
         limits.owe(owner)
     return None
@@ -317,7 +331,7 @@ def cancel(actor: Actor, execution_id: int) -> ExecutionStatus:
         Conflict: it has already ended.
     """
     with get_engine().begin() as conn:
-        row = owned_execution(conn, actor, execution_id)
+        row = owned_execution(conn, actor, execution_id, Can.RUN)
         status = ExecutionStatus(row.status)
         if status.finished:
             raise Conflict(f"execution {execution_id} has already {status}")

@@ -213,6 +213,8 @@ class _Turn:
 
     caller: Caller
     owner_id: int | None
+    #: The map's workspace: its items read and make its files.
+    workspace_id: int | None
     worker: str
 
 
@@ -252,7 +254,9 @@ async def run_items(
     row = await asyncio.to_thread(_item_row, claimed.execution_id)
     if row is None or row.trigger != "map" or row.caller_id is None or row.item_index is None:
         return False
-    turn = _Turn(Caller(row.caller_id, row.caller_node), claimed.owner_id, worker)
+    turn = _Turn(
+        Caller(row.caller_id, row.caller_node), claimed.owner_id, claimed.workspace_id, worker
+    )
     registry = default_registry()
     try:
         plan = compile_plan(claimed.document, registry)
@@ -352,7 +356,7 @@ async def _run_first(
             registry=registry,
             http=http,
             credentials=credentials,
-            services={"files": DbFileHost(claimed.execution_id, turn.owner_id)},
+            services={"files": DbFileHost(claimed.execution_id, turn.workspace_id)},
             execution_id=claimed.execution_id,
         )
     except Exception as exc:  # a bug or an outage, not a node's failure
@@ -418,7 +422,7 @@ async def _run_one(
             registry=registry,
             http=http,
             credentials=credentials,
-            services={"files": DbFileHost(item.execution_id, turn.owner_id)},
+            services={"files": DbFileHost(item.execution_id, turn.workspace_id)},
             execution_id=item.execution_id,
         )
     except Exception as exc:  # a bug, not a node's failure (those end the run themselves)

@@ -41,6 +41,7 @@ from agentflow_app.services.executions.rows import (
 )
 from agentflow_app.services.users import Actor
 from agentflow_app.services.workflow_calls import call_problems
+from agentflow_app.services.workspaces import Can
 from tasks import dispatch
 
 WEBHOOK_TRIGGER = "trigger.webhook"
@@ -118,6 +119,7 @@ def queue_run(
     inputs: Any,
     *,
     owner_id: int | None,
+    workspace_id: int | None,
     trigger: str,
     workflow_id: int | None = None,
     version: int | None = None,
@@ -133,7 +135,9 @@ def queue_run(
     """Check, store and queue one run of ``document``; the new execution's id.
 
     Args:
-        owner_id: Whose run it is (None: a run of ``agentflow run``, with no vault).
+        owner_id: Who starts it (None: a run of ``agentflow run``, or its account is gone).
+        workspace_id: Whose run it is: its credentials, files and callable workflows are
+            the workspace's (None: a run of ``agentflow run``, with no vault).
         trigger: What started it (``manual``, ``webhook``, ``schedule``, ``rerun``, ``test``).
         caller: The run and step starting this one as a child, if any.
         queued_data: What the ``execution.queued`` event says (a schedule's fire time...).
@@ -145,19 +149,21 @@ def queue_run(
             to learn whether it missed the end (``awaiting.outcome``).
 
     Raises:
-        InvalidWorkflow: the document does not validate, or names credentials the owner lacks.
+        InvalidWorkflow: the document does not validate, or names credentials the workspace
+            lacks.
         InputsError: (422) the inputs do not match the trigger.
         DiskFull: (507) the data disk is full: the run could not even record its end.
     """
     disk.refuse_when_full()
     values = check_inputs(document, inputs, coerce_strings=coerce_strings, allow_extra=allow_extra)
-    values = files.claim_refs(owner_id, values)
-    if owner_id is not None and (problems := credential_problems(owner_id, document)):
+    values = files.claim_refs(workspace_id, values)
+    if workspace_id is not None and (problems := credential_problems(workspace_id, document)):
         raise InvalidWorkflow(problems)
     execution_id = create(
         document,
         values,
         owner_id=owner_id,
+        workspace_id=workspace_id,
         workflow_id=workflow_id,
         workflow_version=version,
         trigger=trigger,
@@ -187,20 +193,22 @@ def start(
     run that is queued or in flight. ``hold``: see :func:`queue_run`.
 
     Raises:
-        NotFound: not the actor's workflow.
+        NotFound: not a workflow of the actor's workspaces.
+        Forbidden: the actor's role there cannot run workflows.
         InputsError: (422) the inputs do not match the trigger.
     """
     if trigger not in TRIGGERS:
         raise InvalidInput(f"unknown trigger {trigger!r}; use one of {', '.join(TRIGGERS)}")
     with get_engine().connect() as conn:
-        workflow = owned_workflow(conn, actor, workflow_id)
+        workflow = owned_workflow(conn, actor, workflow_id, Can.RUN)
         document = current_document(conn, workflow.id, workflow.version)
-    if problems := call_problems(actor.id, document, workflow.id):
+    if problems := call_problems(workflow.workspace_id, document, workflow.id):
         raise InvalidWorkflow(problems)
     return queue_run(
         document,
         inputs,
         owner_id=actor.id,
+        workspace_id=workflow.workspace_id,
         trigger=trigger,
         workflow_id=workflow.id,
         version=workflow.version,
@@ -234,7 +242,7 @@ def start_from_hook(hook_token: str, body: Any, *, hold: bool = False) -> int:
     """
     with get_engine().connect() as conn:
         workflow = conn.execute(
-            select(Workflow.id, Workflow.owner_id, Workflow.version).where(
+            select(Workflow.id, Workflow.owner_id, Workflow.workspace_id, Workflow.version).where(
                 Workflow.hook_token == hook_token
             )
         ).one_or_none()
@@ -248,6 +256,7 @@ def start_from_hook(hook_token: str, body: Any, *, hold: bool = False) -> int:
         document,
         body,
         owner_id=workflow.owner_id,
+        workspace_id=workflow.workspace_id,
         trigger="webhook",
         workflow_id=workflow.id,
         version=workflow.version,
@@ -267,7 +276,7 @@ def rerun(actor: Actor, execution_id: int) -> int:
         InputsError: the inputs no longer match the newest trigger.
     """
     with get_engine().connect() as conn:
-        row = owned_execution(conn, actor, execution_id)
+        row = owned_execution(conn, actor, execution_id, Can.RUN)
         if row.trigger == TEST_TRIGGER:
             raise Conflict(
                 f"execution {execution_id} tested one node: test it again from the editor, "
@@ -275,12 +284,13 @@ def rerun(actor: Actor, execution_id: int) -> int:
             )
         if row.workflow_id is None:
             raise NotFound(f"execution {execution_id} has no stored workflow to run again")
-        workflow = owned_workflow(conn, actor, row.workflow_id)
+        workflow = owned_workflow(conn, actor, row.workflow_id, Can.RUN)
         document = current_document(conn, workflow.id, workflow.version)
     return queue_run(
         document,
         row.inputs,
         owner_id=actor.id,
+        workspace_id=workflow.workspace_id,
         trigger="rerun",
         workflow_id=workflow.id,
         version=workflow.version,
@@ -299,7 +309,7 @@ def retry(actor: Actor, execution_id: int) -> int:
         Conflict: it did not fail (or get cancelled).
     """
     with get_engine().begin() as conn:
-        row = owned_execution(conn, actor, execution_id)
+        row = owned_execution(conn, actor, execution_id, Can.RUN)
         if not reopen(conn, execution_id):
             raise Conflict(
                 f"execution {execution_id} is {row.status}: only a failed or cancelled "

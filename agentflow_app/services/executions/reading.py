@@ -25,7 +25,8 @@ from agentflow_app.db import get_engine
 from agentflow_app.engine.events import Event, EventType, StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import InvalidInput, NotFound
-from agentflow_app.models import Workflow
+from agentflow_app.models import User, Workflow
+from agentflow_app.services import workspaces
 from agentflow_app.services.executions.events import parse
 from agentflow_app.services.executions.rows import (
     EVENTS,
@@ -41,6 +42,7 @@ from agentflow_app.services.executions.rows import (
 )
 from agentflow_app.services.executions.subscription import Subscription
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,10 @@ class ExecutionRecord(BaseModel):
     item_index: int | None = None
     #: While waiting: when a waiting step asked to be looked at again.
     wake_at: IsoTime | None = None
+    #: The workspace it belongs to, and the account that started it (a webhook's or a
+    #: schedule's run: the workflow's creator; None once that account is deleted).
+    workspace_id: int | None = None
+    started_by: int | None = None
 
 
 class ExecutionSummary(BaseModel):
@@ -114,6 +120,9 @@ class ExecutionSummary(BaseModel):
     finished_at: datetime | None
     duration_s: float | None
     usage: dict[str, Any]
+    #: Who started it (its email too, for the history list); None once deleted.
+    started_by: int | None = None
+    started_by_email: str | None = None
 
 
 class ExecutionPage(BaseModel):
@@ -174,6 +183,8 @@ def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dic
         "caller_node": row.caller_node,
         "item_index": row.item_index,
         "wake_at": iso(row.wake_at),
+        "workspace_id": row.workspace_id,
+        "started_by": row.owner_id,
     }
     return record, row
 
@@ -227,8 +238,8 @@ def get_with_row(actor: Actor, execution_id: int) -> tuple[dict[str, Any], Any]:
         record, row = read_record(execution_id)
     except NotFound:
         row = None
-    if row is None or row.owner_id != actor.id:
-        raise NotFound(f"execution {execution_id} not found")
+    missing = f"execution {execution_id} not found"
+    workspaces.visible(actor, row.workspace_id if row is not None else None, missing)
     return record, row
 
 
@@ -263,7 +274,12 @@ def list_executions(
             known = ", ".join(s.value for s in ExecutionStatus)
             raise InvalidInput(f"unknown status {status!r}; use one of {known}") from None
     # A map's items are shown on the map's step, not as thousands of history rows.
-    conditions = [EXECUTIONS.c.owner_id == actor.id, EXECUTIONS.c.item_index.is_(None)]
+    # One workflow's runs wherever the actor may see it; else the acting workspace's.
+    if workflow_id is None:
+        workspaces.require_here(actor, Can.READ, "see runs")
+    conditions = [EXECUTIONS.c.item_index.is_(None)]
+    if workflow_id is None:
+        conditions.append(EXECUTIONS.c.workspace_id == actor.workspace_id)
     if not include_tests:
         conditions.append(EXECUTIONS.c.trigger != TEST_TRIGGER)
     if workflow_id is not None:
@@ -295,9 +311,13 @@ def list_executions(
                 EXECUTIONS.c.started_at,
                 EXECUTIONS.c.finished_at,
                 EXECUTIONS.c.usage,
+                EXECUTIONS.c.owner_id.label("started_by"),
+                User.email.label("started_by_email"),
             )
             .select_from(
-                EXECUTIONS.outerjoin(Workflow.__table__, Workflow.id == EXECUTIONS.c.workflow_id)
+                EXECUTIONS.outerjoin(
+                    Workflow.__table__, Workflow.id == EXECUTIONS.c.workflow_id
+                ).outerjoin(User.__table__, User.id == EXECUTIONS.c.owner_id)
             )
             .where(*conditions)
             .order_by(EXECUTIONS.c.created_at.desc(), EXECUTIONS.c.id.desc())

@@ -19,7 +19,9 @@ from agentflow_app.engine.events import Event, EventType, StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import NotFound
 from agentflow_app.models import Execution, ExecutionEvent, StepRun, Workflow, WorkflowVersion
+from agentflow_app.services import workspaces
 from agentflow_app.services.users import Actor
+from agentflow_app.services.workspaces import Can
 
 EXECUTIONS = Execution.__table__
 STEPS = StepRun.__table__
@@ -49,6 +51,18 @@ class ClaimedRun(NamedTuple):
     #: Whether another run started this one (a sub-workflow, a map item, an error
     #: workflow): only then is there a caller to tell when it ends.
     has_caller: bool = True
+    #: The workspace it belongs to: its credentials, files and workflows are the run's
+    #: (None for ``agentflow run``).
+    workspace_id: int | None = None
+
+
+class RunOwner(NamedTuple):
+    """Whose a run is: the account that started it (its limit, "started by") and the
+    workspace whose credentials, files and workflows it uses; both None for
+    ``agentflow run``."""
+
+    owner_id: int | None
+    workspace_id: int | None
 
 
 class Caller(NamedTuple):
@@ -130,11 +144,18 @@ def oldest_queued(conn: Connection, owner_id: int) -> int | None:
     ).scalar_one()
 
 
-def owned_execution(conn: Connection, actor: Actor, execution_id: int) -> Any:
+def owned_execution(conn: Connection, actor: Actor, execution_id: int, can: Can = Can.READ) -> Any:
+    """The execution's row, when the actor's role in its workspace allows ``can``.
+
+    Raises:
+        NotFound: no such execution in the actor's workspaces.
+        Forbidden: the role does not allow ``can`` (``run``: cancel, retry, decide...).
+    """
     row = conn.execute(
         select(
             EXECUTIONS.c.id,
             EXECUTIONS.c.owner_id,
+            EXECUTIONS.c.workspace_id,
             EXECUTIONS.c.status,
             EXECUTIONS.c.trigger,
             EXECUTIONS.c.workflow_id,
@@ -142,18 +163,37 @@ def owned_execution(conn: Connection, actor: Actor, execution_id: int) -> Any:
             EXECUTIONS.c.last_seq,
         ).where(EXECUTIONS.c.id == execution_id)
     ).one_or_none()
-    if row is None or row.owner_id != actor.id:
-        raise NotFound(f"execution {execution_id} not found")
+    missing = f"execution {execution_id} not found"
+    workspaces.visible(actor, row.workspace_id if row is not None else None, missing)
+    workspaces.require(actor, row.workspace_id, can, _DOING[can])
     return row
 
 
-def owned_workflow(conn: Connection, actor: Actor, workflow_id: int) -> Any:
+def owned_workflow(conn: Connection, actor: Actor, workflow_id: int, can: Can = Can.READ) -> Any:
+    """The workflow's id, workspace, creator and version, when the actor may ``can``.
+
+    Raises:
+        NotFound: no such workflow in the actor's workspaces.
+        Forbidden: the role does not allow ``can``.
+    """
     row = conn.execute(
-        select(Workflow.id, Workflow.owner_id, Workflow.version).where(Workflow.id == workflow_id)
+        select(Workflow.id, Workflow.workspace_id, Workflow.owner_id, Workflow.version).where(
+            Workflow.id == workflow_id
+        )
     ).one_or_none()
-    if row is None or row.owner_id != actor.id:
-        raise NotFound(f"workflow {workflow_id} not found")
+    missing = f"workflow {workflow_id} not found"
+    workspaces.visible(actor, row.workspace_id if row is not None else None, missing)
+    workspaces.require(actor, row.workspace_id, can, _DOING[can])
     return row
+
+
+#: What each permission does to runs, for the Forbidden message.
+_DOING = {
+    Can.READ: "see runs",
+    Can.RUN: "start, cancel, retry or decide runs",
+    Can.EDIT: "test nodes",
+    Can.MANAGE: "manage this workspace",
+}
 
 
 def current_document(conn: Connection, workflow_id: int, version: int) -> dict[str, Any]:

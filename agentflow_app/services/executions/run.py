@@ -27,7 +27,7 @@ from agentflow_app.services import approvals
 from agentflow_app.services.disk import DiskFull
 from agentflow_app.services.executions import children
 from agentflow_app.services.executions.lifecycle import mark_finished, mark_started
-from agentflow_app.services.executions.rows import ClaimedRun, load_execution
+from agentflow_app.services.executions.rows import ClaimedRun, RunOwner, load_execution
 from agentflow_app.services.executions.store import DbExecutionStore, Redactor, no_redaction
 from agentflow_app.services.executions.waits import suspend
 from agentflow_app.services.files import DbFileHost, FileTexts
@@ -61,7 +61,7 @@ async def run_execution(
         services: extras for nodes (``ctx.services``); the registry reaches them as
             ``ctx.registry``.
         redis: where events are published (None: stored only).
-        redact: the vault's redaction of the owner's secrets (see ``no_redaction``).
+        redact: the vault's redaction of the workspace's secrets (see ``no_redaction``).
         on_event: called with each stored event (live progress).
         worker: recorded on the row while the run holds it.
         claimed: the worker's claim of this execution: the row is already ``running`` for
@@ -84,11 +84,12 @@ async def run_execution(
     else:
         document, inputs = claimed.document, claimed.inputs
     registry = registry or default_registry()
-    owner_id = claimed.owner_id if claimed is not None else execution.owner_id
+    source = claimed if claimed is not None else execution
+    owner = RunOwner(source.owner_id, source.workspace_id)
     services = {
         **(services or {}),
-        "flow": DbFlowHost(execution_id, owner_id),
-        "files": DbFileHost(execution_id, owner_id),
+        "flow": DbFlowHost(execution_id, owner),
+        "files": DbFileHost(execution_id, owner.workspace_id),
     }
     store = DbExecutionStore(
         execution_id, redis=redis, redact=redact, on_event=on_event, claimed=claimed
@@ -103,7 +104,7 @@ async def run_execution(
             credentials=credentials,
             services=services,
             execution_id=execution_id,
-            resolve=FileTexts(owner_id),
+            resolve=FileTexts(owner.workspace_id),
         )
     except InvalidWorkflow as exc:
         await _fail(store, redact(f"{exc}"))

@@ -249,9 +249,9 @@ WITH me AS (
         AND executions.status = 'queued'
         AND (me.owner_id IS NULL OR mine.running < %(limit)s)
     RETURNING executions.id, executions.document, executions.inputs,
-        executions.caller_id IS NOT NULL AS has_caller
+        executions.caller_id IS NOT NULL AS has_caller, executions.workspace_id
 )
 SELECT me.owner_id, mine.running, taken.id, taken.document, taken.inputs,
     EXISTS (SELECT 1 FROM step_runs WHERE step_runs.execution_id = taken.id),
-    taken.has_caller
+    taken.has_caller, taken.workspace_id
 FROM me CROSS JOIN mine LEFT JOIN taken ON true"""

@@ -44,7 +44,9 @@ def _file_row(file_id: int):
 
 def _files_of(account: Account) -> int:
     with get_engine().connect() as conn:
-        return len(conn.execute(select(F.c.id).where(F.c.owner_id == account.actor.id)).all())
+        return len(
+            conn.execute(select(F.c.id).where(F.c.workspace_id == account.actor.workspace_id)).all()
+        )
 
 
 def _roundtrip(client: TestClient, owner: Account) -> None:
@@ -286,7 +288,7 @@ def test_a_webhook_takes_two_files_and_a_field(client: TestClient, owner: Accoun
     ]
     assert record["inputs"]["note"] == "from the form"
     for ref in record["inputs"]["doc"]:
-        assert _file_row(ref["$file"]).owner_id == owner.actor.id
+        assert _file_row(ref["$file"]).workspace_id == owner.actor.workspace_id
 
 
 def test_a_webhook_file_over_the_limit_is_413_naming_it(
