@@ -231,7 +231,7 @@ def remove_member(actor: Actor, workspace_id: int, user_id: int) -> None:
         _require(actor, workspace_id, Can.MANAGE, "remove members")
     with session_scope() as session:
         workspace = _locked(session, workspace_id)
-        if workspace.personal_of is not None and workspace.personal_of == user_id:
+        if workspace.personal_of == user_id:
             raise Conflict("a personal workspace cannot be left: it goes with its account")
         membership, user = _member(session, workspace_id, user_id)
         role = membership.role
