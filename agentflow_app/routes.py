@@ -12,6 +12,8 @@ APPROVALS = "/approvals"
 ADMIN = "/admin"
 AUDIT = "/audit"
 RESET_PASSWORD = "/reset-password"
+#: Where a workspace invitation link leads (``?token=``): the invited account accepts there.
+JOIN_WORKSPACE = "/join"
 WORKFLOW_EDITOR = "/workflows/[workflow_id]"
 EXECUTION_VIEW = "/executions/[execution_id]"
 

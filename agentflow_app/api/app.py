@@ -19,6 +19,7 @@ from agentflow_app.api import (
     health,
     users,
     workflows,
+    workspaces,
 )
 from agentflow_app.api import credentials as credentials_api
 from agentflow_app.api import executions as executions_api
@@ -55,3 +56,4 @@ ROUTERS += [credentials_api.router]
 ROUTERS += [executions_api.router, hooks_api.router, approvals.router]
 ROUTERS += [files_api.router]
 ROUTERS += [admin.router, audit.router]
+ROUTERS += [workspaces.router, workspaces.invitations]

@@ -60,6 +60,14 @@ class AuditAction(StrEnum):
     PASSWORD_RESET = "auth.password_reset"
     SIGNUP_MODE_CHANGED = "admin.signup_mode_changed"
     INVITE_CREATED = "admin.invite_created"
+    WORKSPACE_CREATED = "workspace.created"
+    WORKSPACE_RENAMED = "workspace.renamed"
+    WORKSPACE_DELETED = "workspace.deleted"
+    MEMBER_INVITED = "member.invited"
+    INVITATION_REVOKED = "member.invitation_revoked"
+    MEMBER_JOINED = "member.joined"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
 
 
 class AuditEntry(BaseModel):
@@ -94,6 +102,7 @@ def record(
     target_id: int | str = "",
     detail: dict[str, Any] | None = None,
     address: str | None = None,
+    workspace_id: int | None = None,
     session: Session | None = None,
 ) -> None:
     """Append one row; in ``session`` when given (the action's transaction), else alone.
@@ -101,6 +110,8 @@ def record(
     ``actor`` names who acted; ``actor_id``/``actor_email`` do when there is no signed-in
     actor (a failed sign-in names the email typed, and the account when it exists).
     ``address`` overrides the request's :data:`client_address` (sign-in is given its own).
+    ``workspace_id`` is the workspace the action happened in (its owners read its rows);
+    None for actions on the instance or an account.
     """
     row = AuditEvent(
         actor_id=actor.id if actor else actor_id,
@@ -109,6 +120,7 @@ def record(
         target_type=target_type,
         target_id=str(target_id)[:64],
         address=(address if address is not None else client_address.get())[:64],
+        workspace_id=workspace_id,
         detail=detail or {},
     )
     if session is not None:

@@ -42,7 +42,8 @@ from sqlmodel import Session
 from agentflow_app.db import session_scope
 from agentflow_app.errors import Forbidden, InvalidInput, NotFound
 from agentflow_app.models import Membership, Workspace, WorkspaceRole
-from agentflow_app.services import token_cache
+from agentflow_app.services import audit, token_cache
+from agentflow_app.services.audit import AuditAction
 
 if TYPE_CHECKING:  # users imports this module: the Actor type only
     from agentflow_app.services.users import Actor
@@ -189,7 +190,12 @@ def act_in(actor: Actor, workspace_id: int) -> Actor:
 # -- workspaces ------------------------------------------------------------------------------
 
 
-def _checked_name(name: str | None) -> str:
+def checked_name(name: str | None) -> str:
+    """A workspace name, trimmed.
+
+    Raises:
+        InvalidInput: empty or longer than :data:`MAX_NAME_LENGTH`.
+    """
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         why = f"give the workspace a name of 1 to {MAX_NAME_LENGTH} characters"
@@ -234,13 +240,22 @@ def create_workspace(actor: Actor, name: str) -> WorkspaceView:
     Raises:
         InvalidInput: an empty or long name.
     """
-    name = _checked_name(name)
+    name = checked_name(name)
     with session_scope() as session:
         workspace = Workspace(name=name)
         session.add(workspace)
         session.flush()
         session.add(
             Membership(workspace_id=workspace.id, user_id=actor.id, role=WorkspaceRole.OWNER)
+        )
+        audit.record(
+            AuditAction.WORKSPACE_CREATED,
+            actor=actor,
+            target_type="workspace",
+            target_id=workspace.id,
+            workspace_id=workspace.id,
+            detail={"name": name},
+            session=session,
         )
         view = WorkspaceView(
             id=workspace.id,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
@@ -32,7 +33,17 @@ from agentflow_app.api.app import create_api
 from agentflow_app.auth import tokens
 from agentflow_app.db import session_scope
 from agentflow_app.models import InstanceSetting
-from agentflow_app.services import admin, api_keys, credentials, executions, files, users, workflows
+from agentflow_app.services import (
+    admin,
+    api_keys,
+    credentials,
+    executions,
+    files,
+    members,
+    users,
+    workflows,
+    workspaces,
+)
 from tests.helpers.documents import manual_document
 from tests.helpers.stack import Stack
 from tests.helpers.users import PASSWORD, Account, new_account
@@ -148,6 +159,32 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/admin/health"): _admin_only(200),
     ("GET", "/api/audit"): _admin_only(200),
     ("GET", "/api/audit/export"): _admin_only(200),
+    # The owner's API key acts in the owner's personal workspace only: the shared one is
+    # not found through it.
+    ("GET", "/api/workspaces"): Expect(200, 200),
+    ("POST", "/api/workspaces"): Expect(201, 201, lambda w: {"name": "Matrix team"}),
+    ("GET", "/api/workspaces/{workspace_id}"): Expect(200, 404, key=404),
+    ("PATCH", "/api/workspaces/{workspace_id}"): Expect(
+        200, 404, lambda w: {"name": f"Renamed {w.marker}"}, key=404
+    ),
+    ("DELETE", "/api/workspaces/{workspace_id}"): Expect(204, 404, key=404),
+    ("GET", "/api/workspaces/{workspace_id}/members"): Expect(200, 404, key=404),
+    ("PATCH", "/api/workspaces/{workspace_id}/members/{user_id}"): Expect(
+        200, 404, lambda w: {"role": "editor"}, key=404
+    ),
+    ("DELETE", "/api/workspaces/{workspace_id}/members/{user_id}"): Expect(204, 404, key=404),
+    ("GET", "/api/workspaces/{workspace_id}/invitations"): Expect(200, 404, key=404),
+    ("POST", "/api/workspaces/{workspace_id}/invitations"): Expect(
+        201,
+        404,
+        lambda w: {"email": f"invited-{secrets.token_hex(4)}@example.com", "role": "viewer"},
+        key=404,
+    ),
+    ("DELETE", "/api/workspaces/{workspace_id}/invitations/{invitation_id}"): Expect(
+        204, 404, key=404
+    ),
+    # The invitation is for the owner's email: anyone else is told it is not theirs.
+    ("POST", "/api/invitations/{token}/accept"): Expect(200, 403),
 }
 
 
@@ -168,6 +205,13 @@ class World:
     file_id: int
     #: The owner's API key itself.
     key: str
+    #: A shared workspace the owner made (named with ``marker``), with the victim in it
+    #: as a viewer and a pending invitation.
+    workspace_id: int
+    invitation_id: int
+    #: A shared workspace of the victim's, and the token of its invitation for the owner.
+    hosted_workspace_id: int
+    invitation_token: str
 
 
 @dataclass(frozen=True)
@@ -207,7 +251,28 @@ PATH_OBJECTS: dict[str, PathObject] = {
         value=lambda w: str(w.key_id),
         snapshot=lambda w: api_keys.list_keys(w.owner.actor),
     ),
+    "workspace_id": PathObject(
+        value=lambda w: str(w.workspace_id),
+        snapshot=lambda w: _workspace_snapshot(users.get_profile(w.owner.actor), w.workspace_id),
+    ),
+    "invitation_id": PathObject(value=lambda w: str(w.invitation_id), snapshot=lambda w: None),
+    "token": PathObject(
+        value=lambda w: w.invitation_token,
+        snapshot=lambda w: (
+            _workspace_snapshot(users.get_profile(w.victim.actor), w.hosted_workspace_id),
+            workspaces.list_workspaces(users.get_profile(w.owner.actor)),
+        ),
+    ),
 }
+
+
+def _workspace_snapshot(actor: users.Actor, workspace_id: int) -> tuple[Any, ...]:
+    """A workspace, its members and pending invitations as ``actor`` (an owner) sees them."""
+    return (
+        workspaces.get_workspace(actor, workspace_id),
+        members.list_members(actor, workspace_id),
+        members.list_invitations(actor, workspace_id),
+    )
 
 
 def _app_routes() -> list[tuple[str, str]]:
@@ -308,6 +373,15 @@ def world(accounts: Accounts) -> World:
     executions.cancel(owner.actor, execution_id)
     stored = files.store_file(owner.actor.id, f"{marker}.txt", "text/plain", [marker.encode()])
     victim = new_account("matrix-victim")
+    # The owner's shared workspace, with the victim in it and an invitation pending; and
+    # the victim's, with an invitation for the owner.
+    shared = workspaces.create_workspace(owner.actor, f"Workspace {marker}")
+    manager = users.get_profile(owner.actor)
+    joining = members.invite(manager, shared.id, victim.email, "viewer")
+    members.accept_invitation(victim.actor, _token(joining.url))
+    pending = members.invite(manager, shared.id, f"pending-{marker}@example.com", "runner")
+    hosted = workspaces.create_workspace(victim.actor, f"Hosted {marker}")
+    for_owner = members.invite(users.get_profile(victim.actor), hosted.id, owner.email, "editor")
     return World(
         owner,
         other,
@@ -320,7 +394,15 @@ def world(accounts: Accounts) -> World:
         execution_id,
         stored.id,
         key.key,
+        shared.id,
+        pending.id,
+        hosted.id,
+        _token(for_owner.url),
     )
+
+
+def _token(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
 
 
 @pytest.fixture

@@ -1,0 +1,493 @@
+"""Who belongs to a workspace, and how people join, change role and go (issue 18).
+
+Every function takes the acting user and checks it with :func:`services.workspaces.require`:
+a workspace the actor is no member of is NotFound (like one that does not exist), a role
+too low for the action is Forbidden. Reading the members needs ``read``; everything else
+needs ``manage`` (owners), except leaving: any member may remove themself.
+
+An invitation is a link carrying a random token (256 bits) of which only the SHA-256 is
+stored, so the table alone cannot be used to join. The link is shown once, to the inviter,
+who passes it on: the server has no mail setting of its own (the ``email.send`` node sends
+with a workspace's credential, not the server's), so nothing is emailed yet. It lasts
+:data:`INVITATION_TTL`, works once, and only for the signed-in account whose email it was
+made for. Inviting the same email again replaces its pending invitation (the old link
+stops working): since a link is never shown twice, that is how one is sent again.
+
+A workspace always keeps an owner: the last one can neither leave, be removed nor be
+demoted (Conflict, saying what to do instead). The owners are counted after the change, in
+its transaction, under a lock on the workspace row (PostgreSQL; on SQLite the change's
+own write lock does it), so two owners demoting each other at once cannot both succeed.
+A personal workspace is its account's alone: nobody is invited to it, and it is neither
+left nor deleted (it goes with its account).
+
+Each change is audited in its own transaction; a change of membership tells the token
+cache after its commit, since each request's Actor carries its roles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, select
+
+from agentflow_app.db import aware, session_scope
+from agentflow_app.errors import Conflict, Forbidden, NotFound
+from agentflow_app.models import Membership, StoredFile, User, Workspace, WorkspaceInvitation
+from agentflow_app.models import WorkspaceRole as Role
+from agentflow_app.models.base import utcnow
+from agentflow_app.routes import JOIN_WORKSPACE
+from agentflow_app.services import audit, files, token_cache, workspaces
+from agentflow_app.services.audit import AuditAction
+from agentflow_app.services.users import Actor, normalise_email
+from agentflow_app.services.workspaces import RANK, Can, WorkspaceView
+from agentflow_app.settings import get_settings
+
+INVITATION_TTL = timedelta(days=7)
+#: The longest token a link can carry (the ones made here have 43 characters).
+MAX_TOKEN_LENGTH = 128
+_NOT_VALID = (
+    "this invitation link is not valid: it was revoked or replaced by a newer one; "
+    "ask for a new link"
+)
+
+
+class MemberView(BaseModel):
+    """A member as the members list shows them."""
+
+    user_id: int
+    email: str
+    name: str
+    role: Role
+    joined_at: datetime
+
+
+class InvitationView(BaseModel):
+    """An invitation not accepted yet (an expired one too, until it is revoked or sent
+    again, so owners can see why someone never joined)."""
+
+    id: int
+    email: str
+    role: Role
+    #: The inviter's email; None once that account is gone.
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    expired: bool
+
+
+class CreatedInvitation(InvitationView):
+    """A new invitation; ``url`` is the link to pass on, shown in this answer only."""
+
+    url: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _require(actor: Actor, workspace_id: int, can: Can, what: str) -> None:
+    workspaces.visible(actor, workspace_id, f"workspace {workspace_id} not found")
+    workspaces.require(actor, workspace_id, can, what)
+
+
+def _locked(session: Session, workspace_id: int) -> Workspace:
+    """The workspace row, locked until the transaction ends (PostgreSQL), so membership
+    changes of one workspace happen one at a time.
+
+    Raises:
+        NotFound: it was deleted meanwhile.
+    """
+    found = session.exec(
+        select(Workspace).where(Workspace.id == workspace_id).with_for_update()
+    ).first()
+    if found is None:
+        raise NotFound(f"workspace {workspace_id} not found")
+    return found
+
+
+def _keep_an_owner(session: Session, workspace_id: int, why: str) -> None:
+    """Refuse a change (read after it, in its transaction) that left no owner."""
+    owners = session.exec(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
+    ).one()
+    if owners == 0:
+        raise Conflict(why)
+
+
+def _member(session: Session, workspace_id: int, user_id: int) -> tuple[Membership, User]:
+    found = session.exec(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"user {user_id} is not a member of this workspace")
+    return found
+
+
+def _member_view(membership: Membership, user: User) -> MemberView:
+    return MemberView(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=Role(membership.role),
+        joined_at=membership.created_at,
+    )
+
+
+def _invitation_view(row: WorkspaceInvitation, inviter: str | None) -> InvitationView:
+    expires_at = aware(row.expires_at)
+    return InvitationView(
+        id=row.id,
+        email=row.email,
+        role=Role(row.role),
+        invited_by=inviter,
+        created_at=row.created_at,
+        expires_at=expires_at,
+        expired=expires_at <= utcnow(),
+    )
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+def list_members(actor: Actor, workspace_id: int) -> list[MemberView]:
+    """The workspace's members, owners first, then by email.
+
+    Raises:
+        NotFound: the actor is no member of the workspace.
+    """
+    _require(actor, workspace_id, Can.READ, "see its members")
+    with session_scope() as session:
+        rows = session.exec(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.workspace_id == workspace_id)
+        ).all()
+        views = [_member_view(membership, user) for membership, user in rows]
+    return sorted(views, key=lambda view: (RANK.index(view.role), view.email))
+
+
+def change_role(actor: Actor, workspace_id: int, user_id: int, role: Role | str) -> MemberView:
+    """Give a member another role.
+
+    Raises:
+        NotFound: the actor is no member of the workspace, or the user is none.
+        Forbidden: the actor is no owner there.
+        InvalidInput: not a role.
+        Conflict: it would demote the workspace's last owner.
+    """
+    role = workspaces.parse_role(role)
+    _require(actor, workspace_id, Can.MANAGE, "change members' roles")
+    with session_scope() as session:
+        _locked(session, workspace_id)
+        membership, user = _member(session, workspace_id, user_id)
+        before = Role(membership.role)
+        changed = before != role
+        if changed:
+            membership.role = role.value
+            session.add(membership)
+            session.flush()
+            _keep_an_owner(
+                session,
+                workspace_id,
+                f"{user.email} is the last owner of this workspace: make another member "
+                "an owner first",
+            )
+            audit.record(
+                AuditAction.MEMBER_ROLE_CHANGED,
+                actor=actor,
+                target_type="user",
+                target_id=user.id,
+                workspace_id=workspace_id,
+                detail={"email": user.email, "from": before.value, "to": role.value},
+                session=session,
+            )
+        view = _member_view(membership, user)
+    if changed:
+        token_cache.invalidate()
+    return view
+
+
+def remove_member(actor: Actor, workspace_id: int, user_id: int) -> None:
+    """Remove a member; any member may remove themself (leave). Their API keys for this
+    workspace stop working with it (``services.api_keys`` checks on each use).
+
+    Raises:
+        NotFound: the actor is no member of the workspace, or the user is none.
+        Forbidden: removing someone else without being an owner.
+        Conflict: the workspace's last owner, or a personal workspace's own account.
+    """
+    leaving = user_id == actor.id
+    if leaving:
+        workspaces.visible(actor, workspace_id, f"workspace {workspace_id} not found")
+    else:
+        _require(actor, workspace_id, Can.MANAGE, "remove members")
+    with session_scope() as session:
+        workspace = _locked(session, workspace_id)
+        if workspace.personal_of == user_id:
+            raise Conflict("a personal workspace cannot be left: it goes with its account")
+        membership, user = _member(session, workspace_id, user_id)
+        role = membership.role
+        session.delete(membership)
+        session.flush()
+        _keep_an_owner(
+            session,
+            workspace_id,
+            "you are the last owner of this workspace: make another member an owner before "
+            "you leave, or delete the workspace"
+            if leaving
+            else f"{user.email} is the last owner of this workspace: make another member "
+            "an owner first",
+        )
+        audit.record(
+            AuditAction.MEMBER_REMOVED,
+            actor=actor,
+            target_type="user",
+            target_id=user.id,
+            workspace_id=workspace_id,
+            detail={"email": user.email, "role": role, "left": leaving},
+            session=session,
+        )
+    token_cache.invalidate()
+
+
+# -- invitations -----------------------------------------------------------------------------
+
+
+def invite(actor: Actor, workspace_id: int, email: str, role: Role | str) -> CreatedInvitation:
+    """Invite ``email`` to join with ``role``; the answer's ``url`` is the link to pass on.
+
+    Raises:
+        NotFound: the actor is no member of the workspace.
+        Forbidden: the actor is no owner there.
+        InvalidInput: not an email, or not a role.
+        Conflict: a personal workspace, or the email is a member already.
+    """
+    _require(actor, workspace_id, Can.MANAGE, "invite members")
+    email = normalise_email(email)
+    role = workspaces.parse_role(role)
+    token = secrets.token_urlsafe(32)
+    with session_scope() as session:
+        workspace = _locked(session, workspace_id)
+        if workspace.personal_of is not None:
+            raise Conflict(
+                "a personal workspace is its account's alone: create a shared workspace "
+                "to invite people"
+            )
+        member = session.exec(
+            select(Membership.user_id)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.workspace_id == workspace_id, User.email == email)
+        ).first()
+        if member is not None:
+            raise Conflict(f"{email} is already a member of this workspace")
+        session.execute(
+            delete(WorkspaceInvitation).where(
+                WorkspaceInvitation.workspace_id == workspace_id,
+                WorkspaceInvitation.email == email,
+                WorkspaceInvitation.accepted_at.is_(None),
+            )
+        )
+        row = WorkspaceInvitation(
+            workspace_id=workspace_id,
+            email=email,
+            role=role.value,
+            token_hash=_digest(token),
+            invited_by=actor.id,
+            expires_at=utcnow() + INVITATION_TTL,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            AuditAction.MEMBER_INVITED,
+            actor=actor,
+            target_type="invitation",
+            target_id=row.id,
+            workspace_id=workspace_id,
+            detail={"email": email, "role": role.value},
+            session=session,
+        )
+        view = _invitation_view(row, actor.email)
+    base = get_settings().agentflow_public_url.rstrip("/")
+    return CreatedInvitation(**view.model_dump(), url=f"{base}{JOIN_WORKSPACE}?token={token}")
+
+
+def list_invitations(actor: Actor, workspace_id: int) -> list[InvitationView]:
+    """The invitations not accepted yet, newest first.
+
+    Raises:
+        NotFound: the actor is no member of the workspace.
+        Forbidden: the actor is no owner there.
+    """
+    _require(actor, workspace_id, Can.MANAGE, "see its invitations")
+    with session_scope() as session:
+        rows = session.exec(
+            select(WorkspaceInvitation, User.email)
+            .outerjoin(User, User.id == WorkspaceInvitation.invited_by)
+            .where(
+                WorkspaceInvitation.workspace_id == workspace_id,
+                WorkspaceInvitation.accepted_at.is_(None),
+            )
+            .order_by(WorkspaceInvitation.id.desc())
+        ).all()
+        return [_invitation_view(row, inviter) for row, inviter in rows]
+
+
+def revoke_invitation(actor: Actor, workspace_id: int, invitation_id: int) -> None:
+    """Revoke an invitation not accepted yet: its link stops working.
+
+    Raises:
+        NotFound: the actor is no member of the workspace, or no such pending invitation.
+        Forbidden: the actor is no owner there.
+    """
+    _require(actor, workspace_id, Can.MANAGE, "revoke invitations")
+    with session_scope() as session:
+        row = session.get(WorkspaceInvitation, invitation_id)
+        if row is None or row.workspace_id != workspace_id or row.accepted_at is not None:
+            raise NotFound(f"invitation {invitation_id} not found")
+        audit.record(
+            AuditAction.INVITATION_REVOKED,
+            actor=actor,
+            target_type="invitation",
+            target_id=row.id,
+            workspace_id=workspace_id,
+            detail={"email": row.email, "role": row.role},
+            session=session,
+        )
+        session.delete(row)
+
+
+def accept_invitation(actor: Actor, token: str) -> WorkspaceView:
+    """Join the workspace an invitation link names, with its role; the link is used up.
+
+    Raises:
+        NotFound: no such link (never made, revoked, or replaced by a newer one).
+        Forbidden: the link was made for another email than the actor's.
+        Conflict: the link was used already or expired, or the actor is a member already.
+    """
+    token = (token or "").strip()
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise NotFound(_NOT_VALID)
+    now = utcnow()
+    with session_scope() as session:
+        row = session.exec(
+            select(WorkspaceInvitation).where(WorkspaceInvitation.token_hash == _digest(token))
+        ).first()
+        if row is None:
+            raise NotFound(_NOT_VALID)
+        if row.email != actor.email.lower():
+            raise Forbidden(
+                f"this invitation is for {row.email}: sign in with that account to accept it"
+            )
+        used = Conflict("this invitation was already used: ask for a new link")
+        if row.accepted_at is not None:
+            raise used
+        if aware(row.expires_at) <= now:
+            raise Conflict("this invitation has expired: ask for a new link")
+        workspace = _locked(session, row.workspace_id)
+        if session.get(Membership, (row.workspace_id, actor.id)) is not None:
+            raise Conflict("you are already a member of this workspace")
+        # Compare-and-set: of two requests with the same link, one joins.
+        claimed = session.execute(
+            update(WorkspaceInvitation)
+            .where(WorkspaceInvitation.id == row.id, WorkspaceInvitation.accepted_at.is_(None))
+            .values(accepted_at=now)
+        )
+        if claimed.rowcount != 1:
+            raise used
+        role = Role(row.role)
+        session.add(Membership(workspace_id=workspace.id, user_id=actor.id, role=role.value))
+        audit.record(
+            AuditAction.MEMBER_JOINED,
+            actor=actor,
+            target_type="user",
+            target_id=actor.id,
+            workspace_id=workspace.id,
+            detail={"email": actor.email, "role": role.value, "invitation_id": row.id},
+            session=session,
+        )
+        view = WorkspaceView(
+            id=workspace.id,
+            name=workspace.name,
+            personal=False,
+            role=role,
+            created_at=workspace.created_at,
+        )
+    token_cache.invalidate()
+    return view
+
+
+# -- the workspace itself --------------------------------------------------------------------
+
+
+def rename_workspace(actor: Actor, workspace_id: int, name: str) -> WorkspaceView:
+    """Give a workspace another name.
+
+    Raises:
+        NotFound: the actor is no member of the workspace.
+        Forbidden: the actor is no owner there.
+        InvalidInput: an empty or long name.
+    """
+    _require(actor, workspace_id, Can.MANAGE, "rename the workspace")
+    name = workspaces.checked_name(name)
+    with session_scope() as session:
+        workspace = _locked(session, workspace_id)
+        before = workspace.name
+        if before != name:
+            workspace.name = name
+            session.add(workspace)
+            audit.record(
+                AuditAction.WORKSPACE_RENAMED,
+                actor=actor,
+                target_type="workspace",
+                target_id=workspace_id,
+                workspace_id=workspace_id,
+                detail={"from": before, "to": name},
+                session=session,
+            )
+        return WorkspaceView(
+            id=workspace.id,
+            name=name,
+            personal=workspace.personal_of is not None,
+            role=actor.roles[workspace_id],
+            created_at=workspace.created_at,
+        )
+
+
+def delete_workspace(actor: Actor, workspace_id: int) -> None:
+    """Delete a shared workspace and everything in it (workflows, runs, credentials, files,
+    API keys, invitations, memberships). Its audit rows stay.
+
+    Raises:
+        NotFound: the actor is no member of the workspace.
+        Forbidden: the actor is no owner there.
+        Conflict: a personal workspace (it goes with its account).
+    """
+    _require(actor, workspace_id, Can.MANAGE, "delete the workspace")
+    with session_scope() as session:
+        workspace = _locked(session, workspace_id)
+        if workspace.personal_of is not None:
+            raise Conflict("a personal workspace cannot be deleted: it goes with its account")
+        # The rows go with the workspace (ON DELETE CASCADE); the bytes are forgotten after.
+        blobs = list(
+            session.exec(select(StoredFile.key).where(StoredFile.workspace_id == workspace_id))
+        )
+        audit.record(
+            AuditAction.WORKSPACE_DELETED,
+            actor=actor,
+            target_type="workspace",
+            target_id=workspace_id,
+            workspace_id=workspace_id,
+            detail={"name": workspace.name},
+            session=session,
+        )
+        session.delete(workspace)
+    token_cache.invalidate()
+    files.forget_blobs(blobs)
