@@ -10,12 +10,19 @@ Downgrade puts each object back under its creator; what no account created any m
 (its creator was deleted) is dropped, and a credential name one person used in two
 workspaces gets the workspace's id appended, since names were unique per person before.
 
+On SQLite, batch mode rebuilds each table (copy, DROP, rename), and with foreign keys on a
+DROP deletes the rows of every table referencing it first (ON DELETE CASCADE): rebuilding
+``workflows`` and ``executions`` would empty workflow_versions, executions, step_runs,
+execution_events and approvals. So the rebuilds run with foreign keys off, in a transaction
+of their own (the pragma is ignored inside one), and are checked before they commit.
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-05 00:00:00.000000
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
@@ -54,7 +61,41 @@ def _batch(table: str):
     return op.batch_alter_table(table, naming_convention=_NAMING)
 
 
+@contextmanager
+def _rebuilding_tables() -> Iterator[None]:
+    """Foreign keys off around SQLite's table rebuilds (see the module docstring)."""
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        yield
+        return
+    raw = bind.connection.dbapi_connection
+    raw.commit()  # the earlier revisions of this run, so the pragma below takes effect
+    bind.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    bind.exec_driver_sql("BEGIN")
+    try:
+        yield
+        if broken := bind.exec_driver_sql("PRAGMA foreign_key_check").all():
+            raise RuntimeError(f"migration 0007 left dangling foreign keys: {broken[:5]}")
+        raw.commit()
+    finally:
+        raw.rollback()  # nothing left after the commit; everything if the rebuild failed
+        bind.exec_driver_sql("PRAGMA foreign_keys=ON")  # the connection goes back to the pool
+
+
 def upgrade() -> None:
+    with _rebuilding_tables():
+        _upgrade()
+
+
+def downgrade() -> None:
+    # With foreign keys still on, so the runs and versions of a dropped workflow go with it.
+    op.execute("DELETE FROM workflows WHERE owner_id IS NULL")
+    op.execute("DELETE FROM credentials WHERE owner_id IS NULL")
+    with _rebuilding_tables():
+        _downgrade()
+
+
+def _upgrade() -> None:
     op.create_table(
         "workspaces",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -96,7 +137,10 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("token_hash", sa.String(length=128), nullable=False, unique=True),
         sa.Column(
-            "invited_by", sa.Integer(), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+            "invited_by",
+            sa.Integer(),
+            sa.ForeignKey("users.id", ondelete="SET NULL"),
+            nullable=True,
         ),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
@@ -121,14 +165,18 @@ def upgrade() -> None:
                     sa.Column("role", sa.String(length=16), nullable=False, server_default="owner")
                 )
         op.execute(
-            f"UPDATE {table} SET workspace_id = (SELECT w.id FROM workspaces w "  # noqa: S608
+            f"UPDATE {table} SET workspace_id = (SELECT w.id FROM workspaces w "
             f"WHERE w.personal_of = {table}.{column})"
         )
     for table, (_, required) in _OWNED.items():
         with _batch(table) as batch:
             batch.alter_column("workspace_id", existing_type=sa.Integer(), nullable=not required)
             batch.create_foreign_key(
-                f"fk_{table}_workspace_id", "workspaces", ["workspace_id"], ["id"], ondelete="CASCADE"
+                f"fk_{table}_workspace_id",
+                "workspaces",
+                ["workspace_id"],
+                ["id"],
+                ondelete="CASCADE",
             )
             if table in _CREATOR_KEYS:
                 batch.drop_constraint(_fk_name(table, "owner_id", "users"), type_="foreignkey")
@@ -155,9 +203,7 @@ def upgrade() -> None:
                 batch.create_index(f"ix_{table}_workspace_id", ["workspace_id"])
 
 
-def downgrade() -> None:
-    op.execute("DELETE FROM workflows WHERE owner_id IS NULL")
-    op.execute("DELETE FROM credentials WHERE owner_id IS NULL")
+def _downgrade() -> None:
     op.execute(
         "UPDATE credentials SET name = name || ' (workspace ' || workspace_id || ')' "
         "WHERE workspace_id NOT IN (SELECT id FROM workspaces WHERE personal_of IS NOT NULL) "
