@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from agentflow_app.migrate import sqlite_rebuilds
+
 from agentflow_app.models.base import JSONType, UTCDateTime
 
 revision: str = "0004"
@@ -19,6 +21,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with sqlite_rebuilds(op.get_bind(), "0004"):
+        _upgrade()
+
+
+def _upgrade() -> None:
     with op.batch_alter_table("executions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("caller_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("caller_node", sa.String(length=200), nullable=True))
@@ -62,6 +69,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with sqlite_rebuilds(op.get_bind(), "0004"):
+        _downgrade()
+
+
+def _downgrade() -> None:
     op.drop_index("ix_approvals_status", table_name="approvals")
     op.drop_index("ix_approvals_owner_id", table_name="approvals")
     op.drop_table("approvals")

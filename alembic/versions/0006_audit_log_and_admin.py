@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from agentflow_app.migrate import sqlite_rebuilds
+
 from agentflow_app.models.base import JSONType, UTCDateTime
 
 revision: str = "0006"
@@ -36,6 +38,11 @@ CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
 
 
 def upgrade() -> None:
+    with sqlite_rebuilds(op.get_bind(), "0006"):
+        _upgrade()
+
+
+def _upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(
             sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -68,6 +75,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with sqlite_rebuilds(op.get_bind(), "0006"):
+        _downgrade()
+
+
+def _downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")

@@ -13,20 +13,19 @@ workspaces gets the workspace's id appended, since names were unique per person 
 On SQLite, batch mode rebuilds each table (copy, DROP, rename), and with foreign keys on a
 DROP deletes the rows of every table referencing it first (ON DELETE CASCADE): rebuilding
 ``workflows`` and ``executions`` would empty workflow_versions, executions, step_runs,
-execution_events and approvals. So the rebuilds run with foreign keys off, in a transaction
-of their own (the pragma is ignored inside one), and are checked before they commit.
+execution_events and approvals. So the rebuilds run inside ``migrate.sqlite_rebuilds``.
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-05 00:00:00.000000
 """
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+from agentflow_app.migrate import sqlite_rebuilds
 from agentflow_app.models.base import UTCDateTime
 
 revision: str = "0007"
@@ -61,29 +60,8 @@ def _batch(table: str):
     return op.batch_alter_table(table, naming_convention=_NAMING)
 
 
-@contextmanager
-def _rebuilding_tables() -> Iterator[None]:
-    """Foreign keys off around SQLite's table rebuilds (see the module docstring)."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        yield
-        return
-    raw = bind.connection.dbapi_connection
-    raw.commit()  # the earlier revisions of this run, so the pragma below takes effect
-    bind.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    bind.exec_driver_sql("BEGIN")
-    try:
-        yield
-        if broken := bind.exec_driver_sql("PRAGMA foreign_key_check").all():
-            raise RuntimeError(f"migration 0007 left dangling foreign keys: {broken[:5]}")
-        raw.commit()
-    finally:
-        raw.rollback()  # nothing left after the commit; everything if the rebuild failed
-        bind.exec_driver_sql("PRAGMA foreign_keys=ON")  # the connection goes back to the pool
-
-
 def upgrade() -> None:
-    with _rebuilding_tables():
+    with sqlite_rebuilds(op.get_bind(), "0007"):
         _upgrade()
 
 
@@ -91,7 +69,7 @@ def downgrade() -> None:
     # With foreign keys still on, so the runs and versions of a dropped workflow go with it.
     op.execute("DELETE FROM workflows WHERE owner_id IS NULL")
     op.execute("DELETE FROM credentials WHERE owner_id IS NULL")
-    with _rebuilding_tables():
+    with sqlite_rebuilds(op.get_bind(), "0007"):
         _downgrade()
 
 

@@ -1,0 +1,117 @@
+"""Upgrading an old database to the newest schema keeps every row, on SQLite and PostgreSQL.
+
+Revisions 0004, 0006 and 0007 rebuild tables on SQLite (batch mode: copy, drop, rename);
+with foreign keys on, each DROP used to delete the rows that reference the table: from
+0005, an upgrade emptied workflows, credentials and API keys (``users`` rebuilt) and the
+steps and events of runs (``executions`` rebuilt). Rows are written with raw SQL against
+the 0003 schema, the oldest one the tests keep data through.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import text
+
+from agentflow_app.db import get_engine
+from agentflow_app.migrate import alembic_config, upgrade_head
+from tests.helpers.databases import database  # noqa: F401  (the fixture)
+from tests.integration.foundation.test_migration_0007 import NOW, _execution, _insert, _user
+
+KEPT = (
+    "users",
+    "workflows",
+    "workflow_versions",
+    "credentials",
+    "api_keys",
+    "executions",
+    "step_runs",
+    "execution_events",
+)
+
+
+def _counts() -> dict[str, int]:
+    with get_engine().connect() as conn:
+        return {
+            table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in KEPT
+        }
+
+
+def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
+    with get_engine().begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    with get_engine().begin() as conn:
+        for email in ("ann@example.com", "ben@example.com"):
+            owner = _user(conn, email)
+            workflow = _insert(
+                conn,
+                "workflows",
+                owner_id=owner,
+                name="'Kept'",
+                description="''",
+                version=1,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            _insert(
+                conn,
+                "workflow_versions",
+                workflow_id=workflow,
+                version=1,
+                document="'{}'",
+                created_by=owner,
+                created_at=NOW,
+            )
+            _insert(
+                conn,
+                "credentials",
+                owner_id=owner,
+                name="'key'",
+                kind="'api_key'",
+                ciphertext="'x'",
+                hint="'…'",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            _insert(
+                conn,
+                "api_keys",
+                user_id=owner,
+                name="'ci'",
+                prefix=f"'af_{owner}'",
+                key_hash=f"'hash-{owner}'",
+                created_at=NOW,
+            )
+            run = _execution(conn, owner, workflow)
+            _insert(
+                conn,
+                "step_runs",
+                execution_id=run,
+                node_id="'start'",
+                type="'trigger.manual'",
+                status="'succeeded'",
+                attempts=1,
+                output_truncated="FALSE",
+            )
+            _insert(
+                conn,
+                "execution_events",
+                execution_id=run,
+                seq=1,
+                ts=NOW,
+                type="'execution.queued'",
+                data="'{}'",
+            )
+    before = _counts()
+    assert set(before.values()) == {2}, before
+
+    upgrade_head()
+
+    assert _counts() == before
+    with get_engine().connect() as conn:
+        homeless = conn.execute(
+            text("SELECT count(*) FROM workflows WHERE workspace_id IS NULL")
+        ).scalar_one()
+    assert homeless == 0
