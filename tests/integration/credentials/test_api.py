@@ -102,7 +102,7 @@ async def test_conflict_not_found_and_unauthenticated(stack, api, make_actor) ->
     created = (await api.post("/api/credentials", json=new, headers=owner)).json()
     conflict = _clean(await api.post("/api/credentials", json=new, headers=owner))
     assert conflict.status_code == 409
-    assert "already have a credential named 'bot'" in conflict.json()["detail"]
+    assert "already has a credential named 'bot'" in conflict.json()["detail"]
 
     for method, path, kwargs in [
         ("GET", f"/api/credentials/{created['id']}", {}),

@@ -56,13 +56,13 @@ async def test_create_replace_read_delete_through_the_service(
     secret = _secretsmanager(aws_env).get_secret_value(SecretId=row.external_ref)
     assert json.loads(secret["SecretString"]) == {"token": TOKEN}
     assert TOKEN.encode() not in raw_database(stack)
-    assert (await Vault(actor.id).get("bot", ("slack",)))["token"] == TOKEN
+    assert (await Vault(actor.workspace_id).get("bot", ("slack",)))["token"] == TOKEN
 
     credentials.replace_credential(actor, created.id, {"token": NEW_TOKEN})
     assert _row(created.id).external_ref == row.external_ref
     secret = _secretsmanager(aws_env).get_secret_value(SecretId=row.external_ref)
     assert json.loads(secret["SecretString"]) == {"token": NEW_TOKEN}
-    assert (await Vault(actor.id).get("bot", ("slack",)))["token"] == NEW_TOKEN
+    assert (await Vault(actor.workspace_id).get("bot", ("slack",)))["token"] == NEW_TOKEN
 
     credentials.delete_credential(actor, created.id)
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
@@ -76,7 +76,9 @@ async def test_switching_backends_moves_a_value_on_its_next_save(
     created = credentials.create_credential(actor, "bot", "slack", {"token": TOKEN})
     assert created.backend == "db"
     set_env(AGENTFLOW_SECRETS_BACKEND="aws")
-    assert (await Vault(actor.id).get("bot", ("slack",)))["token"] == TOKEN  # still readable
+    assert (await Vault(actor.workspace_id).get("bot", ("slack",)))[
+        "token"
+    ] == TOKEN  # still readable
     moved = credentials.replace_credential(actor, created.id, {"token": NEW_TOKEN})
     assert moved.backend == "aws" and _row(created.id).ciphertext is None
 
@@ -98,7 +100,7 @@ async def test_a_secret_deleted_outside_agentflow_is_a_clear_error(
         SecretId=_row(created.id).external_ref, ForceDeleteWithoutRecovery=True
     )
     with pytest.raises(CredentialError, match="'bot': its secret is gone from AWS Secrets Manager"):
-        await Vault(actor.id).get("bot", ("slack",))
+        await Vault(actor.workspace_id).get("bot", ("slack",))
 
 
 async def test_test_button_on_aws_and_ses_credentials(

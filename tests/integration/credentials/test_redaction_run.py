@@ -21,6 +21,7 @@ from agentflow_app.net.client import GuardedClient
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials
 from agentflow_app.services.executions import create, execution_record, run_execution
+from agentflow_app.services.users import Actor
 from tests.helpers.credentials import raw_database
 
 TOKEN = "echo-bearer-SECRET-a1b2c3d4e5f6"
@@ -60,9 +61,9 @@ def _document(url: str, credential: str, *, output: bool) -> dict[str, Any]:
     return {"schema_version": 1, "name": "echo", "nodes": nodes, "edges": edges}
 
 
-async def _run(actor_id: int, document: dict[str, Any]) -> dict[str, Any]:
-    execution_id = create(document, {}, owner_id=actor_id)
-    vault = Vault(actor_id)
+async def _run(actor: Actor, document: dict[str, Any]) -> dict[str, Any]:
+    execution_id = create(document, {}, owner_id=actor.id, workspace_id=actor.workspace_id)
+    vault = Vault(actor.workspace_id)
     async with GuardedClient(allow_private=True) as http:
         await run_execution(execution_id, http=http, credentials=vault, redact=vault.redactor)
     return execution_record(execution_id)
@@ -76,12 +77,12 @@ async def test_an_echoed_secret_is_stored_redacted(stack, make_actor, asgi_serve
         actor, "basic-api", "http", {"scheme": "basic", "username": "robot", "password": PASSWORD}
     )
 
-    ok = await _run(actor.id, _document(f"{base}/echo", "api-token", output=False))
+    ok = await _run(actor, _document(f"{base}/echo", "api-token", output=False))
     assert ok["status"] == ExecutionStatus.SUCCEEDED, ok
     call = next(step for step in ok["steps"] if step["node_id"] == "call")
     assert call["output"]["body"] == {"you_sent": {"authorization": "Bearer [redacted:api-token]"}}
 
-    failed = await _run(actor.id, _document(f"{base}/refuse", "basic-api", output=False))
+    failed = await _run(actor, _document(f"{base}/refuse", "basic-api", output=False))
     assert failed["status"] == ExecutionStatus.FAILED, failed
     step = next(step for step in failed["steps"] if step["node_id"] == "call")
     assert "400" in str(step["error"])
@@ -98,10 +99,10 @@ async def test_an_echoed_secret_never_reaches_the_execution_row(
     credentials.create_credential(
         actor, "basic-api", "http", {"scheme": "basic", "username": "robot", "password": PASSWORD}
     )
-    record = await _run(actor.id, _document(f"{base}/echo", "api-token", output=True))
+    record = await _run(actor, _document(f"{base}/echo", "api-token", output=True))
     assert record["status"] == ExecutionStatus.SUCCEEDED, record
     assert record["outputs"] == {"echoed": "Bearer [redacted:api-token]"}
-    failed = await _run(actor.id, _document(f"{base}/refuse", "basic-api", output=False))
+    failed = await _run(actor, _document(f"{base}/refuse", "basic-api", output=False))
     assert "[redacted:basic-api]" in str(failed["error"]), failed["error"]
 
     dump = raw_database(stack)

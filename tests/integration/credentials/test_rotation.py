@@ -45,8 +45,8 @@ async def test_rotate_keys_moves_every_value_to_the_first_key(
         {"api_key": KEY},
         {"token": TOKEN},
     ]
-    assert (await Vault(first.id).get("claude", ("anthropic",)))["api_key"] == KEY
-    assert (await Vault(second.id).get("bot", ("slack",)))["token"] == TOKEN
+    assert (await Vault(first.workspace_id).get("claude", ("anthropic",)))["api_key"] == KEY
+    assert (await Vault(second.workspace_id).get("bot", ("slack",)))["token"] == TOKEN
 
 
 async def test_a_removed_key_is_a_clear_error_naming_the_credential(
@@ -59,7 +59,7 @@ async def test_a_removed_key_is_a_clear_error_naming_the_credential(
 
     set_env(AGENTFLOW_ENCRYPTION_KEYS=STRANGER)
     with pytest.raises(CredentialError, match="credential 'claude' cannot be decrypted") as caught:
-        await Vault(actor.id).get("claude", ("anthropic",))
+        await Vault(actor.workspace_id).get("claude", ("anthropic",))
     assert "AGENTFLOW_ENCRYPTION_KEYS" in str(caught.value)
     # The list still works: it never needs the value.
     assert [c.name for c in credentials.list_credentials(actor)] == ["claude"]

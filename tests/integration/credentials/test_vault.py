@@ -71,7 +71,7 @@ def test_list_shows_hints_and_never_values(stack, make_actor) -> None:
 async def test_vault_resolves_names_of_its_owner_only(stack, make_actor) -> None:
     owner, other = make_actor(), make_actor()
     _add_all(owner)
-    vault = Vault(owner.id)
+    vault = Vault(owner.workspace_id)
     assert await vault.get("claude", ("anthropic",)) == {
         "api_key": ANTHROPIC_KEY,
         "kind": "anthropic",
@@ -86,7 +86,7 @@ async def test_vault_resolves_names_of_its_owner_only(stack, make_actor) -> None
     ):
         await vault.get("claude", ("slack",))
     with pytest.raises(CredentialError, match="no credential named 'claude'"):
-        await Vault(other.id).get("claude", ("anthropic",))
+        await Vault(other.workspace_id).get("claude", ("anthropic",))
 
     used = {c.name: c.last_used_at for c in credentials.list_credentials(owner)}
     assert (
@@ -98,7 +98,7 @@ async def test_vault_resolves_names_of_its_owner_only(stack, make_actor) -> None
 def test_names_are_unique_per_owner(stack, make_actor) -> None:
     first, second = make_actor(), make_actor()
     credentials.create_credential(first, "shared-name", "slack", {"token": SLACK_TOKEN})
-    with pytest.raises(Conflict, match="already have a credential named 'shared-name'"):
+    with pytest.raises(Conflict, match="already has a credential named 'shared-name'"):
         credentials.create_credential(
             first, " shared-name ", "anthropic", {"api_key": ANTHROPIC_KEY}
         )
@@ -137,7 +137,7 @@ async def test_replace_and_delete(stack, make_actor) -> None:
     replaced = credentials.replace_credential(actor, created.id, {"api_key": new_key})
     assert replaced.hint == "••••zz99"
     assert replaced.updated_at > created.updated_at
-    assert (await Vault(actor.id).get("claude", ("anthropic",)))["api_key"] == new_key
+    assert (await Vault(actor.workspace_id).get("claude", ("anthropic",)))["api_key"] == new_key
     with pytest.raises(InvalidInput) as caught:
         credentials.replace_credential(actor, created.id, {"token": new_key})
     assert {p["field"] for p in caught.value.problems} == {"data.api_key", "data.token"}
@@ -145,7 +145,7 @@ async def test_replace_and_delete(stack, make_actor) -> None:
     credentials.delete_credential(actor, created.id)
     assert credentials.list_credentials(actor) == []
     with pytest.raises(CredentialError, match="no credential named 'claude'"):
-        await Vault(actor.id).get("claude", ("anthropic",))
+        await Vault(actor.workspace_id).get("claude", ("anthropic",))
 
 
 async def test_another_users_credential_is_not_found(stack, make_actor) -> None:
@@ -159,7 +159,7 @@ async def test_another_users_credential_is_not_found(stack, make_actor) -> None:
         credentials.delete_credential(intruder, created.id)
     with pytest.raises(NotFound):
         await credentials.check_credential(intruder, created.id)
-    assert (await Vault(owner.id).get("bot", ("slack",)))["token"] == SLACK_TOKEN
+    assert (await Vault(owner.workspace_id).get("bot", ("slack",)))["token"] == SLACK_TOKEN
 
 
 def test_list_shows_which_workflows_use_each_credential(stack, make_actor) -> None:

@@ -117,7 +117,7 @@ def test_recursion_is_refused_at_save_and_execute_naming_the_path(stack, make_ac
     with pytest.raises(InvalidWorkflow, match="would loop"):
         executions.start(owner, a, {})
     stranger = make_actor()
-    with pytest.raises(InvalidWorkflow, match=f"there is no workflow {a} of yours"):
+    with pytest.raises(InvalidWorkflow, match=f"there is no workflow {a} in this workspace"):
         workflows.create(stranger, calling("S", a))
 
 

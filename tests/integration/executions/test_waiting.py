@@ -21,6 +21,7 @@ from agentflow_app.models import Approval
 from agentflow_app.services import approvals, executions
 from agentflow_app.services.approvals import AlreadyDecided
 from agentflow_app.services.executions import execution_record
+from agentflow_app.services.executions.rows import RunOwner
 from tests.fakes.servers import serve_asgi
 from tests.fakes.slow_server import SlowServer
 from tests.helpers.documents import node
@@ -149,7 +150,12 @@ def test_expired_link_is_refused(stack, make_actor, slow_server):
     # An approval stored as a waiting step opens it; its wait expired a minute ago.
     execution_id = executions.start(owner, flow, {"amount": 1})
     approval_id, links = approvals.open_approval(
-        execution_id, "ask", owner_id=owner.id, message="m", approvers=[], expires_at=None
+        execution_id,
+        "ask",
+        owner=RunOwner(owner.id, owner.workspace_id),
+        message="m",
+        approvers=[],
+        expires_at=None,
     )
     with get_engine().begin() as conn:
         conn.execute(

@@ -47,8 +47,9 @@ def _document(agent: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run(account: Account, document: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    execution_id = create(document, {}, owner_id=account.actor.id)
-    vault = Vault(account.actor.id)
+    actor = account.actor
+    execution_id = create(document, {}, owner_id=actor.id, workspace_id=actor.workspace_id)
+    vault = Vault(actor.workspace_id)
     async with GuardedClient(allow_private=True) as http:
         await run_execution(execution_id, http=http, credentials=vault, redact=vault.redactor)
     return execution_id, execution_record(execution_id)
