@@ -1,4 +1,5 @@
-"""``/api/audit``: the audit log for admins, a page at a time or streamed as JSON lines."""
+"""``/api/audit``: the audit log (admins: all of it; workspace owners: their workspaces'),
+a page at a time or streamed as JSON lines."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from fastapi.responses import StreamingResponse
 
 from agentflow_app.api.deps import CurrentUser, QueryTime
 from agentflow_app.api.errors import ErrorDetail
+from agentflow_app.db import MAX_ID
 from agentflow_app.services import audit
 from agentflow_app.services.audit import MAX_PAGE, AuditAction, AuditPage
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
-_FORBIDDEN = {403: {"model": ErrorDetail, "description": "not an administrator"}}
+_FORBIDDEN = {403: {"model": ErrorDetail, "description": "neither an administrator nor the owner"}}
+Workspace = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_ID, description="only this workspace's rows (its owners may read them)"),
+]
 Action = Annotated[AuditAction | None, Query(description="only this action")]
 ActorFilter = Annotated[
     str | None,
@@ -32,6 +38,7 @@ def search(
     until: QueryTime = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
+    workspace: Workspace = None,
 ) -> AuditPage:
     """Newest first; pass ``next_cursor`` as ``cursor`` for older rows."""
     return audit.search(
@@ -42,6 +49,7 @@ def search(
         until=until,
         limit=limit,
         cursor=cursor,
+        workspace_id=workspace,
     )
 
 
@@ -56,10 +64,17 @@ async def export(
     actor_email: ActorFilter = None,
     since: QueryTime = None,
     until: QueryTime = None,
+    workspace: Workspace = None,
 ) -> StreamingResponse:
     """Every matching row, oldest first, one JSON object per line."""
     lines = await run_in_threadpool(
-        audit.export, actor, action=action, actor_filter=actor_email, since=since, until=until
+        audit.export,
+        actor,
+        action=action,
+        actor_filter=actor_email,
+        since=since,
+        until=until,
+        workspace_id=workspace,
     )
     return StreamingResponse(
         iterate_in_threadpool(lines),

@@ -104,6 +104,7 @@ def create_key(actor: Actor, name: str, role: WorkspaceRole | None = None) -> Cr
             actor=actor,
             target_type="api_key",
             target_id=row.id,
+            workspace_id=row.workspace_id,
             detail={"name": name, "prefix": made.prefix, "role": role.value},
             session=session,
         )
@@ -125,6 +126,7 @@ def revoke_key(actor: Actor, key_id: int) -> None:
             actor=actor,
             target_type="api_key",
             target_id=row.id,
+            workspace_id=row.workspace_id,
             detail={"name": row.name, "prefix": row.prefix},
             session=session,
         )

@@ -1,9 +1,9 @@
 """The audit log: who did what, to what, when and from which address; append-only.
 
 Services call :func:`record` at each audited action, inside the action's own transaction
-when they have one (so an action and its record commit or roll back together). Reading is
-for admins today (:func:`search`, :func:`export`); workspace owners will read their own
-workspace's rows once workspaces exist (``workspace_id`` is already a column).
+when they have one (so an action and its record commit or roll back together). Admins
+read every row (:func:`search`, :func:`export`); a workspace's owners read the rows of the
+actions that happened in it (``workspace_id``), and nobody else reads any.
 
 The client's address is request metadata, not an argument of every service: the REST
 middleware and the Reflex auth check put it in :data:`client_address` for the request,
@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from agentflow_app.db import session_scope
 from agentflow_app.errors import Forbidden, InvalidInput
-from agentflow_app.models import AuditEvent, User
+from agentflow_app.models import AuditEvent, User, WorkspaceRole
 
 if TYPE_CHECKING:  # services.users records sign-ins here, so it cannot be imported back
     from agentflow_app.services.users import Actor
@@ -147,15 +147,33 @@ def email_of(session: Session, user_id: int) -> str:
     return session.exec(select(User.email).where(User.id == user_id)).first() or ""
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.is_admin:
-        raise Forbidden("only an administrator can read the audit log")
+def _readable(actor: Actor, workspace_id: int | None) -> Any:
+    """The rows ``actor`` may read: all for an admin, else its owned workspaces' (the one
+    asked for, when ``workspace_id`` is given).
+
+    Raises:
+        Forbidden: the actor owns no workspace it asks about and is no admin.
+    """
+    query = select(AuditEvent)
+    if actor.is_admin:
+        return (
+            query if workspace_id is None else query.where(AuditEvent.workspace_id == workspace_id)
+        )
+    owned = [ws for ws, role in actor.roles.items() if role == WorkspaceRole.OWNER]
+    if workspace_id is not None:
+        owned = [ws for ws in owned if ws == workspace_id]
+    if not owned:
+        raise Forbidden("only an administrator or the workspace's owners can read its audit log")
+    return query.where(AuditEvent.workspace_id.in_(owned))
 
 
 def _filtered(
-    action: str | None, actor: str | None, since: datetime | None, until: datetime | None
+    query: Any,
+    action: str | None,
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
 ) -> Any:
-    query = select(AuditEvent)
     if action:
         known = {a.value for a in AuditAction}
         if action not in known:
@@ -193,18 +211,20 @@ def search(
     until: datetime | None = None,
     limit: int = 100,
     cursor: str | None = None,
+    workspace_id: int | None = None,
 ) -> AuditPage:
-    """A page of the log, newest first, filtered by action, actor email (part of it) and time.
+    """A page of the log, newest first, filtered by action, actor email (part of it), time
+    and workspace.
 
     Raises:
-        Forbidden: the actor is not an admin.
+        Forbidden: the actor is neither an admin nor an owner of the workspace(s) read.
         InvalidInput: an unknown action, a limit out of 1..500, a foreign cursor.
     """
-    _require_admin(actor)
+    readable = _readable(actor, workspace_id)
     if not 1 <= limit <= MAX_PAGE:
         why = f"limit must be between 1 and {MAX_PAGE}"
         raise InvalidInput(why, [{"field": "limit", "message": why}])
-    query = _filtered(action, actor_filter, since, until)
+    query = _filtered(readable, action, actor_filter, since, until)
     before = _cursor(cursor)
     if before is not None:
         query = query.where(AuditEvent.id < before)
@@ -222,17 +242,17 @@ def export(
     actor_filter: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    workspace_id: int | None = None,
 ) -> Iterator[str]:
     """Every matching row as JSON lines, oldest first, read in batches (for streaming).
 
-    The admin check and the filters are checked before the first line is produced.
+    Who may read what and the filters are checked before the first line is produced.
 
     Raises:
-        Forbidden: the actor is not an admin.
+        Forbidden: as :func:`search`.
         InvalidInput: an unknown action.
     """
-    _require_admin(actor)
-    query = _filtered(action, actor_filter, since, until)
+    query = _filtered(_readable(actor, workspace_id), action, actor_filter, since, until)
 
     def lines() -> Iterator[str]:
         after = 0

@@ -314,6 +314,7 @@ def _audit(action: AuditAction, actor: Actor, row: Credential, session: Session)
         target_type="credential",
         target_id=row.id,
         detail=detail,
+        workspace_id=row.workspace_id,
         session=session,
     )
 
@@ -337,6 +338,7 @@ def run_use_recorder(execution_id: int) -> Callable[[Session, list[Credential]],
                     target_type="credential",
                     target_id=row.id,
                     detail={"name": row.name, "kind": row.kind, "execution_id": execution_id},
+                    workspace_id=row.workspace_id,
                     session=session,
                 )
 

@@ -227,6 +227,7 @@ def delete(actor: Actor, workflow_id: int) -> None:
             actor=actor,
             target_type="workflow",
             target_id=workflow.id,
+            workspace_id=workflow.workspace_id,
             detail={"name": workflow.name},
             session=session,
         )
@@ -288,6 +289,7 @@ def restore(actor: Actor, workflow_id: int, version: int, *, draft: bool = False
             actor=actor,
             target_type="workflow",
             target_id=workflow.id,
+            workspace_id=workflow.workspace_id,
             detail={"restored_version": version, "new_version": saved.version},
             session=session,
         )

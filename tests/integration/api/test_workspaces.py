@@ -392,3 +392,51 @@ def test_non_members_get_404_and_non_owners_403_on_what_owners_do(
         assert inside.status_code == wanted, f"{role} {method} {path}: {inside.text}"
     assert _audited(workspace_id) == before
     assert _roles(client, owner, workspace_id) == {owner.email: "owner", member.email: role}
+
+
+def test_owners_read_their_workspace_audit_log_and_no_one_else(
+    client: TestClient, owner: Account
+) -> None:
+    workspace_id = _created(client, owner, "Audited")
+    viewer = _joined(client, owner, workspace_id, "viewer")
+    editor = _joined(client, owner, workspace_id, "editor")
+    here = {**editor.headers(), "X-Workspace": str(workspace_id)}
+    made = client.post(
+        "/api/credentials",
+        json={"name": "crm", "kind": "http", "data": {"scheme": "bearer", "token": "t0k3n-9"}},
+        headers=here,
+    )
+    assert made.status_code == 201, made.text
+    # The editor's personal workspace holds one credential of the same name: not this log's.
+    elsewhere = client.post(
+        "/api/credentials",
+        json={"name": "crm", "kind": "http", "data": {"scheme": "bearer", "token": "t0k3n-9"}},
+        headers=editor.headers(),
+    )
+    assert elsewhere.status_code == 201, elsewhere.text
+
+    read = client.get(
+        "/api/audit", params={"workspace": workspace_id, "limit": 500}, headers=owner.headers()
+    )
+    assert read.status_code == 200, read.text
+    rows = read.json()["events"]
+    assert {row["workspace_id"] for row in rows} == {workspace_id}
+    created = [row for row in rows if row["action"] == AuditAction.CREDENTIAL_CREATED]
+    assert [row["target_id"] for row in created] == [str(made.json()["id"])]
+    assert Counter(row["action"] for row in rows)[AuditAction.MEMBER_JOINED] == 2
+
+    # Members below owner read nothing of it; the export says the same.
+    for member in (viewer, editor):
+        refused = client.get(
+            "/api/audit", params={"workspace": workspace_id}, headers=member.headers()
+        )
+        assert refused.status_code == 403, refused.text
+        assert "owners" in refused.json()["detail"]
+    export = client.get(
+        "/api/audit/export", params={"workspace": workspace_id}, headers=viewer.headers()
+    )
+    assert export.status_code == 403
+    # Without a filter an owner reads only what happened in the workspaces it owns.
+    mine = client.get("/api/audit", params={"limit": 500}, headers=editor.headers())
+    assert mine.status_code == 200
+    assert workspace_id not in {row["workspace_id"] for row in mine.json()["events"]}
