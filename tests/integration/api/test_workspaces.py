@@ -440,3 +440,45 @@ def test_owners_read_their_workspace_audit_log_and_no_one_else(
     mine = client.get("/api/audit", params={"limit": 500}, headers=editor.headers())
     assert mine.status_code == 200
     assert workspace_id not in {row["workspace_id"] for row in mine.json()["events"]}
+
+
+def test_api_keys_act_in_their_workspace_with_at_most_their_creators_role(
+    client: TestClient, owner: Account
+) -> None:
+    workspace_id = _created(client, owner, "Keys")
+    runner = _joined(client, owner, workspace_id, "runner")
+    here = {**runner.headers(), "X-Workspace": str(workspace_id)}
+    too_high = client.post("/api/api-keys", json={"name": "ci", "role": "editor"}, headers=here)
+    assert too_high.status_code == 403
+    assert "higher role than yours" in too_high.json()["detail"]
+    made = client.post("/api/api-keys", json={"name": "ci", "role": "viewer"}, headers=here)
+    assert made.status_code == 201, made.text
+    assert (made.json()["workspace_id"], made.json()["role"]) == (workspace_id, "viewer")
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+
+    shared = client.post(
+        "/api/workflows",
+        json=manual_document("Shared"),
+        headers={**owner.headers(), "X-Workspace": str(workspace_id)},
+    )
+    assert shared.status_code == 201, shared.text
+    # The key reads its workspace without naming it, runs nothing (viewer), and names no
+    # other workspace: not even its creator's personal one.
+    listed = client.get("/api/workflows", headers=key)
+    assert [row["id"] for row in listed.json()] == [shared.json()["id"]]
+    run = client.post(f"/api/workflows/{shared.json()['id']}/execute", json={}, headers=key)
+    assert run.status_code == 403
+    personal = users.get_profile(runner.actor).workspace_id
+    assert (
+        client.get("/api/workflows", headers={**key, "X-Workspace": str(personal)}).status_code
+        == 404
+    )
+
+    # Removing its creator from the workspace stops the key at once.
+    assert (
+        client.delete(
+            f"/api/workspaces/{workspace_id}/members/{runner.actor.id}", headers=owner.headers()
+        ).status_code
+        == 204
+    )
+    assert client.get("/api/workflows", headers=key).status_code == 401
