@@ -136,8 +136,8 @@ def require(actor: Actor, workspace_id: int | None, can: Can, what: str) -> None
     role = visible(actor, workspace_id, "not found")
     if can not in ALLOWED[role]:
         raise Forbidden(
-            f"your role in this workspace is {role.value}: only a {_LOWEST[can].value} "
-            f"or above can {what}"
+            f"your role in this workspace is {role.value}: only {_LOWEST[can].value}s "
+            f"and above can {what}"
         )
 
 

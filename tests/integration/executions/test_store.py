@@ -259,6 +259,9 @@ async def test_record_has_the_spec_shape(database):
         "caller_node",
         "item_index",
         "wake_at",
+        # Whose run it is (issue 18).
+        "workspace_id",
+        "started_by",
     }
     assert record["status"] == "succeeded"
     assert record["outputs"] == {"answer": 42}
