@@ -32,15 +32,23 @@ def _confirm(
     )
 
 
+def _role_select(testid: str, **props) -> rx.Component:
+    """A select of the four roles (its trigger is what tests and people click)."""
+    return rx.select.root(
+        rx.select.trigger(data_testid=testid),
+        rx.select.content(*(rx.select.item(role, value=role) for role in ROLES)),
+        **props,
+    )
+
+
 def _role_control(member: MemberRow) -> rx.Component:
     return rx.cond(
         MembersState.can_manage,
-        rx.select(
-            ROLES,
+        _role_select(
+            "member-role",
             value=member["role"],
             on_change=lambda role: MembersState.change_role(member["user_id"], role),
             size="1",
-            data_testid="member-role",
         ),
         rx.badge(member["role"], variant="soft", data_testid="member-role-badge"),
     )
@@ -192,12 +200,7 @@ def _invite_form() -> rx.Component:
                         width="20em",
                         data_testid="invite-email",
                     ),
-                    rx.select(
-                        ROLES,
-                        name="role",
-                        default_value="editor",
-                        data_testid="invite-role",
-                    ),
+                    _role_select("invite-role", name="role", default_value="editor"),
                     rx.button("Make an invitation link", type="submit", data_testid="invite"),
                     spacing="2",
                     align="center",
