@@ -262,3 +262,70 @@ def test_members_share_a_workflow_and_its_credential_and_a_viewer_cannot_save(
     finally:
         for context in contexts:
             context.close()
+
+
+def test_an_owner_renames_manages_members_and_deletes_a_workspace(
+    live_server: str, browser: Browser
+) -> None:
+    owner = Account(live_server, "boss")
+    member = Account(live_server, "member")
+    context = _context(browser)
+    try:
+        page = context.new_page()
+        sign_in(page, owner)
+        page.get_by_test_id("new-workspace").click()
+        page.get_by_test_id("new-workspace-name").fill("Ops")
+        page.get_by_test_id("create-workspace").click()
+        expect(page.get_by_test_id("workspace-switcher")).to_contain_text("Ops")
+        page.get_by_role("link", name="Members").click()
+
+        # Rename: the page and the side bar say the new name.
+        page.get_by_test_id("workspace-name").fill("Ops team")
+        page.get_by_test_id("rename-workspace").click()
+        expect(page.get_by_test_id("members-message")).to_have_text("Workspace renamed.")
+        expect(page.get_by_test_id("workspace-switcher")).to_contain_text("Ops team")
+
+        # An invitation revoked: its link stops working.
+        revoked = _invite(page, member.email, "runner")
+        page.get_by_test_id("revoke-invitation").click()
+        expect(page.get_by_test_id("invitations-empty")).to_be_visible()
+        token = revoked.split("token=", 1)[1]
+        refused = httpx.post(
+            f"{live_server}/api/invitations/{token}/accept", headers=member.headers, timeout=30
+        )
+        assert refused.status_code == 404, refused.text
+
+        # Invited again and accepted; then promoted, then removed.
+        token = _invite(page, member.email, "viewer").split("token=", 1)[1]
+        accepted = httpx.post(
+            f"{live_server}/api/invitations/{token}/accept", headers=member.headers, timeout=30
+        )
+        assert accepted.status_code == 200, accepted.text
+        page.reload()
+        row = page.get_by_test_id("member-row").filter(has_text=member.email)
+        expect(row.get_by_test_id("member-role")).to_contain_text("viewer")
+        row.get_by_test_id("member-role").click()
+        page.get_by_role("option", name="editor", exact=True).click()
+        expect(page.get_by_test_id("members-message")).to_have_text("Role changed to editor.")
+        expect(row.get_by_test_id("member-role")).to_contain_text("editor")
+        row.get_by_role("button", name="Remove").click()
+        page.get_by_test_id("confirm-remove").click()
+        expect(page.get_by_test_id("members-message")).to_have_text("Member removed.")
+        expect(page.get_by_test_id("member-row")).to_have_count(1)
+
+        # Deleted after a confirmation: the tab acts in the personal workspace again.
+        page.get_by_role("button", name="Delete workspace").click()
+        page.get_by_test_id("confirm-delete-workspace").click()
+        expect(page).to_have_url(re.compile(r"/workflows$"))
+        expect(page.get_by_test_id("workspace-switcher")).to_contain_text("Personal")
+        listed = httpx.get(f"{live_server}/api/workspaces", headers=owner.headers, timeout=30)
+        assert [w["name"] for w in listed.json()] == ["Personal"]
+
+        # The personal workspace's page: no invitations, no leaving, no deletion.
+        page.get_by_role("link", name="Members").click()
+        expect(page.get_by_test_id("member-row")).to_have_count(1)
+        expect(page.get_by_test_id("invite")).to_have_count(0)
+        expect(page.get_by_role("button", name="Leave workspace")).to_have_count(0)
+        expect(page.get_by_role("button", name="Delete workspace")).to_have_count(0)
+    finally:
+        context.close()
