@@ -226,7 +226,7 @@ def _link() -> rx.Component:
         MembersState.link != "",
         rx.callout(
             rx.vstack(
-                rx.text(MembersState.link_label, weight="medium"),
+                rx.text(MembersState.link_label, weight="medium", data_testid="invitation-label"),
                 rx.code(MembersState.link, data_testid="invitation-link", word_break="break-all"),
                 rx.text(
                     "Copy it now: it is shown this once. Send it to them yourself.",

@@ -90,11 +90,14 @@ def _invite(page: Page, email: str, role: str) -> str:
     page.get_by_test_id("invite-role").click()
     page.get_by_role("option", name=role, exact=True).click()
     page.get_by_test_id("invite").click()
+    expect(page.get_by_test_id("invitation-label")).to_contain_text(email)
     shown = page.get_by_test_id("invitation-link")
     expect(shown).to_contain_text("/join?token=")
     page.get_by_test_id("copy-invitation-link").click()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == shown.inner_text()
+    page.get_by_role("button", name="Done").click()  # shown this once
+    expect(shown).to_have_count(0)
     expect(page.get_by_test_id("invitation-row").filter(has_text=email)).to_contain_text(role)
     link = urlsplit(copied)
     assert link.path == "/join"
@@ -168,7 +171,11 @@ def test_members_share_a_workflow_and_its_credential_and_a_viewer_cannot_save(
             expect(colleague_page.get_by_test_id("join-error")).to_contain_text(why)
         colleague_page.get_by_role("link", name="Back to my workflows").click()
         colleague_page.get_by_role("link", name="Acme facts").click()
-        expect(colleague_page.get_by_test_id("clean")).to_be_visible(timeout=30_000)
+        # Loaded: the name field is re-keyed when the workflow arrives, so type after.
+        expect(colleague_page.get_by_test_id("workflow-name")).to_have_value(
+            "Acme facts", timeout=30_000
+        )
+        expect(colleague_page.get_by_test_id("flow-node")).to_have_count(3)
         expect(colleague_page.get_by_test_id("read-only")).to_have_count(0)
         colleague_page.get_by_test_id("workflow-name").fill("Acme facts (shared)")
         colleague_page.get_by_test_id("workflow-name").press("Tab")
