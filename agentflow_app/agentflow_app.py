@@ -14,7 +14,9 @@ from agentflow_app.pages.credentials import credentials_page
 from agentflow_app.pages.editor import editor
 from agentflow_app.pages.execution import execution_page
 from agentflow_app.pages.executions import executions_page
+from agentflow_app.pages.join import join
 from agentflow_app.pages.login import login
+from agentflow_app.pages.members import members_page
 from agentflow_app.pages.not_found import not_found
 from agentflow_app.pages.register import register
 from agentflow_app.pages.reset_password import reset_password
@@ -28,6 +30,7 @@ from agentflow_app.state.credentials import CredentialsState
 from agentflow_app.state.editor import EditorState
 from agentflow_app.state.execution import ExecutionState
 from agentflow_app.state.executions import ExecutionsState
+from agentflow_app.state.members import JoinState, MembersState
 from agentflow_app.state.palette import PaletteState
 from agentflow_app.state.refusals import backend_exception_handler
 from agentflow_app.state.reset_password import ResetPasswordState
@@ -69,6 +72,14 @@ _signed_in(executions_page, routes.EXECUTIONS, "Executions", ExecutionsState.loa
 _signed_in(execution_page, routes.EXECUTION_VIEW, "Execution", ExecutionState.load)
 _signed_in(admin_page, routes.ADMIN, "Admin", AdminState.load)
 _signed_in(audit_page, routes.AUDIT, "Audit log", AuditState.load)
+_signed_in(members_page, routes.MEMBERS, "Members", MembersState.load)
+# Not behind require_login: JoinState.open_page sends a visitor to sign in and back here.
+app.add_page(
+    join,
+    route=routes.JOIN_WORKSPACE,
+    title="Join a workspace · AgentFlow",
+    on_load=JoinState.open_page,
+)
 app.add_page(
     reset_password,
     route=routes.RESET_PASSWORD,

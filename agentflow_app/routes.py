@@ -11,6 +11,8 @@ SETTINGS = "/settings"
 APPROVALS = "/approvals"
 ADMIN = "/admin"
 AUDIT = "/audit"
+#: The members, invitations and settings of the workspace a tab acts in.
+MEMBERS = "/members"
 RESET_PASSWORD = "/reset-password"
 #: Where a workspace invitation link leads (``?token=``): the invited account accepts there.
 JOIN_WORKSPACE = "/join"

@@ -14,6 +14,7 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Executions", "history", routes.EXECUTIONS),
     ("Approvals", "user-check", routes.APPROVALS),
     ("Credentials", "key-round", routes.CREDENTIALS),
+    ("Members", "users", routes.MEMBERS),
     ("Settings", "settings", routes.SETTINGS),
 ]
 #: Shown to instance admins only (the pages and services refuse everyone else anyway).

@@ -1,4 +1,5 @@
-"""/executions: every run of the user's workflows, filtered and paginated; a row opens it."""
+"""/executions: every run of the workspace, with who started it, filtered and paginated; a
+row opens it."""
 
 from __future__ import annotations
 
@@ -119,6 +120,20 @@ def _row(row: ExecutionRow) -> rx.Component:
             )
         ),
         rx.table.cell(rx.badge(row["trigger"], variant="surface", color_scheme="gray")),
+        rx.table.cell(
+            rx.text(
+                rx.cond(row["started_by"] != "", row["started_by"], "—"),
+                size="2",
+                color_scheme="gray",
+                trim="both",
+                max_width="14em",
+                white_space="nowrap",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                title=row["started_by"],
+                data_testid="started-by",
+            )
+        ),
         rx.table.cell(rx.tooltip(rx.text(row["created"], size="2"), content=row["created_full"])),
         rx.table.cell(rx.text(row["duration"], size="2", color_scheme="gray")),
         rx.table.cell(rx.text(row["tokens"], size="2", color_scheme="gray")),
@@ -141,6 +156,7 @@ def _table() -> rx.Component:
                     rx.table.column_header_cell("Workflow"),
                     rx.table.column_header_cell("Status", width="12em"),
                     rx.table.column_header_cell("Trigger", width="8em"),
+                    rx.table.column_header_cell("Started by", width="12em"),
                     rx.table.column_header_cell("Started", width="9em"),
                     rx.table.column_header_cell("Duration", width="7em"),
                     rx.table.column_header_cell("Tokens", width="9em"),

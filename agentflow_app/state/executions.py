@@ -34,6 +34,8 @@ class ExecutionRow(TypedDict):
     workflow_name: str
     status: str
     trigger: str
+    #: Who started it (members share a workspace's runs); "" once that account is gone.
+    started_by: str
     created: str
     created_full: str
     duration: str
@@ -55,6 +57,7 @@ def row_of(summary: ExecutionSummary, now: datetime | None = None) -> ExecutionR
         workflow_name=summary.workflow_name or "Workflow file",
         status=str(summary.status),
         trigger=summary.trigger,
+        started_by=summary.started_by_email or "",
         created=ago(created, now),
         created_full=format_clock(created),
         duration=format_duration(summary.duration_s),
