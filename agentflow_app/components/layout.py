@@ -15,12 +15,13 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Approvals", "user-check", routes.APPROVALS),
     ("Credentials", "key-round", routes.CREDENTIALS),
     ("Members", "users", routes.MEMBERS),
+    # Everyone owns a workspace (the personal one): its owners read its log.
+    ("Audit log", "scroll-text", routes.AUDIT),
     ("Settings", "settings", routes.SETTINGS),
 ]
 #: Shown to instance admins only (the pages and services refuse everyone else anyway).
 ADMIN_ITEMS: list[tuple[str, str, str]] = [
     ("Admin", "shield", routes.ADMIN),
-    ("Audit log", "scroll-text", routes.AUDIT),
 ]
 
 

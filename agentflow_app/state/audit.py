@@ -1,5 +1,6 @@
-"""/audit: the audit log for admins, filtered and paged (newest first), downloadable as
-JSON lines. Thin: ``services.audit`` checks that the actor is an admin."""
+"""/audit: the audit log, filtered and paged (newest first), downloadable as JSON lines.
+Thin: ``services.audit`` decides what the actor reads (an admin: every row; anyone else:
+the rows of the workspaces it owns)."""
 
 from __future__ import annotations
 

@@ -132,7 +132,9 @@ async def test_bedrock_converse_gets_image_and_document_blocks(fake_llm: FakeLLM
 async def test_a_type_no_model_takes_is_a_clear_step_error(fake_llm: FakeLLM, attached) -> None:
     ctx, png, _pdf = attached
     workspace_id = ctx.services["files"].workspace_id
-    docx = files.store_file(workspace_id, "notes.docx", None, [(SAMPLES / "notes.docx").read_bytes()])
+    docx = files.store_file(
+        workspace_id, "notes.docx", None, [(SAMPLES / "notes.docx").read_bytes()]
+    )
     with pytest.raises(
         NodeError, match=r"attachment 'notes.docx' is application/vnd.*file\.extract"
     ):
