@@ -42,6 +42,7 @@ from agentflow_app.db import aware, get_engine
 from agentflow_app.errors import InvalidInput, NotFound
 from agentflow_app.models import Workflow, WorkflowVersion
 from agentflow_app.nodes.triggers import ScheduleTrigger
+from agentflow_app.services import workspaces
 from agentflow_app.services.executions import queue_run
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def due(now: datetime | None = None) -> list[DueSchedule]:
                 W.c.schedule_fired_at,
                 W.c.created_at,
                 W.c.updated_at,
-            ).where(W.c.schedule_cron.is_not(None))
+            ).where(W.c.schedule_cron.is_not(None), workspaces.not_disabled(W.c.workspace_id))
         ).all()
     result = []
     for row in rows:

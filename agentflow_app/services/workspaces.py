@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, select
@@ -41,7 +41,7 @@ from sqlmodel import Session
 
 from agentflow_app.db import session_scope
 from agentflow_app.errors import Forbidden, InvalidInput, NotFound
-from agentflow_app.models import Membership, Workspace, WorkspaceRole
+from agentflow_app.models import Membership, User, Workspace, WorkspaceRole
 from agentflow_app.services import audit, token_cache
 from agentflow_app.services.audit import AuditAction
 
@@ -144,6 +144,19 @@ def require(actor: Actor, workspace_id: int | None, can: Can, what: str) -> None
 def require_here(actor: Actor, can: Can, what: str) -> None:
     """:func:`require` in the workspace the actor acts in (creating, listing)."""
     require(actor, actor.workspace_id, can, what)
+
+
+def not_disabled(workspace_column: Any) -> Any:
+    """A SQL condition: the workspace in ``workspace_column`` is not the personal one of a
+    disabled account. Webhooks and schedules start runs without anyone signing in; a
+    disabled account's own workflows stop with it (a shared workspace's go on: the
+    workspace owns them, not the member who made them)."""
+    return ~(
+        select(Workspace.id)
+        .join(User, User.id == Workspace.personal_of)
+        .where(Workspace.id == workspace_column, User.disabled.is_(True))
+        .exists()
+    )
 
 
 # -- memberships -----------------------------------------------------------------------------

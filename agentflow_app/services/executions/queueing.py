@@ -26,7 +26,7 @@ from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Workflow
 from agentflow_app.nodes.triggers import InputsError, validate_inputs
 from agentflow_app.redis_client import redis_or_none
-from agentflow_app.services import disk, files
+from agentflow_app.services import disk, files, workspaces
 from agentflow_app.services.credentials import credential_problems
 from agentflow_app.services.executions.events import append_event, publish
 from agentflow_app.services.executions.lifecycle import create, reopen
@@ -224,7 +224,9 @@ def hook_workflow(hook_token: str) -> int:
     """
     with get_engine().connect() as conn:
         workflow_id = conn.execute(
-            select(Workflow.id).where(Workflow.hook_token == hook_token)
+            select(Workflow.id).where(
+                Workflow.hook_token == hook_token, workspaces.not_disabled(Workflow.workspace_id)
+            )
         ).scalar_one_or_none()
     if workflow_id is None:
         raise NotFound("no workflow listens on this webhook URL")
@@ -232,18 +234,19 @@ def hook_workflow(hook_token: str) -> int:
 
 
 def start_from_hook(hook_token: str, body: Any, *, hold: bool = False) -> int:
-    """Queue a run of the workflow whose webhook token is ``hook_token``, as its owner.
+    """Queue a run of the workflow whose webhook token is ``hook_token``, in its workspace,
+    started as its creator.
 
     ``hold``: see :func:`queue_run`.
 
     Raises:
-        NotFound: no workflow has this token.
+        NotFound: no workflow has this token (or it is a disabled account's own).
         InputsError: (422) the body is not a JSON object or does not match the trigger.
     """
     with get_engine().connect() as conn:
         workflow = conn.execute(
             select(Workflow.id, Workflow.owner_id, Workflow.workspace_id, Workflow.version).where(
-                Workflow.hook_token == hook_token
+                Workflow.hook_token == hook_token, workspaces.not_disabled(Workflow.workspace_id)
             )
         ).one_or_none()
         if workflow is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,9 +17,9 @@ from agentflow_app.db import session_scope
 from agentflow_app.files.backends import file_store
 from agentflow_app.files.store import MissingBlob
 from agentflow_app.models import InstanceSetting, StoredFile, Workflow
-from agentflow_app.services import files, users
+from agentflow_app.services import files, members, schedules, users, workflows, workspaces
 from agentflow_app.services.audit import AuditAction
-from tests.helpers.documents import manual_document
+from tests.helpers.documents import chain, manual_document, node, webhook_document
 from tests.helpers.stack import Stack
 from tests.helpers.users import PASSWORD, Account, new_account
 
@@ -203,3 +204,36 @@ def test_health_cards(client: TestClient, admin: Account) -> None:
     assert cards["database_bytes"] > 0 and cards["files_bytes"] >= 1000
     assert cards["users"] >= 1
     assert {"workers", "queued", "running", "waiting"} <= set(cards)
+
+
+def test_a_disabled_users_own_webhooks_and_schedules_stop_but_shared_ones_go_on(
+    client: TestClient, admin: Account
+) -> None:
+    user = new_account("departing")
+    teammate = new_account("staying")
+    shared = workspaces.create_workspace(teammate.actor, "Team")
+    # Actors are read at sign-in: read them again after a membership changes.
+    invited = members.invite(users.get_profile(teammate.actor), shared.id, user.email, "editor")
+    token = invited.url.split("=")[-1]
+    members.accept_invitation(users.get_profile(user.actor), token)
+    mine = workflows.create(user.actor, webhook_document("Mine"))
+    theirs = workflows.create(
+        workspaces.act_in(users.get_profile(user.actor), shared.id), webhook_document("Team's")
+    )
+    cron = chain("cron", node("start", "trigger.schedule", cron="* * * * *", inputs={}))
+    ticking = workflows.create(user.actor, cron)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert ticking.id in {due.workflow_id for due in schedules.due(later)}
+
+    client.patch(
+        f"/api/admin/users/{user.actor.id}", json={"disabled": True}, headers=admin.headers()
+    )
+    gone = client.post(mine.webhook_path, json={})
+    assert gone.status_code == 404
+    assert client.post(theirs.webhook_path, json={}).status_code == 202
+    assert ticking.id not in {due.workflow_id for due in schedules.due(later)}
+
+    client.patch(
+        f"/api/admin/users/{user.actor.id}", json={"disabled": False}, headers=admin.headers()
+    )
+    assert client.post(mine.webhook_path, json={}).status_code == 202
