@@ -18,7 +18,7 @@ It sits on the runner's hot path (see ``bench/engine.py``), hence three choices:
 * Writes nobody waits for (step saves, ``emit_soon``: a pure step's start, a token batch)
   wait up to :data:`SOON_S` for company: a step that ends sooner commits its start with
   its end, so the three-node run of ``bench/execution.py`` costs four transactions and
-  four publishes instead of nine (each about half a millisecond of the worker's CPU, and
+  four publishes instead of nine (each about 0.3 ms of the worker's CPU, and
   the database's); a slower step's start is stored and shown after ``SOON_S``.
 * The repeated statements are compiled once (:mod:`.store_sql`) and run on the raw DBAPI
   connection the store holds; on PostgreSQL a whole batch is one statement (one round trip).
