@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
+from collections.abc import Callable
 from functools import lru_cache
 
 import redis
@@ -65,3 +67,131 @@ def get_async_redis() -> aioredis.Redis:
             url, socket_connect_timeout=1, socket_timeout=5
         )
     return client
+
+
+class SharedSubscriber:
+    """One subscriber connection per event loop, for every caller waiting on a channel.
+
+    ``/run`` subscribed per call: redis-py's ``PubSub`` takes a connection from the pool
+    and disconnects it on close, so every run cost a TCP connection to Redis, its
+    handshake and its teardown, in the web process and in Redis. Here the loop's one
+    connection carries every channel; a channel is subscribed while it has listeners.
+
+    A listener is called in the loop with each message's data, and with None when the
+    connection was lost: it is then no longer subscribed (subscribe again to go on).
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._lock = asyncio.Lock()
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._reader: asyncio.Task | None = None
+        self._listeners: dict[bytes, set[Callable[[bytes | None], None]]] = {}
+        #: Per subscribed channel: resolved once Redis has confirmed the subscription.
+        self._confirmed: dict[bytes, asyncio.Future] = {}
+
+    async def subscribe(
+        self, name: str, listener: Callable[[bytes | None], None], timeout: float = 1.0
+    ) -> None:
+        """Call ``listener`` with the messages of channel ``name``.
+
+        Returns once Redis has registered the subscription (whatever is published after
+        this reaches the listener), or after ``timeout`` without its answer.
+
+        Raises:
+            RedisError, OSError: Redis is away (the listener is not subscribed).
+        """
+        key = name.encode()
+        listeners = self._listeners.setdefault(key, set())
+        listeners.add(listener)
+        if key not in self._confirmed:
+            self._confirmed[key] = asyncio.get_running_loop().create_future()
+            try:
+                pubsub = await self._connected()
+                await pubsub.subscribe(key)
+            except BaseException:
+                self._forget(key, listener)
+                raise
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._confirmed[key])
+
+    async def unsubscribe(self, name: str, listener: Callable[[bytes | None], None]) -> None:
+        key = name.encode()
+        if not self._forget(key, listener) or self._pubsub is None:
+            return
+        try:
+            await self._pubsub.unsubscribe(key)
+        except (redis.RedisError, OSError) as exc:  # the reader sees the loss too
+            log.debug("unsubscribing from %s: %s", name, exc)
+
+    def _forget(self, key: bytes, listener: Callable[[bytes | None], None]) -> bool:
+        """Drop ``listener``; whether it was the channel's last one."""
+        listeners = self._listeners.get(key)
+        if listeners is None:
+            return False
+        listeners.discard(listener)
+        if listeners:
+            return False
+        del self._listeners[key]
+        confirmed = self._confirmed.pop(key, None)
+        if confirmed is not None and not confirmed.done():
+            confirmed.cancel()
+        return True
+
+    async def _connected(self) -> aioredis.client.PubSub:
+        async with self._lock:
+            if self._pubsub is None:
+                pubsub = self._client.pubsub()
+                await pubsub.connect()
+                self._pubsub = pubsub
+                self._reader = asyncio.create_task(self._read(pubsub))
+            return self._pubsub
+
+    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                key = message["channel"]
+                if message["type"] == "message":
+                    for listener in tuple(self._listeners.get(key, ())):
+                        listener(message["data"])
+                elif message["type"] == "subscribe":
+                    confirmed = self._confirmed.get(key)
+                    if confirmed is not None and not confirmed.done():
+                        confirmed.set_result(None)
+        except Exception as exc:  # Redis went away (or the connection broke): start afresh
+            log.info("the shared Redis subscriber lost its connection: %s", exc)
+        finally:
+            await self._lost(pubsub)
+
+    async def _lost(self, pubsub: aioredis.client.PubSub) -> None:
+        """Tell every listener the connection is gone, and start afresh next time."""
+        if self._pubsub is pubsub:
+            self._pubsub = self._reader = None
+            listeners, self._listeners = self._listeners, {}
+            confirmed, self._confirmed = self._confirmed, {}
+            for future in confirmed.values():
+                if not future.done():
+                    future.set_result(None)
+            for listener in {one for channel in listeners.values() for one in channel}:
+                listener(None)
+        with contextlib.suppress(redis.RedisError, OSError):
+            await pubsub.aclose()
+
+
+#: The shared subscriber of each event loop, by URL.
+_subscribers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedSubscriber]]
+_subscribers = weakref.WeakKeyDictionary()
+
+
+def get_shared_subscriber() -> SharedSubscriber:
+    """The running loop's :class:`SharedSubscriber` (on :func:`get_async_redis`'s client)."""
+    subscribers = _subscribers.setdefault(asyncio.get_running_loop(), {})
+    url = redis_url()
+    subscriber = subscribers.get(url)
+    if subscriber is None:
+        subscriber = subscribers[url] = SharedSubscriber(get_async_redis())
+    return subscriber

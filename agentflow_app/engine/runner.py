@@ -227,7 +227,9 @@ class _Execution:
 
     async def execute(self) -> RunResult:
         self.records = await self.store.load_steps()
-        await self.store.emit(EventType.EXECUTION_STARTED, resumed=bool(self.records))
+        # Nothing depends on the start being stored first (the claim marked the row
+        # running): it shares the first step's transaction.
+        await self.store.emit_soon(EventType.EXECUTION_STARTED, resumed=bool(self.records))
         if await self.store.cancel_requested():
             return await self._finish_cancelled()
         poller = asyncio.create_task(self._poll_cancel())
@@ -529,7 +531,8 @@ class _Execution:
             await started_event(
                 EventType.STEP_STARTED, pn.id, node_type=pn.type, attempt=record.attempts
             )
-            tokens = TokenBatcher(self.store.emit, pn.id)
+            # Tokens are for the live view only: the stream does not wait for their commit.
+            tokens = TokenBatcher(self.store.emit_soon, pn.id)
             ctx = self._context(pn, attempt, tokens, resume)
             try:
                 output, text = await self._attempt(pn, node, ctx)

@@ -1,30 +1,39 @@
 """Waiting for a run's end on the caller's behalf: ``POST …/run`` and ``?wait=true`` webhooks.
 
-The caller is woken by the run's terminal event (the same subscription as the live view,
-with its database fallback), not by polling the row; a run that has not ended within
-``timeout_s`` (or that waits for a person) is left running and the caller gets its id.
+The caller is woken by the run's terminal event, heard through the process's shared
+subscriber (``redis_client.SharedSubscriber``: one Redis connection for every waiting
+caller, where a subscription per call opened and closed a connection per run), with the
+row read as the fallback whenever the channel stays quiet; a run that has not ended
+within ``timeout_s`` (or that waits for a person) is left running and the caller gets its
+id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from agentflow_app.db import get_engine
 from agentflow_app.engine.events import EventType
 from agentflow_app.engine.status import ExecutionStatus
+from agentflow_app.errors import AgentFlowError
+from agentflow_app.redis_client import get_shared_subscriber
 from agentflow_app.services.executions import waits
+from agentflow_app.services.executions.events import channel
 from agentflow_app.services.executions.reading import FOLLOW_POLL_S, execution_record
 from agentflow_app.services.executions.rows import EXECUTIONS
-from agentflow_app.services.executions.subscription import Subscription
 from agentflow_app.settings import get_settings
 
 #: What ``timeout_s`` is when the caller names none (or the maximum, if lower).
 DEFAULT_WAIT_S = 30.0
 _ENDS = {str(type) for type in EventType if type.terminal}
+
+log = logging.getLogger(__name__)
 
 
 def max_wait_s() -> float:
@@ -51,12 +60,11 @@ async def outcome(
             once subscribed, so its end cannot have been missed and the row need not be
             read first. It is sent even if the caller goes away meanwhile.
     """
-    subscription = Subscription(execution_id)
+    end = _EndOfRun(execution_id)
     sent = not send
     try:
-        await subscription.open()
+        await end.listen()
         if send:
-            await subscription.confirmed()
             await asyncio.to_thread(waits.send, [execution_id])
             sent = True
         async with asyncio.timeout(timeout_s):
@@ -67,7 +75,7 @@ async def outcome(
                     if ExecutionStatus(record["status"]).finished:
                         return record
                     # A retry queued it again after the end we heard: wait for its end.
-                ended = await _end_heard(subscription)
+                ended = await end.heard(FOLLOW_POLL_S)
                 if ended is None:  # quiet, or Redis is away: the row says
                     ended = await asyncio.to_thread(_ended, execution_id)
     except TimeoutError:
@@ -75,20 +83,60 @@ async def outcome(
     finally:
         if not sent:  # cancelled before it was sent: it must run all the same
             waits.send([execution_id])
-        await subscription.close()
+        await end.close()
 
 
-async def _end_heard(subscription: Subscription) -> bool | None:
-    """True once a terminal event is heard; None after ``FOLLOW_POLL_S`` of quiet."""
-    while True:
-        message = await subscription.next(FOLLOW_POLL_S)
-        if message is None:
+class _EndOfRun:
+    """A run's terminal event, heard through the loop's shared subscriber."""
+
+    def __init__(self, execution_id: int) -> None:
+        self._channel = channel(execution_id)
+        self._subscribed = False
+        self._lost = False
+        self._wake = asyncio.Event()
+
+    async def listen(self) -> None:
+        """Subscribe, and wait (1 s at most) until Redis has registered it: whatever is
+        published after this is heard. Without Redis, note it: the row is read instead."""
+        try:
+            await get_shared_subscriber().subscribe(self._channel, self._on_message)
+            self._subscribed = True
+        except (AgentFlowError, RedisError, OSError) as exc:
+            log.info("waiting for %s without Redis for now: %s", self._channel, exc)
+
+    async def heard(self, timeout: float) -> bool | None:
+        """True once a terminal event is heard; None after ``timeout`` of quiet, or when
+        Redis is away (then it subscribes again on the next call)."""
+        if not self._subscribed:
+            await asyncio.sleep(timeout)
+            await self.listen()
             return None
         try:
-            if json.loads(message["data"]).get("type") in _ENDS:
-                return True
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            return None
+        self._wake.clear()
+        if self._lost:
+            self._lost = self._subscribed = False
+            return None
+        return True
+
+    async def close(self) -> None:
+        if self._subscribed:
+            self._subscribed = False
+            await get_shared_subscriber().unsubscribe(self._channel, self._on_message)
+
+    def _on_message(self, data: bytes | None) -> None:
+        if data is None:  # the connection was lost: read the row, then subscribe again
+            self._lost = True
+            self._wake.set()
+            return
+        try:
+            if json.loads(data).get("type") in _ENDS:
+                self._wake.set()
         except (ValueError, AttributeError):
-            continue  # not an event: the row is read on the next quiet spell
+            pass  # not an event: the row is read on the next quiet spell
 
 
 def _ended(execution_id: int) -> bool:

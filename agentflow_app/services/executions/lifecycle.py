@@ -62,6 +62,7 @@ from agentflow_app.services.executions.store_sql import (
     PG_CLAIM_LOCK,
     PG_CLAIM_TAKE,
     commit_without_flush,
+    pg_create,
 )
 from agentflow_app.services.users import Actor
 from agentflow_app.services.workspaces import Can
@@ -109,37 +110,74 @@ def create(
     """
     engine = engine or get_engine()
     now = datetime.now(UTC)
+    row = {
+        "document": jsonable(document),
+        "inputs": jsonable(inputs),
+        "owner_id": owner_id,
+        "workspace_id": workspace_id,
+        "workflow_id": workflow_id,
+        "workflow_version": workflow_version,
+        "trigger": trigger,
+        "parent_id": parent_id,
+        "caller_id": caller.execution_id if caller else None,
+        "caller_node": caller.node_id if caller else None,
+        "status": ExecutionStatus.QUEUED,
+        "usage": {},
+        "last_seq": 1,
+        "created_at": now,
+        "wake_pending": False,
+        "cancel_requested": False,
+    }
+    queued = {
+        "seq": 1,
+        "ts": now,
+        "type": str(EventType.EXECUTION_QUEUED),
+        "node_id": None,
+        "data": jsonable(queued_data or {}),
+    }
+    finished_steps = list(finished_steps)
+    if engine.dialect.name == "postgresql" and not finished_steps:
+        queued["execution_id"] = _create_in_one_round_trip(engine, row, queued)
+    else:
+        queued["execution_id"] = _create(engine, row, queued, finished_steps)
+    if redis is not None:
+        publish([queued], redis)
+    return queued["execution_id"]
+
+
+def _create_in_one_round_trip(engine: Engine, row: dict[str, Any], queued: dict[str, Any]) -> int:
+    """:func:`create` on PostgreSQL: one statement (``store_sql.pg_create``), autocommitted."""
+    sql = pg_create()
+    connection = engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        driver.autocommit = True  # client-side only: the statement is its own transaction
+        try:
+            params = sql.params({**row, **queued})
+            return driver.execute(sql.sql, params, prepare=True).fetchone()[0]
+        finally:
+            driver.autocommit = False
+    except BaseException:
+        connection.invalidate()
+        raise
+    finally:
+        connection.close()
+
+
+def _create(
+    engine: Engine,
+    row: dict[str, Any],
+    queued: dict[str, Any],
+    finished_steps: list[FinishedStep],
+) -> int:
+    """:func:`create` as Core statements in one transaction (SQLite, or finished steps)."""
+    now = row["created_at"]
     with engine.begin() as conn:
         commit_without_flush(conn)
         execution_id = conn.execute(
-            insert(EXECUTIONS)
-            .values(
-                document=jsonable(document),
-                inputs=jsonable(inputs),
-                owner_id=owner_id,
-                workspace_id=workspace_id,
-                workflow_id=workflow_id,
-                workflow_version=workflow_version,
-                trigger=trigger,
-                parent_id=parent_id,
-                caller_id=caller.execution_id if caller else None,
-                caller_node=caller.node_id if caller else None,
-                status=ExecutionStatus.QUEUED,
-                usage={},
-                last_seq=1,
-                created_at=now,
-            )
-            .returning(EXECUTIONS.c.id)
+            insert(EXECUTIONS).values(**row).returning(EXECUTIONS.c.id)
         ).scalar_one()
-        queued = {
-            "execution_id": execution_id,
-            "seq": 1,
-            "ts": now,
-            "type": str(EventType.EXECUTION_QUEUED),
-            "node_id": None,
-            "data": jsonable(queued_data or {}),
-        }
-        conn.execute(insert(EVENTS).values(**queued))
+        conn.execute(insert(EVENTS).values(execution_id=execution_id, **queued))
         steps = [
             {
                 "execution_id": execution_id,
@@ -157,8 +195,6 @@ def create(
         ]
         if steps:
             conn.execute(insert(STEPS), steps)
-    if redis is not None:
-        publish([queued], redis)
     return execution_id
 
 

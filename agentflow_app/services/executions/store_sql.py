@@ -21,8 +21,10 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     null,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -255,3 +257,58 @@ SELECT me.owner_id, mine.running, taken.id, taken.document, taken.inputs,
     EXISTS (SELECT 1 FROM step_runs WHERE step_runs.execution_id = taken.id),
     taken.has_caller, taken.workspace_id
 FROM me CROSS JOIN mine LEFT JOIN taken ON true"""
+
+
+#: What a new run's row is made of (:func:`pg_create`), in its INSERT's order.
+CREATE_COLUMNS = (
+    "document",
+    "inputs",
+    "owner_id",
+    "workspace_id",
+    "workflow_id",
+    "workflow_version",
+    "trigger",
+    "parent_id",
+    "caller_id",
+    "caller_node",
+    "status",
+    "usage",
+    "last_seq",
+    "created_at",
+    "wake_pending",
+    "cancel_requested",
+)
+
+
+@lru_cache(maxsize=1)
+def pg_create() -> Compiled:
+    """A queued run and its ``execution.queued`` event as one statement (PostgreSQL).
+
+    Run in autocommit, it is its own transaction and one round trip: as separate Core
+    statements (the commit setting, the two INSERTs, COMMIT) queueing a run took four,
+    plus building each statement, on every ``/run``. The commit does not wait for the
+    disk flush (see :func:`commit_without_flush`).
+    """
+    run = select(
+        *(bindparam(name, type_=EXECUTIONS.c[name].type) for name in CREATE_COLUMNS)
+    ).where(
+        func.set_config(
+            literal_column("'synchronous_commit'"), literal_column("'off'"), true()
+        ).is_not(None)
+    )
+    new_run = (
+        insert(EXECUTIONS)
+        .from_select(list(CREATE_COLUMNS), run)
+        .returning(EXECUTIONS.c.id)
+        .cte("new_run")
+    )
+    event = select(
+        new_run.c.id,
+        bindparam("seq", type_=Integer),
+        bindparam("created_at", type_=EVENTS.c.ts.type),
+        bindparam("type", type_=EVENTS.c.type.type),
+        null(),
+        bindparam("data", type_=EVENTS.c.data.type),
+    )
+    queued = insert(EVENTS).from_select(list(EVENT_COLUMNS), event).cte("queued")
+    return Compiled.of(select(new_run.c.id).add_cte(queued), postgresql.dialect())
