@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentflow_app.errors import ConfigError
@@ -79,6 +81,19 @@ class Settings(BaseSettings):
     #: bytes without a row are deleted this many hours after they came (0: kept).
     agentflow_unused_file_hours: int = Field(default=24, ge=0, le=87_600)
 
+    # -- the server's own email: invitations (issue 18; docs/workspaces.md) --------------------
+    #: The sender of the emails the server sends itself (``AgentFlow <noreply@example.com>``);
+    #: needed once a way to send is set.
+    agentflow_mail_from: str | None = None
+    #: Send them through this SMTP server: ``smtp://user:password@host:port`` (port 25 by
+    #: default; ``?starttls=true`` upgrades the connection, port 587 by default) or
+    #: ``smtps://…`` (TLS from the start, port 465). User and password are percent-encoded.
+    agentflow_smtp_url: SecretStr | None = None
+    #: Or send them with Amazon SES in this region, with the process's AWS credentials
+    #: (boto3's chain; it honours ``AWS_ENDPOINT_URL``). Neither set: nothing is emailed,
+    #: invitation links are only shown to the inviter.
+    agentflow_ses_region: str | None = None
+
     # -- operations (issue 19; docs/observability.md) -------------------------------------------
     #: ``text`` (readable, the default) or ``json`` (one JSON object per log line).
     agentflow_log_format: Literal["text", "json"] = "text"
@@ -122,6 +137,46 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return value or None
+
+    @field_validator("agentflow_mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str | None) -> str | None:
+        if value and ("@" not in parseaddr(value)[1] or any(c in value for c in "\r\n")):
+            raise ValueError("must be an email address, e.g. AgentFlow <noreply@example.com>")
+        return value or None
+
+    @field_validator("agentflow_smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        url = urlsplit(value.get_secret_value())
+        if url.scheme not in ("smtp", "smtps") or not url.hostname:
+            raise ValueError("must look like smtp://user:password@host:port or smtps://…")
+        try:
+            port_ok = url.port != 0
+        except ValueError:  # not a number, or past 65535
+            port_ok = False
+        if not port_ok:
+            raise ValueError("the port must be a number from 1 to 65535")
+        if url.query not in ("", "starttls=true") or (url.scheme == "smtps" and url.query):
+            raise ValueError(
+                "the only option is ?starttls=true, for smtp:// (smtps:// is TLS from the start)"
+            )
+        if not info.data.get("agentflow_mail_from"):
+            raise ValueError("needs AGENTFLOW_MAIL_FROM, the sender of the emails")
+        return value
+
+    @field_validator("agentflow_ses_region")
+    @classmethod
+    def _check_ses_region(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        if info.data.get("agentflow_smtp_url"):
+            raise ValueError("set AGENTFLOW_SMTP_URL or AGENTFLOW_SES_REGION, not both")
+        if not info.data.get("agentflow_mail_from"):
+            raise ValueError("needs AGENTFLOW_MAIL_FROM, a sender SES has verified")
+        return value
 
     # -- derived values -------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ def list_invitations(actor: CurrentUser, workspace_id: ObjectId) -> list[Invitat
 )
 def invite(actor: CurrentUser, workspace_id: ObjectId, body: NewInvitation) -> CreatedInvitation:
     """An invitation link for one email, valid for 7 days; ``url`` is shown in this answer
-    only. Inviting the same email again replaces its pending invitation."""
+    only, and ``emailed`` says whether it was also sent to them (the server's mail
+    setting). Inviting the same email again replaces its pending invitation."""
     return members.invite(actor, workspace_id, body.email, body.role)
 
 

@@ -1,7 +1,8 @@
 """``email.send`` and the agent tool ``email_send``: SMTP (smtplib) or Amazon SES (boto3).
 
-Both libraries block, so they run in a worker thread. The SMTP host comes from a
-credential the user typed, so it goes through the same address guard as URLs and the
+Both libraries block, so they run in a worker thread; the transport itself is
+:mod:`agentflow_app.net.mail`, shared with the server's own mail. The SMTP host comes from
+a credential the user typed, so it goes through the same address guard as URLs and the
 socket is opened to the address that was checked; TLS still verifies the host name. The
 SES endpoint (only set for tests or private endpoints) is checked before boto3 connects to
 it by name. Sending twice sends two emails, so a step in flight when its worker died is not
@@ -12,21 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import socket
 import ssl
 from collections.abc import Sequence
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import parseaddr
 from typing import Any, ClassVar, Literal
 
-import boto3
-import botocore.config
 import botocore.exceptions
 from pydantic import BaseModel, Field
 
 from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.engine.node import Node, NodeConfig, RunContext, TemplateStr, Tool
 from agentflow_app.files.refs import is_ref
+from agentflow_app.net import mail
 from agentflow_app.net.guard import BlockedAddress, NetError, check_url, describe_block
 from agentflow_app.nodes.credentials import load_credential
 from agentflow_app.nodes.remote import as_text
@@ -116,70 +114,7 @@ async def _attachments(
     return files
 
 
-def _compose(
-    sender: str, to: list[str], subject: str, body: str, html: bool, files: list[tuple[dict, bytes]]
-) -> tuple[EmailMessage, str]:
-    """The MIME message (with its attachments) and its Message-ID."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(to)
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False, usegmt=True)
-    domain = parseaddr(sender)[1].rpartition("@")[2] or None
-    message["Message-ID"] = message_id = make_msgid(domain=domain)
-    message.set_content(body, subtype="html" if html else "plain")
-    for ref, data in files:
-        maintype, _, subtype = ref["media_type"].partition("/")
-        message.add_attachment(
-            data, maintype=maintype, subtype=subtype or "octet-stream", filename=ref["name"]
-        )
-    return message, message_id
-
-
 # -- SMTP -----------------------------------------------------------------------------------
-
-
-class _PinnedSMTP(smtplib.SMTP):
-    """smtplib.SMTP that opens its socket to an address the guard approved."""
-
-    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
-        self.pinned_address = address
-        super().__init__(host, port, timeout=timeout)
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return socket.create_connection((self.pinned_address, port), timeout, self.source_address)
-
-
-class _PinnedSMTPSSL(smtplib.SMTP_SSL):
-    """smtplib.SMTP_SSL to an approved address; the certificate is checked for ``host``."""
-
-    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
-        self.pinned_address = address
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        raw = socket.create_connection((self.pinned_address, port), timeout, self.source_address)
-        return self.context.wrap_socket(raw, server_hostname=host)
-
-
-def _deliver_smtp(
-    cred: SmtpKind, addresses: list[str], message: EmailMessage, timeout: float
-) -> None:
-    factory = _PinnedSMTPSSL if cred.tls == "ssl" else _PinnedSMTP
-    for index, address in enumerate(addresses):
-        try:
-            smtp = factory(address, cred.host, cred.port, timeout)
-        except ConnectionError:
-            if index == len(addresses) - 1:
-                raise
-            continue  # the next address of the host (IPv4 after IPv6, say)
-        with smtp:
-            if cred.tls == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if cred.username:
-                smtp.login(cred.username, cred.password or "")
-            smtp.send_message(message)
-        return
 
 
 async def _send_smtp(
@@ -203,12 +138,12 @@ async def _send_smtp(
     except NetError as exc:
         raise NodeError(f"{where}: {exc}") from None
 
-    message, message_id = _compose(cred.from_address, to, subject, body, html, files)
+    message, message_id = mail.compose(cred.from_address, to, subject, body, html, files)
 
     server = f"SMTP server {cred.host}:{cred.port}"
     try:
         await asyncio.to_thread(
-            _deliver_smtp, cred, [str(a) for a in addresses], message, timeout_s
+            mail.deliver_smtp, cred, [str(a) for a in addresses], message, timeout_s
         )
     except smtplib.SMTPAuthenticationError as exc:
         raise NodeError(
@@ -239,29 +174,6 @@ def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
 # -- SES ------------------------------------------------------------------------------------
 
 
-def _deliver_ses(cred: SesKind, request: dict[str, Any], timeout: float, raw: bytes | None) -> str:
-    session = boto3.session.Session(
-        aws_access_key_id=cred.access_key_id,
-        aws_secret_access_key=cred.secret_access_key,
-        aws_session_token=cred.session_token,
-        region_name=cred.region,
-    )
-    client = session.client(
-        "ses",
-        endpoint_url=cred.endpoint_url,
-        config=botocore.config.Config(
-            connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
-        ),
-    )
-    if raw is not None:  # attachments need a raw MIME message
-        return client.send_raw_email(
-            Source=request["Source"],
-            Destinations=request["Destination"]["ToAddresses"],
-            RawMessage={"Data": raw},
-        )["MessageId"]
-    return client.send_email(**request)["MessageId"]
-
-
 async def _send_ses(
     ctx: RunContext,
     where: str,
@@ -282,19 +194,10 @@ async def _send_ses(
             raise NodeError(f"{where}: {describe_block(shown, exc.address, exc.reason)}") from None
         except NetError as exc:
             raise NodeError(f"{where}: SES endpoint: {exc}") from None
-    request = {
-        "Source": cred.from_address,
-        "Destination": {"ToAddresses": to},
-        "Message": {
-            "Subject": {"Data": subject, "Charset": "UTF-8"},
-            "Body": {("Html" if html else "Text"): {"Data": body, "Charset": "UTF-8"}},
-        },
-    }
     try:
-        raw = None
-        if files:
-            raw = _compose(cred.from_address, to, subject, body, html, files)[0].as_bytes()
-        message_id = await asyncio.to_thread(_deliver_ses, cred, request, timeout_s, raw)
+        message_id = await asyncio.to_thread(
+            mail.deliver_ses, cred, to, subject, body, html, timeout_s, files
+        )
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "Error")

@@ -184,9 +184,9 @@ def _invite_form() -> rx.Component:
         rx.vstack(
             rx.heading("Invite someone", size="4"),
             rx.text(
-                "You get a link to pass on (chat, email...): nothing is emailed. It works "
-                "once, for 7 days, for the account with that email; inviting the same email "
-                "again replaces the link.",
+                "They get a link by email when this server can send email; you see it too, "
+                "to pass on otherwise (chat...). It works once, for 7 days, for the account "
+                "with that email; inviting the same email again replaces the link.",
                 size="2",
                 color_scheme="gray",
             ),
@@ -229,8 +229,13 @@ def _link() -> rx.Component:
                 rx.text(MembersState.link_label, weight="medium", data_testid="invitation-label"),
                 rx.code(MembersState.link, data_testid="invitation-link", word_break="break-all"),
                 rx.text(
-                    "Copy it now: it is shown this once. Send it to them yourself.",
+                    rx.cond(
+                        MembersState.link_emailed,
+                        "It was emailed to them. It is shown here this once.",
+                        "Copy it now: it is shown this once. Send it to them yourself.",
+                    ),
                     size="1",
+                    data_testid="invitation-hint",
                 ),
                 rx.hstack(
                     rx.button(

@@ -7,10 +7,11 @@ needs ``manage`` (owners), except leaving: any member may remove themself.
 
 An invitation is a link carrying a random token (256 bits) of which only the SHA-256 is
 stored, so the table alone cannot be used to join. The link is shown once, to the inviter,
-who passes it on: the server has no mail setting of its own (the ``email.send`` node sends
-with a workspace's credential, not the server's), so nothing is emailed yet. It lasts
-:data:`INVITATION_TTL`, works once, and only for the signed-in account whose email it was
-made for. Inviting the same email again replaces its pending invitation (the old link
+and emailed to the invitee when the server can send email (``services.mailer``: its own
+SMTP or SES setting, never a workspace's credential); the answer says whether the email
+went, since the invitation stands either way and the inviter then passes the link on. It
+lasts :data:`INVITATION_TTL`, works once, and only for the signed-in account whose email it
+was made for. Inviting the same email again replaces its pending invitation (the old link
 stops working): since a link is never shown twice, that is how one is sent again.
 
 A workspace always keeps an owner: the last one can neither leave, be removed nor be
@@ -40,7 +41,7 @@ from agentflow_app.models import Membership, StoredFile, User, Workspace, Worksp
 from agentflow_app.models import WorkspaceRole as Role
 from agentflow_app.models.base import utcnow
 from agentflow_app.routes import JOIN_WORKSPACE
-from agentflow_app.services import audit, files, token_cache, workspaces
+from agentflow_app.services import audit, files, mailer, token_cache, workspaces
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import Actor, normalise_email
 from agentflow_app.services.workspaces import RANK, Can, WorkspaceView
@@ -83,6 +84,9 @@ class CreatedInvitation(InvitationView):
     """A new invitation; ``url`` is the link to pass on, shown in this answer only."""
 
     url: str
+    #: Whether the link was also emailed to the invitee: False when the server has no mail
+    #: setting, or its server or SES refused or could not be reached (logged).
+    emailed: bool
 
 
 def _digest(token: str) -> str:
@@ -262,7 +266,11 @@ def remove_member(actor: Actor, workspace_id: int, user_id: int) -> None:
 
 
 def invite(actor: Actor, workspace_id: int, email: str, role: Role | str) -> CreatedInvitation:
-    """Invite ``email`` to join with ``role``; the answer's ``url`` is the link to pass on.
+    """Invite ``email`` to join with ``role``; the answer's ``url`` is the link to pass on,
+    and ``emailed`` says whether it was also emailed to them.
+
+    The email is sent after the invitation is committed, outside its transaction (a slow
+    mail server holds no lock), and its failure leaves the invitation as it is.
 
     Raises:
         NotFound: the actor is no member of the workspace.
@@ -315,8 +323,27 @@ def invite(actor: Actor, workspace_id: int, email: str, role: Role | str) -> Cre
             session=session,
         )
         view = _invitation_view(row, actor.email)
+        workspace_name = workspace.name
     base = get_settings().agentflow_public_url.rstrip("/")
-    return CreatedInvitation(**view.model_dump(), url=f"{base}{JOIN_WORKSPACE}?token={token}")
+    url = f"{base}{JOIN_WORKSPACE}?token={token}"
+    emailed = mailer.send(email, *_invitation_email(actor, workspace_name, view, url))
+    return CreatedInvitation(**view.model_dump(), url=url, emailed=emailed)
+
+
+def _invitation_email(
+    actor: Actor, workspace_name: str, view: InvitationView, url: str
+) -> tuple[str, str]:
+    """The subject and text of the email that carries an invitation's link."""
+    inviter = f"{actor.name} ({actor.email})" if actor.name else actor.email
+    subject = f"{actor.name or actor.email} invited you to {workspace_name} on AgentFlow"
+    text = (
+        f'{inviter} invited you to join the workspace "{workspace_name}" on AgentFlow '
+        f"with the role {view.role.value}.\n\n"
+        f"To accept, open this link and sign in as {view.email}:\n\n{url}\n\n"
+        f"The link works once and expires on {view.expires_at:%Y-%m-%d %H:%M} UTC. If you "
+        "did not expect this invitation, you can ignore this email.\n"
+    )
+    return subject, text
 
 
 def list_invitations(actor: Actor, workspace_id: int) -> list[InvitationView]:

@@ -5,8 +5,8 @@ actor's role in the workspace (only owners manage; any member may leave). The pa
 what the role cannot do, and every refusal the service gives is shown as its message.
 
 An invitation's link is held in ``link`` only until dismissed: it is shown to the owner
-once, to pass on (nothing is emailed), and cannot be shown again (the server keeps only
-its hash).
+once, to pass on unless the server emailed it (``link_emailed``), and cannot be shown again
+(the server keeps only its hash).
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ class MembersState(rx.State):
     #: The invitation just made: its link, shown this once, and whom it is for.
     link: str = ""
     link_label: str = ""
+    #: Whether the server emailed that link to them (else the owner passes it on).
+    link_emailed: bool = False
     message: str = ""
     error: str = ""
 
@@ -177,9 +179,11 @@ class MembersState(rx.State):
 
         def make(actor: Actor) -> None:
             made = members.invite(actor, actor.workspace_id, email, role)
-            self.link = made.url
+            self.link, self.link_emailed = made.url, made.emailed
+            sent = f"sent to {made.email}" if made.emailed else "not emailed, copy the link"
             self.link_label = (
-                f"Invitation for {made.email} as {made.role.value}: valid 7 days, works once"
+                f"Invitation for {made.email} as {made.role.value} ({sent}): valid 7 days, "
+                "works once"
             )
 
         return await self._do(make, "")

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import email
-import socket
 from collections.abc import Iterator
-from email.message import Message
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
@@ -14,62 +10,27 @@ import boto3
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from moto.server import ThreadedMotoServer
 
 from agentflow_app.engine.errors import NodeError, TransientError
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.email import EmailSend, EmailSendTool
 from tests.fakes.servers import Certificate, self_signed_certificate
+from tests.fakes.smtp import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    Inbox,
+    authenticate,
+    free_port,
+    smtp_server,
+)
 from tests.helpers.node_context import node_context, run_node
-
-SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], Message]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.original_content, policy=default_policy)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
-
-
-def _authenticate(
-    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-        SMTP_USER.encode(),
-        SMTP_PASSWORD.encode(),
-    )
-    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=_authenticate,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as found:
+        yield found
 
 
 def _smtp_ctx(http: GuardedClient, port: int, password: str = SMTP_PASSWORD, **kwargs: Any):
@@ -142,7 +103,7 @@ async def test_smtp_wrong_password_is_a_clear_permanent_error(
 
 
 async def test_an_unreachable_smtp_server_is_transient(http: GuardedClient) -> None:
-    port = _free_port()  # closed again: nothing listens there
+    port = free_port()  # closed again: nothing listens there
     with pytest.raises(TransientError, match=f"could not talk to the SMTP server 127.0.0.1:{port}"):
         await run_node(
             EmailSend,
@@ -224,16 +185,16 @@ def tls_smtp(tmp_path: Path) -> Iterator[tuple[Inbox, dict[str, Controller], Cer
         "starttls": Controller(
             inbox,
             hostname="127.0.0.1",
-            port=_free_port(),
-            authenticator=_authenticate,
+            port=free_port(),
+            authenticator=authenticate,
             tls_context=cert.server_context(),
             require_starttls=True,
         ),
         "ssl": Controller(
             inbox,
             hostname="127.0.0.1",
-            port=_free_port(),
-            authenticator=_authenticate,
+            port=free_port(),
+            authenticator=authenticate,
             ssl_context=cert.server_context(),
             # aiosmtpd only counts STARTTLS as TLS; this whole connection is TLS.
             auth_require_tls=False,
