@@ -676,3 +676,18 @@ def test_public_routes_need_no_token(client: TestClient, route: tuple[str, str])
     method, template = route
     path = re.sub(r"\{\w+\}", "unknown", template)
     assert client.request(method, path).status_code != 401
+
+
+def test_a_key_acts_in_its_own_workspace_only(client: TestClient, world: World) -> None:
+    """``X-Workspace`` cannot take a key out of its workspace, even into one its creator
+    owns (their personal one): 404, as for a workspace they are no member of."""
+    for member, account in world.accounts.members.items():
+        key = world.headers(f"{member}'s API key")
+        personal = users.get_profile(account.actor).workspace_id
+        assert personal != world.workspace_id
+        moved = client.get("/api/workflows", headers={**key, WORKSPACE_HEADER: str(personal)})
+        assert moved.status_code == 404, f"{member}'s key: {moved.status_code} {moved.text}"
+        home = client.get(
+            "/api/workflows", headers={**key, WORKSPACE_HEADER: str(world.workspace_id)}
+        )
+        assert home.status_code == 200 and world.marker in home.text
