@@ -133,7 +133,7 @@ class Expect:
     files: dict[str, Any] | None = None
     #: What a member whose role is too low gets (403: a member knows the object exists).
     below: int = 403
-    #: What a caller outside :data:`Scope.OWNERS` gets.
+    #: What anyone but the owner gets on a :data:`Scope.OWNERS` route.
     others: int = 404
     #: Answers that differ from the derived ones, by caller.
     odd: Mapping[str, int] = field(default_factory=dict)
