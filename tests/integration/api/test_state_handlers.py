@@ -11,7 +11,8 @@ runner and a viewer in it. Two tables say who may do what, in one line per handl
 - :data:`ID_HANDLERS`: every handler of every state module that takes an object id (an
   argument named ``*_id``) must have an entry, so a new one cannot ship without one;
 - :data:`PAGE_HANDLERS`: the handlers that change the object their page's URL names (the
-  editor's Save and Delete, Execute, restore a version, retry and re-run a run).
+  editor's Save and Delete, Execute, restore a version, retry and re-run a run);
+- :data:`FORGED`: the handlers acting on an id their tab holds, with the id forged.
 
 Each is called by each member, a non-member and an admin: whoever the entry allows
 changes the object, anyone else changes nothing (a member below the role is refused,
@@ -55,6 +56,7 @@ from agentflow_app.state.admin import AdminState
 from agentflow_app.state.audit import AuditState
 from agentflow_app.state.auth import AuthState
 from agentflow_app.state.config_panel import ConfigPanelState
+from agentflow_app.state.credentials import CredentialsState
 from agentflow_app.state.editor import EditorState
 from agentflow_app.state.execute import ExecuteState
 from agentflow_app.state.execution import ExecutionState
@@ -472,6 +474,57 @@ async def test_page_handler_lets_only_whom_it_should(
         assert after == before, f"{caller}: a refused call changed the object"
         if caller not in ROLES:
             assert world.marker not in state_text(root), f"{caller}'s state shows the data"
+
+
+@dataclass(frozen=True)
+class Forged:
+    """A handler acting on an id its tab holds in a public var (set by the dialog or page
+    that opened it). A browser cannot set such a var (Reflex's ``setvar`` event finds no
+    setter for it); were one added, the service must still refuse."""
+
+    state: type[rx.State]
+    #: The vars the forged events set (to the shared workspace's objects).
+    setvars: Callable[[World], dict[str, Any]]
+    snapshot: Snapshot
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+FORGED: dict[tuple[str, str], Forged] = {
+    ("CredentialsState", "replace"): Forged(
+        CredentialsState,
+        lambda w: {"replace_id": w.credential_id, "replace_kind": "http"},
+        _credential_snapshot,
+        {"form_data": _NEW_VALUE},
+    ),
+    ("CredentialsState", "confirm_delete"): Forged(
+        CredentialsState, lambda w: {"delete_id": w.credential_id}, _credential_snapshot
+    ),
+    ("EditorState", "save"): Forged(
+        EditorState, lambda w: {"wf_id": w.workflow_id}, _workflow_snapshot
+    ),
+    ("EditorState", "delete_workflow"): Forged(
+        EditorState, lambda w: {"wf_id": w.workflow_id}, _workflow_snapshot
+    ),
+}
+
+
+@pytest.mark.parametrize("caller", ["viewer", "non-member"])
+@pytest.mark.parametrize(("state", "name"), list(FORGED), ids=[".".join(k) for k in FORGED])
+async def test_a_forged_id_in_a_tab_changes_nothing(
+    world: World, state: str, name: str, caller: str
+) -> None:
+    entry = FORGED[(state, name)]
+    root = session_for(world.account(caller).token())
+    before = entry.snapshot(world, root)
+    tab = root.get_substate(entry.state._get_substate_path())
+    for var, value in entry.setvars(world).items():
+        with pytest.raises(AttributeError):
+            await run(root, entry.state, "setvar", var_name=var, value=value)
+        setattr(tab, var, value)  # as a setter would
+    await _refusable(False, run(root, entry.state, name, **entry.kwargs))
+    assert entry.snapshot(world, root) == before, f"{caller}: a forged id changed the object"
+    if caller == "non-member":
+        assert world.marker not in state_text(root), f"{caller}'s state shows the data"
 
 
 @pytest.mark.parametrize(("state_cls", "name", "arg"), ID_HANDLER_LIST, ids=IDS)
