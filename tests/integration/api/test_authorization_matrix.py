@@ -34,7 +34,6 @@ import itertools
 import json
 import re
 import secrets
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,6 +69,7 @@ from agentflow_app.services.users import Actor
 from agentflow_app.services.workspaces import ALLOWED, Can
 from tests.helpers.documents import manual_document
 from tests.helpers.stack import Stack
+from tests.helpers.tally import Tally
 from tests.helpers.users import PASSWORD, Account, new_account
 
 #: Routes anyone may call; they are checked not to answer 401 without a token.
@@ -574,22 +574,13 @@ def _snapshots(path: str, world: World) -> dict[str, Any]:
 # -- the tally -------------------------------------------------------------------------------
 
 #: Combinations checked, refused, and leaks found, over the module (both databases).
-TALLY: Counter[str] = Counter()
+TALLY = Tally()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _report_the_tally(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Print the tally after the module (past pytest's capture, which holds teardowns)."""
     yield
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if reporter is None or capture is None or not TALLY["combinations"]:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(
-            f"\nauthorization matrix: {TALLY['combinations']} route x caller combinations, "
-            f"{TALLY['refused']} refused, {TALLY['leaks']} leaks"
-        )
+    TALLY.report(request.config, "authorization matrix (route x caller)")
 
 
 def _call(client: TestClient, world: World, route: tuple[str, str], caller: str) -> list[str]:
@@ -622,7 +613,7 @@ def _call(client: TestClient, world: World, route: tuple[str, str], caller: str)
         leaks.append(f"{caller}: the answer shows a credential's value")
     if refused and _snapshots(template, world) != before:
         leaks.append(f"{caller}: a refused call changed an object")
-    TALLY.update(combinations=1, refused=int(refused), leaks=len(leaks))
+    TALLY.count(refused=refused, leaks=len(leaks))
     return problems + leaks
 
 

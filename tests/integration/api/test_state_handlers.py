@@ -68,6 +68,7 @@ from agentflow_app.state.workflows import WorkflowsState
 from tests.helpers.documents import manual_document
 from tests.helpers.stack import Stack
 from tests.helpers.states import redirects, run, session_for, state_text
+from tests.helpers.tally import Tally
 from tests.helpers.users import PASSWORD, Account, new_account
 
 #: Background handlers cannot run outside a live app; each is a thin wrapper over a service
@@ -432,6 +433,41 @@ async def _refusable(may: bool, call: Awaitable[list[Any]]) -> list[Any]:
         return []
 
 
+#: Handler x caller combinations checked, refused, and leaks found (both databases).
+TALLY = Tally()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_the_tally(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    TALLY.report(request.config, "state handlers (handler x caller)")
+
+
+def _judge(
+    world: World,
+    root: rx.State,
+    caller: str,
+    may: bool,
+    before: Any,
+    after: Any,
+    *,
+    changes: bool = True,
+) -> list[str]:
+    """What went wrong with ``caller``'s call (a refused one: leaks), counted."""
+    problems, leaks = [], []
+    if not may:
+        if after != before:
+            leaks.append(f"{caller}: a refused call changed the object")
+        if caller not in ROLES and world.marker in state_text(root):
+            leaks.append(f"{caller}'s state shows the shared workspace's data")
+    elif changes and after == before:
+        problems.append(f"{caller}: the call did nothing")
+    elif not changes and world.marker not in state_text(root):
+        problems.append(f"{caller}: the call showed nothing")
+    TALLY.count(refused=not may, leaks=len(leaks))
+    return problems + leaks
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(("state_cls", "name", "arg"), ID_HANDLER_LIST, ids=IDS)
 async def test_id_handler_lets_only_whom_it_should(
@@ -440,17 +476,12 @@ async def test_id_handler_lets_only_whom_it_should(
     entry = ID_HANDLERS[(state_cls.__name__, name)]
     root = session_for(world.account(caller).token())
     before = entry.snapshot(world, root)
-    events = await _refusable(entry.may(caller), _call(world, root, state_cls, name, arg))
+    may = entry.may(caller)
+    events = await _refusable(may, _call(world, root, state_cls, name, arg))
     assert [path for path in redirects(events) if path.startswith("/login")] == []
     after = entry.snapshot(world, root)
-    if not entry.may(caller):
-        assert after == before, f"{caller}: a refused call changed the object"
-        if caller not in ROLES:
-            assert world.marker not in state_text(root), f"{caller}'s state shows the data"
-    elif entry.changes:
-        assert after != before, f"{caller}: the call did nothing"
-    else:
-        assert world.marker in state_text(root), f"{caller}: the call showed nothing"
+    problems = _judge(world, root, caller, may, before, after, changes=entry.changes)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("caller", [*ROLES, "non-member"])
@@ -467,13 +498,8 @@ async def test_page_handler_lets_only_whom_it_should(
     may = caller in ROLES and entry.can in ALLOWED[ROLES[caller]]
     events = await _refusable(may, run(root, entry.state, name, **entry.kwargs))
     assert [path for path in redirects(events) if path.startswith("/login")] == []
-    after = entry.snapshot(world, root)
-    if may:
-        assert after != before, f"{caller}: the call did nothing"
-    else:
-        assert after == before, f"{caller}: a refused call changed the object"
-        if caller not in ROLES:
-            assert world.marker not in state_text(root), f"{caller}'s state shows the data"
+    problems = _judge(world, root, caller, may, before, entry.snapshot(world, root))
+    assert not problems, "\n".join(problems)
 
 
 @dataclass(frozen=True)
@@ -522,9 +548,8 @@ async def test_a_forged_id_in_a_tab_changes_nothing(
             await run(root, entry.state, "setvar", var_name=var, value=value)
         setattr(tab, var, value)  # as a setter would
     await _refusable(False, run(root, entry.state, name, **entry.kwargs))
-    assert entry.snapshot(world, root) == before, f"{caller}: a forged id changed the object"
-    if caller == "non-member":
-        assert world.marker not in state_text(root), f"{caller}'s state shows the data"
+    problems = _judge(world, root, caller, False, before, entry.snapshot(world, root))
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize(("state_cls", "name", "arg"), ID_HANDLER_LIST, ids=IDS)
