@@ -65,7 +65,7 @@ from agentflow_app.state.refusals import backend_exception_handler
 from agentflow_app.state.settings import SettingsState
 from agentflow_app.state.versions import VersionsState
 from agentflow_app.state.workflows import WorkflowsState
-from tests.helpers.documents import manual_document
+from tests.helpers.documents import chain, node
 from tests.helpers.stack import Stack
 from tests.helpers.states import redirects, run, session_for, state_text
 from tests.helpers.tally import Tally
@@ -173,7 +173,9 @@ def _workflow_snapshot(world: World, _root: rx.State) -> Any:
 
 
 def _runs_snapshot(world: World, _root: rx.State) -> Any:
-    page = executions.list_executions(world.actor, workflow_id=world.workflow_id)
+    page = executions.list_executions(
+        world.actor, workflow_id=world.workflow_id, include_tests=True
+    )
     return [(row.id, row.status) for row in page.items]
 
 
@@ -255,10 +257,18 @@ class PageHandler:
     can: Can
     snapshot: Snapshot
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: The events the page sends between its load and the handler (a dialog's opening).
+    before: tuple[tuple[type[rx.State], str, dict[str, Any]], ...] = ()
 
 
-def _editor(name: str, can: Can, snapshot: Snapshot, **kwargs: Any) -> PageHandler:
-    state = {"restore": VersionsState, "open_dialog": ExecuteState}.get(name, EditorState)
+def _editor(
+    name: str, can: Can, snapshot: Snapshot, before: tuple = (), **kwargs: Any
+) -> PageHandler:
+    state = {
+        "restore": VersionsState,
+        "open_dialog": ExecuteState,
+        "start": NodeTestState,
+    }.get(name, EditorState)
     return PageHandler(
         state,
         lambda w: f"/workflows/{w.workflow_id}",
@@ -266,6 +276,7 @@ def _editor(name: str, can: Can, snapshot: Snapshot, **kwargs: Any) -> PageHandl
         can,
         snapshot,
         kwargs,
+        before,
     )
 
 
@@ -285,6 +296,14 @@ PAGE_HANDLERS: dict[tuple[str, str], PageHandler] = {
     ("VersionsState", "restore"): _editor("restore", Can.EDIT, _workflow_snapshot, version=1),
     # The world's workflow takes no inputs: Execute starts it at once.
     ("ExecuteState", "open_dialog"): _editor("open_dialog", Can.RUN, _runs_snapshot),
+    # A node test runs the working copy with the workspace's credentials: editors only.
+    ("NodeTestState", "start"): _editor(
+        "start",
+        Can.EDIT,
+        _runs_snapshot,
+        before=((EditorState, "select_node", {"node_id": "greet"}), (NodeTestState, "prepare", {})),
+        form_data={"inputs": "{}"},
+    ),
     ("ExecutionState", "retry"): _run_page(Can.RUN),
     ("ExecutionState", "rerun"): _run_page(Can.RUN),
 }
@@ -348,8 +367,8 @@ def world(accounts: Accounts) -> Iterator[World]:
             invitation = members.invite(actor, shared.id, account.email, ROLES[member])
             token = parse_qs(urlsplit(invitation.url).query)["token"][0]
             members.accept_invitation(account.actor, token)
-    workflow = workflows.create(actor, manual_document(f"Workflow {marker}"))
-    workflows.update(actor, workflow.id, manual_document(f"Workflow {marker} v2"))
+    workflow = workflows.create(actor, _document(f"Workflow {marker}"))
+    workflows.update(actor, workflow.id, _document(f"Workflow {marker} v2"))
     execution_id = executions.start(actor, workflow.id, {})
     executions.cancel(actor, execution_id)
     key = api_keys.create_key(actor, f"Key {marker}")
@@ -369,6 +388,13 @@ def world(accounts: Accounts) -> Iterator[World]:
         key.id,
     )
     members.delete_workspace(actor, shared.id)
+
+
+def _document(name: str) -> dict[str, Any]:
+    """A manual trigger and one step, which a node test can test."""
+    return chain(
+        name, node("start", "trigger.manual"), node("greet", "transform.template", template="Hi")
+    )
 
 
 def _page(account: Account, path: str) -> rx.State:
@@ -496,6 +522,8 @@ async def test_page_handler_lets_only_whom_it_should(
     before = entry.snapshot(world, root)
     await run(root, *entry.load)
     may = caller in ROLES and entry.can in ALLOWED[ROLES[caller]]
+    for state_cls, step, arguments in entry.before:
+        await _refusable(may, run(root, state_cls, step, **arguments))
     events = await _refusable(may, run(root, entry.state, name, **entry.kwargs))
     assert [path for path in redirects(events) if path.startswith("/login")] == []
     problems = _judge(world, root, caller, may, before, entry.snapshot(world, root))
