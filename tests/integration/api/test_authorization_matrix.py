@@ -49,7 +49,7 @@ from fastapi.testclient import TestClient
 from agentflow_app.api.app import create_api
 from agentflow_app.auth import tokens
 from agentflow_app.db import session_scope
-from agentflow_app.errors import NotFound
+from agentflow_app.errors import Forbidden, NotFound
 from agentflow_app.models import InstanceSetting, WorkspaceRole
 from agentflow_app.routes import WORKSPACE_HEADER
 from agentflow_app.services import (
@@ -682,3 +682,36 @@ def test_a_key_acts_in_its_own_workspace_only(client: TestClient, world: World) 
             "/api/workflows", headers={**key, WORKSPACE_HEADER: str(world.workspace_id)}
         )
         assert home.status_code == 200 and world.marker in home.text
+
+
+def test_a_key_is_never_above_its_creator(client: TestClient, world: World) -> None:
+    """A key's role is chosen at most at its creator's, follows the creator down at once,
+    and stops with the creator's membership."""
+    shared = str(world.workspace_id)
+    save = f"/api/workflows/{world.workflow_id}"
+
+    def saves(key: str) -> int:
+        return client.put(save, headers=_bearer(key), json=_document(world)).status_code
+
+    viewer = workspaces.act_in(
+        users.get_profile(world.accounts.members["viewer"].actor), world.workspace_id
+    )
+    with pytest.raises(Forbidden):
+        api_keys.create_key(viewer, "above me", WorkspaceRole.EDITOR)
+    lowered = api_keys.create_key(world.owner, "read only", WorkspaceRole.VIEWER).key
+    assert saves(lowered) == 403
+
+    editor = world.accounts.members["editor"]
+    assert saves(world.keys["editor's API key"]) == 200
+    members.change_role(world.owner, world.workspace_id, editor.actor.id, "viewer")
+    assert saves(world.keys["editor's API key"]) == 403
+    assert client.get(save, headers=_bearer(world.keys["editor's API key"])).status_code == 200
+
+    runner = world.accounts.members["runner"]
+    members.remove_member(world.owner, world.workspace_id, runner.actor.id)
+    gone = client.get("/api/workflows", headers=_bearer(world.keys["runner's API key"]))
+    assert gone.status_code == 401 and world.marker not in gone.text
+    member_gone = client.get(
+        "/api/workflows", headers={**runner.headers(), WORKSPACE_HEADER: shared}
+    )
+    assert member_gone.status_code == 404
