@@ -125,7 +125,9 @@ class AuthState(rx.State):
     def switch_workspace(self, workspace_id: str) -> Any:
         """Act in another of the account's workspaces (the side bar), from its workflows."""
         actor = self._verify()
-        if actor is None or not workspace_id.isdigit() or int(workspace_id) not in actor.roles:
+        if actor is None:  # its session ended meanwhile, like every other event's
+            return rx.redirect(routes.login_url(self._current_path()), replace=True)
+        if not workspace_id.isdigit() or int(workspace_id) not in actor.roles:
             return None
         self.workspace_choice = workspace_id
         return rx.redirect(routes.WORKFLOWS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import httpx2
@@ -17,7 +18,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 from agentflow_app.api.app import create_api
-from agentflow_app.services import api_keys, workflows
+from agentflow_app.services import api_keys, members, users, workflows, workspaces
 from agentflow_app.services.executions import list_executions
 from tests.fakes.servers import serve_asgi
 from tests.helpers.documents import chain, node
@@ -184,3 +185,38 @@ async def test_no_key_or_a_revoked_key_is_refused(
         leaves = tuple(x for leaf in leaves for x in getattr(leaf, "exceptions", (leaf,)))
     assert [type(leaf) for leaf in leaves] == [MCPError], leaves
     assert "Server returned an error response" in str(leaves[0])
+
+
+async def test_keys_in_a_shared_workspace_run_its_tools_by_their_role(
+    api_url: str, owner: tuple[Account, str, dict[str, int]]
+) -> None:
+    """``/api/mcp`` is outside the route table the authorisation matrix reads: each role's
+    key sees the shared workspace's tools; a viewer's call is refused and queues nothing, and
+    a key of the owner's personal workspace sees none of them."""
+    account, personal_key, _ = owner
+    shared = workspaces.create_workspace(account.actor, "MCP team")
+    acting = workspaces.act_in(users.get_profile(account.actor), shared.id)
+    workflow_id = workflows.create(acting, _research("Team research")).id
+    keys = {"owner": api_keys.create_key(acting, "team").key}
+    for role in ("runner", "viewer"):
+        member = new_account(f"mcp-{role}")
+        invitation = members.invite(acting, shared.id, member.email, role)
+        members.accept_invitation(
+            member.actor, parse_qs(urlsplit(invitation.url).query)["token"][0]
+        )
+        joined = workspaces.act_in(users.get_profile(member.actor), shared.id)
+        keys[role] = api_keys.create_key(joined, role).key
+
+    for role, key in keys.items():
+        async with _client(api_url, key) as client:
+            listed = [tool.name for tool in (await client.list_tools()).tools]
+        assert listed == ["team_research"], role
+    async with _client(api_url, keys["viewer"]) as client:
+        refused = await client.call_tool("team_research", {"company": "Acme"})
+    assert refused.is_error and "viewer" in refused.content[0].text
+    assert list_executions(acting, workflow_id=workflow_id).items == []
+    async with _client(api_url, personal_key) as client:
+        listed = (await client.list_tools()).tools
+        unknown = await client.call_tool("team_research", {"company": "Acme"})
+    assert "team_research" not in [tool.name for tool in listed]
+    assert unknown.is_error and "no workflow tool named 'team_research'" in unknown.content[0].text

@@ -7,10 +7,21 @@ the tool list comes from a real SDK server through the user's own ``mcp`` creden
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from reflex.istate.data import ReflexURL, RouterData
 
-from agentflow_app.services import credentials, mcp_tools, workflows
+from agentflow_app.errors import Forbidden
+from agentflow_app.services import (
+    credentials,
+    mcp_servers,
+    mcp_tools,
+    members,
+    users,
+    workflows,
+    workspaces,
+)
 from agentflow_app.state.config_panel import ConfigPanelState
 from agentflow_app.state.editor import EditorState
 from agentflow_app.state.node_test import NodeTestState
@@ -18,7 +29,7 @@ from agentflow_app.state.versions import VersionsState
 from tests.fakes.mcp_server import McpFake
 from tests.helpers.documents import chain, node
 from tests.helpers.states import run, session_for
-from tests.helpers.users import Account
+from tests.helpers.users import Account, new_account
 
 
 async def test_the_panel_lists_the_servers_tools_and_ticking_sets_the_allow_list(
@@ -98,3 +109,27 @@ async def test_the_workflow_panel_marks_it_available_to_mcp_clients(account: Acc
 
     assert workflows.get(account.actor, workflow_id).document["expose_mcp"] is True
     assert [t.tool_name for t in mcp_tools.exposed_workflows(account.actor)] == ["offered"]
+
+
+async def test_only_editors_list_a_servers_tools_through_a_shared_credential(
+    account: Account, directory: McpFake, set_env
+) -> None:
+    """Listing tools opens a session with the workspace's credential: a use of it outside a
+    run, which (like a credential's Test and a node test) takes an editor."""
+    set_env(AGENTFLOW_ALLOW_PRIVATE_NETWORK="true")
+    shared = workspaces.create_workspace(account.actor, "MCP team")
+    owner = workspaces.act_in(users.get_profile(account.actor), shared.id)
+    credentials.create_credential(owner, "dir", "mcp", {"url": directory.url})
+    for role in ("editor", "runner", "viewer"):
+        member = new_account(f"mcp-{role}")
+        invitation = members.invite(owner, shared.id, member.email, role)
+        members.accept_invitation(
+            member.actor, parse_qs(urlsplit(invitation.url).query)["token"][0]
+        )
+        acting = workspaces.act_in(users.get_profile(member.actor), shared.id)
+        if role == "editor":
+            tools = await mcp_servers.list_tools(acting, "dir")
+            assert [tool.name for tool in tools] == ["lookup_company", "add"]
+        else:
+            with pytest.raises(Forbidden, match="editor or above"):
+                await mcp_servers.list_tools(acting, "dir")
