@@ -137,6 +137,8 @@ class Expect:
     others: int = 404
     #: Answers that differ from the derived ones, by caller.
     odd: Mapping[str, int] = field(default_factory=dict)
+    #: Who may see the shared workspace's data in the answer, when not its members.
+    readers: frozenset[str] | None = None
 
     def wanted(self, caller: str) -> int:
         if caller in DISABLED or caller in BROKEN:
@@ -186,6 +188,11 @@ _TOKEN = {"scheme": "bearer", "token": SECRET}
 
 def _credential(name: str) -> dict:
     return {"name": name, "kind": "http", "data": _TOKEN}
+
+
+#: Keys of a role below owner: they own no workspace, so they read no audit log.
+_NOT_OWNER_KEYS = {key: 403 for key, role in KEYS.items() if role != WorkspaceRole.OWNER}
+_AUDIT_READERS = frozenset({"owner", "owner's API key", "admin"})
 
 
 # One line per authenticated route: (method, path as FastAPI formats it) -> Expect.
@@ -245,8 +252,11 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/admin/signup"): console(200),
     ("PUT", "/api/admin/signup"): console(200, lambda w: {"mode": "open"}),
     ("GET", "/api/admin/health"): console(200),
-    ("GET", "/api/audit"): console(200),
-    ("GET", "/api/audit/export"): console(200),
+    # Everyone owns a workspace (the personal one) and reads its rows; a key only when it
+    # is an owner's key (it belongs to its workspace alone). The shared workspace's rows
+    # reach its owners and the admin, not its other members.
+    ("GET", "/api/audit"): account(200, odd=_NOT_OWNER_KEYS, readers=_AUDIT_READERS),
+    ("GET", "/api/audit/export"): account(200, odd=_NOT_OWNER_KEYS, readers=_AUDIT_READERS),
     ("GET", "/api/workspaces"): account(200),
     ("POST", "/api/workspaces"): account(201, lambda w: {"name": "Matrix team"}),
     ("GET", "/api/workspaces/{workspace_id}"): on(Can.READ, 200),
@@ -605,7 +615,10 @@ def _call(client: TestClient, world: World, route: tuple[str, str], caller: str)
     if wanted == 401 and not answer.headers.get("WWW-Authenticate", "").startswith("Bearer"):
         problems.append(f"{caller}: a 401 without WWW-Authenticate: Bearer")
     # Members read the workspace's objects; an admin reads the whole audit log.
-    reader = caller in ROLE_OF or (caller == "admin" and expect.scope == Scope.CONSOLE)
+    if expect.readers is not None:
+        reader = caller in expect.readers
+    else:
+        reader = caller in ROLE_OF or (caller == "admin" and expect.scope == Scope.CONSOLE)
     leaks = []
     if not reader and world.marker in answer.text:
         leaks.append(f"{caller}: the answer shows the shared workspace's data")

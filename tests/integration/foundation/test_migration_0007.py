@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from agentflow_app.db import get_engine
 from agentflow_app.migrate import alembic_config, upgrade_head
 from tests.helpers.databases import database  # noqa: F401  (the fixture)
+from tests.helpers.migration_rows import NOW, execution_row, insert_row, user_row
 
-NOW = "'2026-01-01 00:00:00'"
 #: Child tables first, so a wipe never trips a foreign key.
 TABLES = (
     "approvals",
@@ -62,30 +62,8 @@ def _migrate(target: str, *, down: bool) -> None:
         (command.downgrade if down else command.upgrade)(config, target)
 
 
-def _insert(conn: Connection, table: str, **values: object) -> int:
-    """One row; values are SQL literals (so one statement works on both backends)."""
-    columns = ", ".join(values)
-    literals = ", ".join(str(value) for value in values.values())
-    return conn.execute(
-        text(f"INSERT INTO {table} ({columns}) VALUES ({literals}) RETURNING id")
-    ).scalar_one()
-
-
-def _user(conn: Connection, email: str) -> int:
-    return _insert(
-        conn,
-        "users",
-        email=f"'{email}'",
-        name="'Someone'",
-        password_hash="'x'",
-        is_admin="FALSE",
-        token_version=0,
-        created_at=NOW,
-    )
-
-
 def _workflow(conn: Connection, owner: int, name: str) -> int:
-    workflow = _insert(
+    workflow = insert_row(
         conn,
         "workflows",
         owner_id=owner,
@@ -95,7 +73,7 @@ def _workflow(conn: Connection, owner: int, name: str) -> int:
         created_at=NOW,
         updated_at=NOW,
     )
-    _insert(
+    insert_row(
         conn,
         "workflow_versions",
         workflow_id=workflow,
@@ -108,7 +86,7 @@ def _workflow(conn: Connection, owner: int, name: str) -> int:
 
 
 def _credential(conn: Connection, owner: int | str, name: str, **workspace: object) -> int:
-    return _insert(
+    return insert_row(
         conn,
         "credentials",
         owner_id=owner,
@@ -122,26 +100,8 @@ def _credential(conn: Connection, owner: int | str, name: str, **workspace: obje
     )
 
 
-def _execution(conn: Connection, owner: int | str, workflow: int | str, **workspace: object) -> int:
-    return _insert(
-        conn,
-        "executions",
-        workflow_id=workflow,
-        owner_id=owner,
-        document="'{}'",
-        status="'succeeded'",
-        trigger="'manual'",
-        inputs="'{}'",
-        usage="'{}'",
-        cancel_requested="FALSE",
-        last_seq=1,
-        created_at=NOW,
-        **workspace,
-    )
-
-
 def _file(conn: Connection, owner: int | str, execution: int, key: str) -> int:
-    return _insert(
+    return insert_row(
         conn,
         "files",
         owner_id=owner,
@@ -156,7 +116,7 @@ def _file(conn: Connection, owner: int | str, execution: int, key: str) -> int:
 
 
 def _approval(conn: Connection, owner: int | str, execution: int) -> int:
-    return _insert(
+    return insert_row(
         conn,
         "approvals",
         execution_id=execution,
@@ -172,7 +132,7 @@ def _approval(conn: Connection, owner: int | str, execution: int) -> int:
 
 
 def _api_key(conn: Connection, user: int, prefix: str) -> int:
-    return _insert(
+    return insert_row(
         conn,
         "api_keys",
         user_id=user,
@@ -185,8 +145,8 @@ def _api_key(conn: Connection, user: int, prefix: str) -> int:
 
 def _run_with_history(conn: Connection, owner: int | str, workflow: int | str, tag: str) -> int:
     """A finished run with a step, an event, a file and an approval."""
-    run = _execution(conn, owner, workflow)
-    _insert(
+    run = execution_row(conn, owner, workflow)
+    insert_row(
         conn,
         "step_runs",
         execution_id=run,
@@ -196,7 +156,7 @@ def _run_with_history(conn: Connection, owner: int | str, workflow: int | str, t
         attempts=1,
         output_truncated="FALSE",
     )
-    _insert(
+    insert_row(
         conn,
         "execution_events",
         execution_id=run,
@@ -216,7 +176,7 @@ def _populate_at_0006() -> Populated:
     with get_engine().begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
-        alice, bob = _user(conn, "alice@example.com"), _user(conn, "bob@example.com")
+        alice, bob = user_row(conn, "alice@example.com"), user_row(conn, "bob@example.com")
         workflow = _workflow(conn, alice, "alice one")
         _workflow(conn, alice, "alice two")
         bobs = _workflow(conn, bob, "bob one")
@@ -268,7 +228,7 @@ def _personal(user: int) -> int:
 
 
 def _shared_workspace(conn: Connection, members: dict[int, str]) -> int:
-    team = _insert(conn, "workspaces", name="'Team'", created_at=NOW)
+    team = insert_row(conn, "workspaces", name="'Team'", created_at=NOW)
     for user, role in members.items():
         conn.execute(
             text(
@@ -341,7 +301,7 @@ def test_deleting_an_account_takes_its_personal_workspace_not_its_shared_work(da
     bobs_personal = _personal(made.bob)
     with get_engine().begin() as conn:
         team = _shared_workspace(conn, {made.alice: "owner", made.bob: "editor"})
-        shared_workflow = _insert(
+        shared_workflow = insert_row(
             conn,
             "workflows",
             owner_id=made.bob,
@@ -352,7 +312,7 @@ def test_deleting_an_account_takes_its_personal_workspace_not_its_shared_work(da
             created_at=NOW,
             updated_at=NOW,
         )
-        shared_run = _execution(conn, made.bob, shared_workflow, workspace_id=team)
+        shared_run = execution_row(conn, made.bob, shared_workflow, workspace_id=team)
         shared_credential = _credential(conn, made.bob, "team key", workspace_id=team)
 
     with get_engine().begin() as conn:
@@ -401,7 +361,7 @@ def test_downgrade_puts_objects_back_under_their_creators_and_upgrades_again(dat
     with get_engine().begin() as conn:
         team = _shared_workspace(conn, {made.alice: "owner"})
         alices_shared = _credential(conn, made.alice, "openai", workspace_id=team)
-        orphan = _insert(
+        orphan = insert_row(
             conn,
             "workflows",
             owner_id="NULL",  # its creator's account was deleted
@@ -412,8 +372,8 @@ def test_downgrade_puts_objects_back_under_their_creators_and_upgrades_again(dat
             created_at=NOW,
             updated_at=NOW,
         )
-        orphans_run = _execution(conn, made.alice, orphan, workspace_id=team)
-        _insert(
+        orphans_run = execution_row(conn, made.alice, orphan, workspace_id=team)
+        insert_row(
             conn,
             "step_runs",
             execution_id=orphans_run,

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from agentflow_app.db import get_engine
 from agentflow_app.migrate import alembic_config, upgrade_head
 from tests.helpers.databases import database  # noqa: F401  (the fixture)
-from tests.integration.foundation.test_migration_0007 import NOW, _execution, _insert, _user
+from tests.helpers.migration_rows import NOW, execution_row, insert_row, user_row
 
 KEPT = (
     "users",
@@ -44,8 +44,8 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
         command.downgrade(config, "0003")
     with get_engine().begin() as conn:
         for email in ("ann@example.com", "ben@example.com"):
-            owner = _user(conn, email)
-            workflow = _insert(
+            owner = user_row(conn, email)
+            workflow = insert_row(
                 conn,
                 "workflows",
                 owner_id=owner,
@@ -55,7 +55,7 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
                 created_at=NOW,
                 updated_at=NOW,
             )
-            _insert(
+            insert_row(
                 conn,
                 "workflow_versions",
                 workflow_id=workflow,
@@ -64,7 +64,7 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
                 created_by=owner,
                 created_at=NOW,
             )
-            _insert(
+            insert_row(
                 conn,
                 "credentials",
                 owner_id=owner,
@@ -75,7 +75,7 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
                 created_at=NOW,
                 updated_at=NOW,
             )
-            _insert(
+            insert_row(
                 conn,
                 "api_keys",
                 user_id=owner,
@@ -84,8 +84,8 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
                 key_hash=f"'hash-{owner}'",
                 created_at=NOW,
             )
-            run = _execution(conn, owner, workflow)
-            _insert(
+            run = execution_row(conn, owner, workflow)
+            insert_row(
                 conn,
                 "step_runs",
                 execution_id=run,
@@ -95,7 +95,7 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
                 attempts=1,
                 output_truncated="FALSE",
             )
-            _insert(
+            insert_row(
                 conn,
                 "execution_events",
                 execution_id=run,
