@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import reflex as rx
 
-from agentflow_app import routes
 from agentflow_app.components.layout import centered_card
 from agentflow_app.state.auth import AuthState
 
@@ -86,7 +85,7 @@ def login() -> rx.Component:
         ),
         rx.text(
             "No account yet? ",
-            rx.link("Create one", href=routes.REGISTER),
+            rx.link("Create one", href=AuthState.register_link),
             size="2",
             color_scheme="gray",
         ),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import quote
 
 import reflex as rx
 
@@ -67,6 +68,9 @@ class AuthState(rx.State):
     #: Why the session ended, shown on the sign-in page it was sent to (a disabled account).
     session_notice: str = ""
     login_busy: bool = False
+    #: The sign-in page's "Create one" link: it carries the page's ``next``, so someone
+    #: who opened an invitation link and has no account yet comes back to it.
+    register_link: str = routes.REGISTER
     signup_open: bool = True
     register_errors: dict[str, str] = {}
     register_busy: bool = False
@@ -137,6 +141,12 @@ class AuthState(rx.State):
         """``on_load`` of /login: a signed-in visitor goes straight on."""
         self.login_error = ""
         self.login_busy = False
+        target = self.router.url.query_parameters.get("next")
+        self.register_link = (
+            f"{routes.REGISTER}?next={quote(safe_next(target), safe='/')}"
+            if target
+            else routes.REGISTER
+        )
         if self._verify() is not None:
             return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
         return None
@@ -216,7 +226,7 @@ class AuthState(rx.State):
         else:
             self.auth_token = issued.access_token
             self._verify()
-            yield rx.redirect(HOME)
+            yield rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
         self.register_busy = False
 
     @rx.event

@@ -775,6 +775,28 @@ async def test_register_shows_inline_errors_then_signs_in(stack: Stack) -> None:
     )
 
 
+async def test_an_invitation_link_survives_creating_an_account(stack: Stack) -> None:
+    """Opened signed out, /join sends to /login?next=/join?token=…; "Create one" keeps that
+    ``next``, and the new account lands back on the link."""
+    root = session_for("")
+    root.router = RouterData(
+        url=ReflexURL("http://localhost:3000/login?next=/join%3Ftoken%3Dabc123")
+    )
+    await run(root, AuthState, "open_login_page")
+    auth = root.get_substate(AuthState._get_substate_path())
+    assert auth.register_link == "/register?next=/join%3Ftoken%3Dabc123"
+
+    root.router = RouterData(url=ReflexURL(f"http://localhost:3000{auth.register_link}"))
+    email = f"joiner-{secrets.token_hex(3)}@example.com"
+    events = await run(
+        root,
+        AuthState,
+        "register",
+        form_data={"email": email, "password": PASSWORD, "confirm": PASSWORD},
+    )
+    assert redirects(events) == ["/join?token=abc123"]
+
+
 async def test_settings_change_password_keeps_this_session_only(world: World) -> None:
     elsewhere = world.owner.token()
     root = session_for(world.owner.token())
