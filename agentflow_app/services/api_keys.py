@@ -4,7 +4,8 @@ Ownership is checked here like everywhere else: another user's key id answers No
 A key belongs to the workspace it was made in and acts there only, with a role no
 higher than its creator's: chosen at creation, and lowered (never raised) whenever the
 creator's own role there is lower or gone (checked on each use, so demoting or removing a
-member takes effect on their keys at once).
+member takes effect on their keys at once). A key never carries its creator's instance
+admin powers.
 """
 
 from __future__ import annotations
@@ -163,7 +164,9 @@ def _key_owner(key: str) -> Actor:
             id=user.id,
             email=user.email,
             name=user.name,
-            is_admin=user.is_admin,
+            # A key acts in one workspace with a role; the instance console's powers stay
+            # with the admin's own sign-in, so a leaked key of an admin is no admin.
+            is_admin=False,
             workspace_id=row.workspace_id,
             roles={row.workspace_id: role},
         )

@@ -237,3 +237,13 @@ def test_a_disabled_users_own_webhooks_and_schedules_stop_but_shared_ones_go_on(
         f"/api/admin/users/{user.actor.id}", json={"disabled": False}, headers=admin.headers()
     )
     assert client.post(mine.webhook_path, json={}).status_code == 202
+
+
+def test_an_admins_api_key_is_no_admin(client: TestClient, admin: Account) -> None:
+    made = client.post("/api/api-keys", json={"name": "scripts"}, headers=admin.headers())
+    assert made.status_code == 201, made.text
+    key = _bearer(made.json()["key"])
+    assert client.get("/api/admin/users", headers=key).status_code == 403
+    assert client.get("/api/admin/users", headers=admin.headers()).status_code == 200
+    # The key still does what its role in its workspace allows.
+    assert client.get("/api/workflows", headers=key).status_code == 200
