@@ -158,9 +158,9 @@ def test_a_backup_taken_during_twenty_runs_restores_into_an_empty_data_dir(
     assert users.find_by_email(bob.email) == bob.actor
     assert workflows.get(alice.actor, workflow_id).document["nodes"] == document["nodes"]
     assert rotate_keys() == 2, "the services open every restored credential"
-    slack = asyncio.run(Vault(bob.actor.id).get("team-slack", ("slack",)))
+    slack = asyncio.run(Vault(bob.actor.workspace_id).get("team-slack", ("slack",)))
     assert slack["token"] == SECRET
-    gateway = asyncio.run(Vault(alice.actor.id).get("gateway", ("openai",)))
+    gateway = asyncio.run(Vault(alice.actor.workspace_id).get("gateway", ("openai",)))
     assert gateway["api_key"] == SECRET
 
     assert len(finished_before) >= 5

@@ -182,7 +182,7 @@ def test_deleting_a_user_deletes_what_they_own(client: TestClient, admin: Accoun
     user = new_account("departed")
     headers = user.headers()
     made = client.post("/api/workflows", json=manual_document(), headers=headers)
-    stored = files.store_file(user.actor.id, "notes.txt", "text/plain", [b"departing"])
+    stored = files.store_file(user.actor.workspace_id, "notes.txt", "text/plain", [b"departing"])
     key = _blob_key(stored.id)
     assert b"".join(file_store().open(key)) == b"departing"
     url = f"/api/admin/users/{user.actor.id}"
@@ -198,7 +198,7 @@ def test_deleting_a_user_deletes_what_they_own(client: TestClient, admin: Accoun
 
 
 def test_health_cards(client: TestClient, admin: Account) -> None:
-    files.store_file(admin.actor.id, "cards.txt", "text/plain", [b"x" * 1000])
+    files.store_file(admin.actor.workspace_id, "cards.txt", "text/plain", [b"x" * 1000])
     cards = client.get("/api/admin/health", headers=admin.headers()).json()
     assert cards["db"] == "ok" and cards["redis"] == "ok"
     assert cards["database_bytes"] > 0 and cards["files_bytes"] >= 1000

@@ -231,7 +231,7 @@ def test_credential_problems_name_missing_and_wrong_kind_credentials(stack, make
             },
         ]
     }
-    assert credentials.credential_problems(actor.id, document) == [
+    assert credentials.credential_problems(actor.workspace_id, document) == [
         {
             "node_id": "gone",
             "field": "config.credential",

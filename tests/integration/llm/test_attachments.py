@@ -37,10 +37,10 @@ def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def attached(module_stack: Stack, make_ctx) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """A context whose run owns a PNG and a PDF; their references."""
     owner = new_account("attach")
-    png = files.store_file(owner.actor.id, "chart.png", "image/png", [PNG]).as_json()
-    pdf = files.store_file(owner.actor.id, "Invoice #42.pdf", None, [PDF]).as_json()
+    png = files.store_file(owner.actor.workspace_id, "chart.png", "image/png", [PNG]).as_json()
+    pdf = files.store_file(owner.actor.workspace_id, "Invoice #42.pdf", None, [PDF]).as_json()
     ctx = make_ctx()
-    ctx.services["files"] = DbFileHost(1, owner.actor.id)
+    ctx.services["files"] = DbFileHost(1, owner.actor.workspace_id)
     return ctx, png, pdf
 
 

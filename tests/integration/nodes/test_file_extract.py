@@ -29,14 +29,14 @@ def owner(module_stack: Stack):
 
 def _store(owner, name: str, data: bytes | None = None, claimed: str | None = None) -> dict:
     data = (SAMPLES / name).read_bytes() if data is None else data
-    return files.store_file(owner.actor.id, name, claimed, [data]).as_json()
+    return files.store_file(owner.actor.workspace_id, name, claimed, [data]).as_json()
 
 
 async def _extract(http: GuardedClient, owner, ref: Any, **config: Any) -> dict[str, Any]:
     ctx = node_context(
         http=http,
         inputs={"doc": ref},
-        services={"files": DbFileHost(1, owner.actor.id)},
+        services={"files": DbFileHost(1, owner.actor.workspace_id)},
     )
     return await run_node(FileExtract, {"file": "{{ inputs.doc }}", **config}, ctx)
 
