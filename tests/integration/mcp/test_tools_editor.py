@@ -131,5 +131,5 @@ async def test_only_editors_list_a_servers_tools_through_a_shared_credential(
             tools = await mcp_servers.list_tools(acting, "dir")
             assert [tool.name for tool in tools] == ["lookup_company", "add"]
         else:
-            with pytest.raises(Forbidden, match="editor or above"):
+            with pytest.raises(Forbidden, match="editors and above"):
                 await mcp_servers.list_tools(acting, "dir")
