@@ -35,6 +35,7 @@ from agentflow_app.catalog import default_registry
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.validate import Problem, validate
 from agentflow_app.errors import Forbidden, InvalidInput, NotFound
+from agentflow_app.models import WorkspaceRole
 from agentflow_app.services import credentials as credentials_service
 from agentflow_app.services import mcp_servers, workflows, workspaces
 from agentflow_app.services.users import Actor
@@ -121,10 +122,8 @@ class EditorState(rx.State):
     import_error: str = ""
     import_open: bool = False
     delete_open: bool = False
-    #: What the viewer's role in the workflow's workspace allows: a viewer sees no Save,
-    #: a viewer no Execute (the services refuse either way).
-    can_edit: bool = True
-    can_run: bool = True
+    #: The viewer's role in the workflow's workspace: a viewer sees no Save, a runner no
+    #: Save and a viewer no Execute (the services refuse either way).
     role: str = ""
 
     _doc: dict[str, Any] = {}
@@ -133,6 +132,14 @@ class EditorState(rx.State):
     _credentials: list[CredentialChoice] = []
     _workflows: list[WorkflowChoice] = []
     _workspace_id: int = 0
+
+    @rx.var
+    def can_edit(self) -> bool:
+        return bool(self.role) and Can.EDIT in ALLOWED[WorkspaceRole(self.role)]
+
+    @rx.var
+    def can_run(self) -> bool:
+        return bool(self.role) and Can.RUN in ALLOWED[WorkspaceRole(self.role)]
 
     # -- the feature substates ---------------------------------------------------------------
     # They subclass this state, so their modules import this one; importing them when called
@@ -179,8 +186,6 @@ class EditorState(rx.State):
             self.load_error = "This workflow does not exist, or it is not yours."
             return None
         self.role = actor.role.value
-        self.can_edit = Can.EDIT in ALLOWED[actor.role]
-        self.can_run = Can.RUN in ALLOWED[actor.role]
         # The administrator's stdio MCP servers are chosen where mcp credentials are.
         self._credentials = [CredentialChoice(name=c.name, kind=c.kind) for c in creds] + [
             CredentialChoice(name=name, kind="mcp") for name in mcp_servers.stdio_choices()

@@ -49,3 +49,64 @@ def execution_row(
         created_at=NOW,
         **workspace,
     )
+
+
+def workflow_row(conn: Connection, owner: int, name: str) -> int:
+    workflow = insert_row(
+        conn,
+        "workflows",
+        owner_id=owner,
+        name=f"'{name}'",
+        description="''",
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    insert_row(
+        conn,
+        "workflow_versions",
+        workflow_id=workflow,
+        version=1,
+        document="'{}'",
+        created_by=owner,
+        created_at=NOW,
+    )
+    return workflow
+
+
+def credential_row(conn: Connection, owner: int | str, name: str, **workspace: object) -> int:
+    return insert_row(
+        conn,
+        "credentials",
+        owner_id=owner,
+        name=f"'{name}'",
+        kind="'api_key'",
+        ciphertext="'x'",
+        hint="'…'",
+        created_at=NOW,
+        updated_at=NOW,
+        **workspace,
+    )
+
+
+def step_and_event_rows(conn: Connection, run: int, node_id: str) -> None:
+    """A succeeded step of ``run`` and its queued event."""
+    insert_row(
+        conn,
+        "step_runs",
+        execution_id=run,
+        node_id=f"'{node_id}'",
+        type="'approval'",
+        status="'succeeded'",
+        attempts=1,
+        output_truncated="FALSE",
+    )
+    insert_row(
+        conn,
+        "execution_events",
+        execution_id=run,
+        seq=1,
+        ts=NOW,
+        type="'execution.queued'",
+        data="'{}'",
+    )

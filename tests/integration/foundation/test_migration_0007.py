@@ -18,7 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from agentflow_app.db import get_engine
 from agentflow_app.migrate import alembic_config, upgrade_head
 from tests.helpers.databases import database  # noqa: F401  (the fixture)
-from tests.helpers.migration_rows import NOW, execution_row, insert_row, user_row
+from tests.helpers.migration_rows import (
+    NOW,
+    credential_row,
+    execution_row,
+    insert_row,
+    step_and_event_rows,
+    user_row,
+    workflow_row,
+)
 
 #: Child tables first, so a wipe never trips a foreign key.
 TABLES = (
@@ -60,44 +68,6 @@ def _migrate(target: str, *, down: bool) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         (command.downgrade if down else command.upgrade)(config, target)
-
-
-def _workflow(conn: Connection, owner: int, name: str) -> int:
-    workflow = insert_row(
-        conn,
-        "workflows",
-        owner_id=owner,
-        name=f"'{name}'",
-        description="''",
-        version=1,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    insert_row(
-        conn,
-        "workflow_versions",
-        workflow_id=workflow,
-        version=1,
-        document="'{}'",
-        created_by=owner,
-        created_at=NOW,
-    )
-    return workflow
-
-
-def _credential(conn: Connection, owner: int | str, name: str, **workspace: object) -> int:
-    return insert_row(
-        conn,
-        "credentials",
-        owner_id=owner,
-        name=f"'{name}'",
-        kind="'api_key'",
-        ciphertext="'x'",
-        hint="'…'",
-        created_at=NOW,
-        updated_at=NOW,
-        **workspace,
-    )
 
 
 def _file(conn: Connection, owner: int | str, execution: int, key: str) -> int:
@@ -146,25 +116,7 @@ def _api_key(conn: Connection, user: int, prefix: str) -> int:
 def _run_with_history(conn: Connection, owner: int | str, workflow: int | str, tag: str) -> int:
     """A finished run with a step, an event, a file and an approval."""
     run = execution_row(conn, owner, workflow)
-    insert_row(
-        conn,
-        "step_runs",
-        execution_id=run,
-        node_id="'approve'",
-        type="'approval'",
-        status="'succeeded'",
-        attempts=1,
-        output_truncated="FALSE",
-    )
-    insert_row(
-        conn,
-        "execution_events",
-        execution_id=run,
-        seq=1,
-        ts=NOW,
-        type="'execution.queued'",
-        data="'{}'",
-    )
+    step_and_event_rows(conn, run, "approve")
     _file(conn, owner, run, f"key-{tag}")
     _approval(conn, owner, run)
     return run
@@ -177,13 +129,13 @@ def _populate_at_0006() -> Populated:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
         alice, bob = user_row(conn, "alice@example.com"), user_row(conn, "bob@example.com")
-        workflow = _workflow(conn, alice, "alice one")
-        _workflow(conn, alice, "alice two")
-        bobs = _workflow(conn, bob, "bob one")
+        workflow = workflow_row(conn, alice, "alice one")
+        workflow_row(conn, alice, "alice two")
+        bobs = workflow_row(conn, bob, "bob one")
         for owner in (alice, bob):
-            _credential(conn, owner, "openai")  # the same name in both accounts
+            credential_row(conn, owner, "openai")  # the same name in both accounts
             _api_key(conn, owner, f"k{owner}")
-        _credential(conn, alice, "slack")
+        credential_row(conn, alice, "slack")
         _run_with_history(conn, alice, workflow, "alice")
         _run_with_history(conn, bob, bobs, "bob")
         anonymous_run = _run_with_history(conn, "NULL", "NULL", "anonymous")
@@ -290,9 +242,9 @@ def test_upgrade_moves_every_object_into_its_owners_personal_workspace(database)
     # Credential names are now unique per workspace, not per person.
     with get_engine().begin() as conn:
         team = _shared_workspace(conn, {made.alice: "owner"})
-        _credential(conn, made.alice, "openai", workspace_id=team)
+        credential_row(conn, made.alice, "openai", workspace_id=team)
     with pytest.raises(IntegrityError), get_engine().begin() as conn:
-        _credential(conn, made.bob, "openai", workspace_id=personal[made.alice])
+        credential_row(conn, made.bob, "openai", workspace_id=personal[made.alice])
 
 
 def test_deleting_an_account_takes_its_personal_workspace_not_its_shared_work(database) -> None:  # noqa: F811
@@ -313,7 +265,7 @@ def test_deleting_an_account_takes_its_personal_workspace_not_its_shared_work(da
             updated_at=NOW,
         )
         shared_run = execution_row(conn, made.bob, shared_workflow, workspace_id=team)
-        shared_credential = _credential(conn, made.bob, "team key", workspace_id=team)
+        shared_credential = credential_row(conn, made.bob, "team key", workspace_id=team)
 
     with get_engine().begin() as conn:
         conn.execute(text("DELETE FROM users WHERE id = :bob"), {"bob": made.bob})
@@ -360,7 +312,7 @@ def test_downgrade_puts_objects_back_under_their_creators_and_upgrades_again(dat
     _upgrade_keeping_every_row()
     with get_engine().begin() as conn:
         team = _shared_workspace(conn, {made.alice: "owner"})
-        alices_shared = _credential(conn, made.alice, "openai", workspace_id=team)
+        alices_shared = credential_row(conn, made.alice, "openai", workspace_id=team)
         orphan = insert_row(
             conn,
             "workflows",

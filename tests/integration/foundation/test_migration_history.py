@@ -15,7 +15,15 @@ from sqlalchemy import text
 from agentflow_app.db import get_engine
 from agentflow_app.migrate import alembic_config, upgrade_head
 from tests.helpers.databases import database  # noqa: F401  (the fixture)
-from tests.helpers.migration_rows import NOW, execution_row, insert_row, user_row
+from tests.helpers.migration_rows import (
+    NOW,
+    credential_row,
+    execution_row,
+    insert_row,
+    step_and_event_rows,
+    user_row,
+    workflow_row,
+)
 
 KEPT = (
     "users",
@@ -45,36 +53,8 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
     with get_engine().begin() as conn:
         for email in ("ann@example.com", "ben@example.com"):
             owner = user_row(conn, email)
-            workflow = insert_row(
-                conn,
-                "workflows",
-                owner_id=owner,
-                name="'Kept'",
-                description="''",
-                version=1,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-            insert_row(
-                conn,
-                "workflow_versions",
-                workflow_id=workflow,
-                version=1,
-                document="'{}'",
-                created_by=owner,
-                created_at=NOW,
-            )
-            insert_row(
-                conn,
-                "credentials",
-                owner_id=owner,
-                name="'key'",
-                kind="'api_key'",
-                ciphertext="'x'",
-                hint="'…'",
-                created_at=NOW,
-                updated_at=NOW,
-            )
+            workflow = workflow_row(conn, owner, "Kept")
+            credential_row(conn, owner, "key")
             insert_row(
                 conn,
                 "api_keys",
@@ -85,25 +65,7 @@ def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
                 created_at=NOW,
             )
             run = execution_row(conn, owner, workflow)
-            insert_row(
-                conn,
-                "step_runs",
-                execution_id=run,
-                node_id="'start'",
-                type="'trigger.manual'",
-                status="'succeeded'",
-                attempts=1,
-                output_truncated="FALSE",
-            )
-            insert_row(
-                conn,
-                "execution_events",
-                execution_id=run,
-                seq=1,
-                ts=NOW,
-                type="'execution.queued'",
-                data="'{}'",
-            )
+            step_and_event_rows(conn, run, "start")
     before = _counts()
     assert set(before.values()) == {2}, before
 
