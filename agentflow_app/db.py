@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import overload
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, create_engine
 
@@ -52,6 +52,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def get_engine() -> Engine:
     return engine_for(get_settings().database_url)
+
+
+def reading(engine: Engine | None = None) -> Connection:
+    """A connection for reads that need no transaction of their own.
+
+    On PostgreSQL it is in autocommit: a plain ``connect()`` sends ``BEGIN`` before the
+    first statement and ``ROLLBACK`` when the connection goes back to the pool, two round
+    trips around reads that, at READ COMMITTED, each take their own snapshot anyway. On
+    SQLite the transaction is what keeps a few reads on one snapshot, and costs no round
+    trip, so it stays.
+    """
+    engine = engine or get_engine()
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
 
 
 @contextmanager

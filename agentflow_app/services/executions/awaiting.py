@@ -18,7 +18,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from agentflow_app.db import get_engine
+from agentflow_app.db import reading
 from agentflow_app.engine.events import EventType
 from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import AgentFlowError
@@ -140,7 +140,7 @@ class _EndOfRun:
 
 
 def _ended(execution_id: int) -> bool:
-    with get_engine().connect() as conn:
+    with reading() as conn:
         status = conn.execute(
             select(EXECUTIONS.c.status).where(EXECUTIONS.c.id == execution_id)
         ).scalar_one()

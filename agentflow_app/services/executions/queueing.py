@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 
 from agentflow_app.catalog import default_registry
-from agentflow_app.db import get_engine
+from agentflow_app.db import get_engine, reading
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import EventType
 from agentflow_app.engine.validate import analyse
@@ -199,7 +199,7 @@ def start(
     """
     if trigger not in TRIGGERS:
         raise InvalidInput(f"unknown trigger {trigger!r}; use one of {', '.join(TRIGGERS)}")
-    with get_engine().connect() as conn:
+    with reading() as conn:
         workflow = owned_workflow(conn, actor, workflow_id, Can.RUN)
         document = current_document(conn, workflow.id, workflow.version)
     if problems := call_problems(workflow.workspace_id, document, workflow.id):
@@ -222,7 +222,7 @@ def hook_workflow(hook_token: str) -> int:
     Raises:
         NotFound: no workflow has this token (or its trigger is no longer a webhook).
     """
-    with get_engine().connect() as conn:
+    with reading() as conn:
         workflow_id = conn.execute(
             select(Workflow.id).where(
                 Workflow.hook_token == hook_token, workspaces.not_disabled(Workflow.workspace_id)
@@ -243,7 +243,7 @@ def start_from_hook(hook_token: str, body: Any, *, hold: bool = False) -> int:
         NotFound: no workflow has this token (or it is a disabled account's own).
         InputsError: (422) the body is not a JSON object or does not match the trigger.
     """
-    with get_engine().connect() as conn:
+    with reading() as conn:
         workflow = conn.execute(
             select(Workflow.id, Workflow.owner_id, Workflow.workspace_id, Workflow.version).where(
                 Workflow.hook_token == hook_token, workspaces.not_disabled(Workflow.workspace_id)
@@ -278,7 +278,7 @@ def rerun(actor: Actor, execution_id: int) -> int:
         Conflict: it was a node test (its inputs and samples are not a run's).
         InputsError: the inputs no longer match the newest trigger.
     """
-    with get_engine().connect() as conn:
+    with reading() as conn:
         row = owned_execution(conn, actor, execution_id, Can.RUN)
         if row.trigger == TEST_TRIGGER:
             raise Conflict(

@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
 )
 
-from agentflow_app.db import get_engine
+from agentflow_app.db import reading
 from agentflow_app.engine.events import Event, EventType, StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import InvalidInput, NotFound
@@ -158,7 +158,7 @@ def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dic
         NotFound: when there is no such execution.
     """
     ids = {"id": execution_id}
-    with (engine or get_engine()).connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(_RECORD_ROW, ids).one_or_none()
         if row is None:
             raise NotFound(f"execution {execution_id} does not exist")
@@ -216,7 +216,7 @@ def _step_json(step: StepRecord) -> dict[str, Any]:
 
 def check_owner(actor: Actor, execution_id: int) -> None:
     """Raises NotFound unless ``execution_id`` is the actor's."""
-    with get_engine().connect() as conn:
+    with reading() as conn:
         owned_execution(conn, actor, execution_id)
 
 
@@ -291,7 +291,7 @@ def list_executions(
         conditions.append(EXECUTIONS.c.created_at >= aware(since))
     if until is not None:
         conditions.append(EXECUTIONS.c.created_at < aware(until))
-    with get_engine().connect() as conn:
+    with reading() as conn:
         if workflow_id is not None:
             owned_workflow(conn, actor, workflow_id)
         total = conn.execute(
@@ -334,7 +334,7 @@ def list_executions(
 
 def events_after(execution_id: int, after_seq: int = 0) -> list[Event]:
     """Stored events of an execution with ``seq > after_seq``, in order (no owner check)."""
-    with get_engine().connect() as conn:
+    with reading() as conn:
         rows = conn.execute(
             select(EVENTS.c.seq, EVENTS.c.ts, EVENTS.c.type, EVENTS.c.node_id, EVENTS.c.data)
             .where(EVENTS.c.execution_id == execution_id, EVENTS.c.seq > after_seq)
@@ -354,7 +354,7 @@ def events_after(execution_id: int, after_seq: int = 0) -> list[Event]:
 
 
 def _last_seq(execution_id: int) -> int:
-    with get_engine().connect() as conn:
+    with reading() as conn:
         return conn.execute(
             select(EXECUTIONS.c.last_seq).where(EXECUTIONS.c.id == execution_id)
         ).scalar_one()
