@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from agentflow_app.auth import links, passwords, throttle, tokens
 from agentflow_app.auth.tokens import InvalidToken, IssuedToken
-from agentflow_app.db import get_engine, session_scope
+from agentflow_app.db import get_engine, reading, session_scope
 from agentflow_app.errors import AgentFlowError, Conflict, Forbidden, InvalidInput
 from agentflow_app.models import InstanceSetting, RevokedToken, User, WorkspaceRole
 from agentflow_app.services import audit, token_cache, workspaces
@@ -335,7 +335,7 @@ def _token_owner(claims: tokens.Claims) -> Actor:
         users.c.disabled,
         sa_select(revoked.c.jti).where(revoked.c.jti == claims.jti).exists().label("revoked"),
     ).where(users.c.id == claims.user_id)
-    with get_engine().connect() as conn:
+    with reading() as conn:
         row = conn.execute(query).one_or_none()
         if row is None or row.token_version != claims.token_version or row.revoked:
             raise InvalidToken("this session has ended: sign in again")
