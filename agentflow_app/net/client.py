@@ -179,12 +179,23 @@ class GuardedClient:
         )
         self.max_redirects = max_redirects
         self.max_body_bytes = max_body_bytes
-        if verify is None or verify is True:
-            verify = tls.default_context()
-        transport = _GuardedTransport(self.guard, verify=verify, limits=httpx.Limits())
-        self._client = httpx.AsyncClient(
-            transport=transport, trust_env=False, follow_redirects=False, timeout=timeout
-        )
+        self._verify = verify
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The httpx client, made on first use: every run gets a GuardedClient, and most
+        runs' nodes never send a request of their own (an LLM step uses its SDK's)."""
+        if self._http is None:
+            verify = self._verify
+            if verify is None or verify is True:
+                verify = tls.default_context()
+            transport = _GuardedTransport(self.guard, verify=verify, limits=httpx.Limits())
+            self._http = httpx.AsyncClient(
+                transport=transport, trust_env=False, follow_redirects=False, timeout=self._timeout
+            )
+        return self._http
 
     @property
     def allow_private(self) -> bool:
@@ -197,7 +208,8 @@ class GuardedClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def request(
         self,
