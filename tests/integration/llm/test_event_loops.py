@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import uvloop
 
 from agentflow_app.llm.nodes import LLMConfig, LLMPrompt
 from agentflow_app.llm.providers import aclose_loop_clients
@@ -27,12 +28,14 @@ def test_consecutive_runs_in_new_event_loops_all_succeed(
     assert answers == ["answer 0", "answer 1", "answer 2"]
 
 
+@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, uvloop.new_event_loop])
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_steps_in_one_event_loop_share_a_kept_alive_connection(
-    fake_llm: FakeLLM, make_ctx, provider: str
+    fake_llm: FakeLLM, make_ctx, provider: str, new_loop
 ) -> None:
     """A worker thread keeps its loop: its LLM steps reuse one connection to the provider
-    instead of opening one per step (a TLS handshake each against the real APIs)."""
+    instead of opening one per step (a TLS handshake each against the real APIs). Workers
+    run on uvloop's loop where it is installed, the CLI on asyncio's: both keep it."""
     model, credential = MODELS[provider]
     config = LLMConfig(provider=provider, model=model, credential=credential, prompt="Hi")
 
@@ -44,7 +47,7 @@ def test_steps_in_one_event_loop_share_a_kept_alive_connection(
         await aclose_loop_clients()
         return texts
 
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     try:
         assert loop.run_until_complete(three_steps()) == ["answer 0", "answer 1", "answer 2"]
     finally:
