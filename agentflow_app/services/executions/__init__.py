@@ -27,7 +27,13 @@ The names below are the package's public surface; callers import them from here.
 
 from agentflow_app.services.executions.awaiting import default_wait_s, max_wait_s, outcome
 from agentflow_app.services.executions.dashboard import Dashboard, DayStats, dashboard
-from agentflow_app.services.executions.events import append_event, channel, event_json, publish
+from agentflow_app.services.executions.events import (
+    append_event,
+    channel,
+    end_channel,
+    event_json,
+    publish,
+)
 from agentflow_app.services.executions.lifecycle import (
     LEASE_RENEW_S,
     LEASE_S,
@@ -113,6 +119,7 @@ __all__ = [
     "dashboard",
     "default_wait_s",
     "dispatch_waiting",
+    "end_channel",
     "event_json",
     "events_after",
     "execution_record",

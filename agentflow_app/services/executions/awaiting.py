@@ -1,11 +1,12 @@
 """Waiting for a run's end on the caller's behalf: ``POST …/run`` and ``?wait=true`` webhooks.
 
-The caller is woken by the run's terminal event, heard through the process's shared
-subscriber (``redis_client.SharedSubscriber``: one Redis connection for every waiting
-caller, where a subscription per call opened and closed a connection per run), with the
-row read as the fallback whenever the channel stays quiet; a run that has not ended
-within ``timeout_s`` (or that waits for a person) is left running and the caller gets its
-id.
+The caller is woken by the run's terminal event, published a second time on the run's
+end channel (``events.end_channel``: nothing else is heard there), through the process's
+shared subscriber (``redis_client.SharedSubscriber``: one Redis connection for every
+waiting caller, where a subscription per call opened and closed a connection per run),
+with the row read as the fallback whenever the channel stays quiet; a run that has not
+ended within ``timeout_s`` (or that waits for a person) is left running and the caller
+gets its id.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.errors import AgentFlowError
 from agentflow_app.redis_client import get_shared_subscriber
 from agentflow_app.services.executions import waits
-from agentflow_app.services.executions.events import channel
+from agentflow_app.services.executions.events import end_channel
 from agentflow_app.services.executions.reading import FOLLOW_POLL_S, execution_record
 from agentflow_app.services.executions.rows import EXECUTIONS
 from agentflow_app.settings import get_settings
@@ -90,7 +91,7 @@ class _EndOfRun:
     """A run's terminal event, heard through the loop's shared subscriber."""
 
     def __init__(self, execution_id: int) -> None:
-        self._channel = channel(execution_id)
+        self._channel = end_channel(execution_id)
         self._subscribed = False
         self._lost = False
         self._wake = asyncio.Event()

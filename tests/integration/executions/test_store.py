@@ -20,6 +20,7 @@ from agentflow_app.services.executions import (
     DbExecutionStore,
     channel,
     create,
+    end_channel,
     execution_record,
     mark_finished,
     mark_started,
@@ -354,6 +355,34 @@ async def test_events_are_published_on_the_execution_channel(database):
     assert "node_id" not in bodies[0]
     assert all(b["execution_id"] == execution_id for b in bodies)
     assert datetime.fromisoformat(bodies[1]["ts"]).tzinfo is not None
+
+
+async def test_the_terminal_event_alone_is_published_again_on_the_end_channel(database):
+    """Callers waiting on a run's end (``/run``) hear only its end, not all its events."""
+    client = redis.Redis.from_url(REDIS_URL)
+    execution_id = create(DOCUMENT, {})
+    pubsub = client.pubsub()
+    pubsub.subscribe(channel(execution_id), end_channel(execution_id))
+    assert [pubsub.get_message(timeout=5)["type"] for _ in range(2)] == ["subscribe"] * 2
+    store = DbExecutionStore(execution_id, redis=client)
+
+    await store.emit(EventType.EXECUTION_STARTED)
+    await store.emit(EventType.STEP_LOG, node_id="start", message="hello")
+    await store.emit(EventType.EXECUTION_SUCCEEDED, outputs={"answer": 42}, usage={})
+
+    heard = [pubsub.get_message(timeout=5) for _ in range(4)]
+    assert pubsub.get_message(timeout=0.5) is None
+    pubsub.close()
+    client.close()
+    by_channel = [(m["channel"].decode(), json.loads(m["data"])["type"]) for m in heard]
+    assert by_channel == [
+        (channel(execution_id), "execution.started"),
+        (channel(execution_id), "step.log"),
+        (channel(execution_id), "execution.succeeded"),
+        (end_channel(execution_id), "execution.succeeded"),
+    ]
+    assert heard[2]["data"] == heard[3]["data"]
+    assert json.loads(heard[3]["data"])["data"]["outputs"] == {"answer": 42}
 
 
 async def test_redaction_hook_covers_outputs_errors_and_events(database):
