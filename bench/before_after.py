@@ -20,7 +20,8 @@ and refuses to print a figure if any run did not succeed with the fake LLM's ans
 event stream that ends before the run's end is followed again from its last event, as
 a browser's EventSource does, and counted.
 The earlier checkout is made with ``git worktree`` under ``.peers/`` (ignored) on first
-use and runs on this checkout's virtualenv.
+use and runs on this checkout's virtualenv, without the two accelerators added since
+(hiredis and uvloop: redis-py and granian would use them for the earlier code too).
 
     .venv/bin/python bench/before_after.py [--before 00f8fba] [--rounds 3] [--runs 400]
                                            [--clients 16]
@@ -81,6 +82,21 @@ def checkout(ref: str) -> Path:
     return path
 
 
+#: Installed since the earlier checkout to speed the stack up: redis-py and granian pick
+#: them up by themselves, so the earlier code would get faster without a change of its own.
+ACCELERATORS = ("hiredis", "uvloop")
+
+
+def hiding_accelerators(code: Path) -> Path:
+    """A folder whose sitecustomize.py makes :data:`ACCELERATORS` fail to import in the
+    processes that have it on PYTHONPATH."""
+    folder = code.parent / f"{code.name}-site"
+    folder.mkdir(exist_ok=True)
+    lines = ["import sys", *(f"sys.modules[{name!r}] = None" for name in ACCELERATORS)]
+    (folder / "sitecustomize.py").write_text("\n".join(lines) + "\n")
+    return folder
+
+
 @contextlib.contextmanager
 def started(argv: list[str], code: Path, env: dict, log: Path) -> Iterator[subprocess.Popen]:
     child = subprocess.Popen(
@@ -111,8 +127,10 @@ def cpu_s(pid: int) -> float:
 class Side:
     """One checkout's API and worker, with its workflow and a token."""
 
-    def __init__(self, name: str, code: Path, port: int, redis_db: int, llm_url: str, tmp: Path):
-        self.name, self.code, self.port = name, code, port
+    def __init__(
+        self, name: str, code: Path, port: int, redis_db: int, llm_url: str, tmp: Path, path: str
+    ) -> None:
+        self.name, self.code, self.port, self.path = name, code, port, path
         self.redis_db, self.llm_url, self.tmp = redis_db, llm_url, tmp
         self.api = f"http://127.0.0.1:{port}"
 
@@ -122,7 +140,7 @@ class Side:
             db_url = stack.enter_context(postgres_database())
             redis_url = f"{SERVICES_REDIS}/{self.redis_db}"
             env = dict(os.environ) | {
-                "PYTHONPATH": str(self.code),
+                "PYTHONPATH": self.path,
                 "DB_URL": db_url,
                 "REDIS_URL": redis_url,
                 "AGENTFLOW_DATA_DIR": str(self.tmp / self.name),
@@ -248,8 +266,16 @@ def main() -> None:
     first = 4 + secrets.randbelow(10)
     with (
         fake_llm(tmp / "fake-llm.log") as llm_url,
-        Side("before", old, args.port, first, llm_url, tmp).running() as before,
-        Side("now", ROOT, args.port + 1, first + 1, llm_url, tmp).running() as now,
+        Side(
+            "before",
+            old,
+            args.port,
+            first,
+            llm_url,
+            tmp,
+            os.pathsep.join([str(hiding_accelerators(old)), str(old)]),
+        ).running() as before,
+        Side("now", ROOT, args.port + 1, first + 1, llm_url, tmp, str(ROOT)).running() as now,
     ):
         cases = [
             ("before: execute, events, record", before, three_requests),
