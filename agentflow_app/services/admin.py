@@ -20,7 +20,7 @@ from agentflow_app.db import get_engine, session_scope
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Execution, InstanceSetting, StoredFile, User, Workspace
 from agentflow_app.models.base import utcnow
-from agentflow_app.services import audit, files, health, operations, token_cache
+from agentflow_app.services import audit, files, health, members, operations, token_cache
 from agentflow_app.services.audit import AuditAction
 from agentflow_app.services.users import (
     SIGNUP_MODE_KEY,
@@ -173,6 +173,9 @@ def set_admin(actor: Actor, user_id: int, is_admin: bool) -> UserRow:
 def delete_user(actor: Actor, user_id: int) -> None:
     """Delete an account and everything it owns (workflows, runs, credentials, keys, files).
 
+    A shared workspace it was the last owner of gets another owner (or, with no other
+    member, goes too): see :func:`.members.hand_over`.
+
     Raises:
         Forbidden: not an admin. NotFound: no such user.
         Conflict: deleting oneself.
@@ -181,11 +184,12 @@ def delete_user(actor: Actor, user_id: int) -> None:
     with session_scope() as session:
         user = _target(session, user_id)
         _not_yourself(actor, user, "delete")
+        blobs = members.hand_over(session, actor, user)
         # Its personal workspace goes with it, and everything in that (ON DELETE CASCADE);
         # what it made in shared workspaces stays there, no longer naming it.
         personal = select(Workspace.id).where(Workspace.personal_of == user.id).scalar_subquery()
         # The rows go with the account; the bytes in the file store are forgotten after.
-        blobs = list(
+        blobs += list(
             session.exec(
                 select(StoredFile.key).where(
                     or_(

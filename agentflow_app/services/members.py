@@ -518,3 +518,72 @@ def delete_workspace(actor: Actor, workspace_id: int) -> None:
         session.delete(workspace)
     token_cache.invalidate()
     files.forget_blobs(blobs)
+
+
+def hand_over(session: Session, actor: Actor, leaving: User) -> list[str]:
+    """Keep every shared workspace ``leaving`` is the last owner of manageable, as an admin
+    deletes that account (in the deletion's transaction).
+
+    Each such workspace goes to its member of the highest role, the longest-standing
+    first, who becomes an owner: without one nobody could rename, share or delete it
+    again. One with no other member is deleted with what it holds, as the account's
+    personal workspace is. Both are in the audit log, under the workspace.
+
+    Returns:
+        The keys of the deleted workspaces' stored files, whose bytes are to be forgotten
+        once the transaction has committed.
+    """
+    led = session.exec(
+        select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(
+            Membership.user_id == leaving.id,
+            Membership.role == Role.OWNER.value,
+            Workspace.personal_of.is_(None),
+        )
+    ).all()
+    blobs: list[str] = []
+    for workspace in led:
+        others = session.exec(
+            select(Membership).where(
+                Membership.workspace_id == workspace.id, Membership.user_id != leaving.id
+            )
+        ).all()
+        if any(member.role == Role.OWNER for member in others):
+            continue
+        if not others:
+            blobs += session.exec(
+                select(StoredFile.key).where(StoredFile.workspace_id == workspace.id)
+            ).all()
+            audit.record(
+                AuditAction.WORKSPACE_DELETED,
+                actor=actor,
+                target_type="workspace",
+                target_id=workspace.id,
+                workspace_id=workspace.id,
+                detail={"name": workspace.name, "reason": f"{leaving.email} was deleted"},
+                session=session,
+            )
+            session.delete(workspace)
+            continue
+        heir = min(
+            others,
+            key=lambda m: (workspaces.RANK.index(Role(m.role)), m.created_at, m.user_id),
+        )
+        audit.record(
+            AuditAction.MEMBER_ROLE_CHANGED,
+            actor=actor,
+            target_type="user",
+            target_id=heir.user_id,
+            workspace_id=workspace.id,
+            detail={
+                "email": session.get(User, heir.user_id).email,
+                "from": heir.role,
+                "to": Role.OWNER.value,
+                "reason": f"the last owner, {leaving.email}, was deleted",
+            },
+            session=session,
+        )
+        heir.role = Role.OWNER.value
+        session.add(heir)
+    return blobs

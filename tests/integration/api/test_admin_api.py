@@ -12,11 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from agentflow_app.db import session_scope
 from agentflow_app.files.backends import file_store
 from agentflow_app.files.store import MissingBlob
-from agentflow_app.models import InstanceSetting, StoredFile, Workflow
+from agentflow_app.models import AuditEvent, InstanceSetting, StoredFile, Workflow
 from agentflow_app.services import files, members, schedules, users, workflows, workspaces
 from agentflow_app.services.audit import AuditAction
 from tests.helpers.documents import chain, manual_document, node, webhook_document
@@ -195,6 +196,78 @@ def test_deleting_a_user_deletes_what_they_own(client: TestClient, admin: Accoun
         b"".join(file_store().open(key))  # the bytes went too, not only the row
     assert client.delete(url, headers=admin.headers()).status_code == 404
     assert _admin_actions(client, admin, user.actor.id) == {AuditAction.USER_DELETED: 1}
+
+
+def _join(owner: Account, workspace_id: int, role: str, prefix: str) -> Account:
+    member = new_account(prefix)
+    # Actors are read at sign-in: read them again after a membership changes.
+    invited = members.invite(users.get_profile(owner.actor), workspace_id, member.email, role)
+    members.accept_invitation(users.get_profile(member.actor), invited.url.split("=")[-1])
+    return member
+
+
+def _workspace_roles(member: Account) -> dict[int, str]:
+    return {w.id: w.role for w in workspaces.list_workspaces(users.get_profile(member.actor))}
+
+
+def test_deleting_the_last_owner_of_shared_workspaces_hands_them_over(
+    client: TestClient, admin: Account
+) -> None:
+    leaving = new_account("leaving")
+    team = workspaces.create_workspace(leaving.actor, "Team")
+    viewer = _join(leaving, team.id, "viewer", "viewer")  # joined first, lower role
+    editor = _join(leaving, team.id, "editor", "editor")
+    runner = _join(leaving, team.id, "runner", "runner")
+    made = workflows.create(
+        workspaces.act_in(users.get_profile(editor.actor), team.id), manual_document()
+    )
+    alone = workspaces.create_workspace(leaving.actor, "Solo")
+    solo_flow = workflows.create(
+        workspaces.act_in(users.get_profile(leaving.actor), alone.id), manual_document()
+    )
+    stored = files.store_file(alone.id, "solo.txt", "text/plain", [b"only mine"])
+    key = _blob_key(stored.id)
+    shared = workspaces.create_workspace(leaving.actor, "Shared ownership")
+    co_owner = _join(leaving, shared.id, "owner", "co-owner")
+    _join(leaving, shared.id, "editor", "bystander")
+
+    url = f"/api/admin/users/{leaving.actor.id}"
+    assert client.delete(url, headers=admin.headers()).status_code == 204
+
+    # The team goes to its editor: the highest role left, though not the first to join.
+    assert _workspace_roles(editor)[team.id] == "owner"
+    assert _workspace_roles(viewer)[team.id] == "viewer"
+    assert _workspace_roles(runner)[team.id] == "runner"
+    assert workflows.get(workspaces.act_in(users.get_profile(editor.actor), team.id), made.id)
+    renamed = client.patch(
+        f"/api/workspaces/{team.id}", json={"name": "Team, continued"}, headers=editor.headers()
+    )
+    assert renamed.status_code == 200, renamed.text
+    # A workspace with another owner keeps its roles as they were.
+    assert _workspace_roles(co_owner)[shared.id] == "owner"
+    # One nobody else belonged to goes, with its workflows and its files' bytes.
+    with session_scope() as session:
+        assert session.get(Workflow, solo_flow.id) is None
+        assert session.get(StoredFile, stored.id) is None
+    with pytest.raises(MissingBlob):
+        b"".join(file_store().open(key))
+    # Each is in the audit log, under its workspace, saying why.
+    with session_scope() as session:
+        rows = session.exec(
+            select(AuditEvent.workspace_id, AuditEvent.action, AuditEvent.detail)
+            .where(
+                AuditEvent.workspace_id.in_([team.id, alone.id, shared.id]),
+                AuditEvent.action.in_(
+                    [AuditAction.MEMBER_ROLE_CHANGED, AuditAction.WORKSPACE_DELETED]
+                ),
+            )
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [(w, a, d["reason"]) for w, a, d in rows] == [
+        (team.id, AuditAction.MEMBER_ROLE_CHANGED, f"the last owner, {leaving.email}, was deleted"),
+        (alone.id, AuditAction.WORKSPACE_DELETED, f"{leaving.email} was deleted"),
+    ]
+    assert rows[0][2]["email"] == editor.email and rows[0][2]["to"] == "owner"
 
 
 def test_health_cards(client: TestClient, admin: Account) -> None:
