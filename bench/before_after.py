@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,9 +48,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import psutil  # noqa: E402
 
-from bench.execution import fake_llm, three_nodes, wait_workers  # noqa: E402
+from bench.execution import (  # noqa: E402
+    fake_llm,
+    process,
+    three_nodes,
+    wait_workers,
+    worker_cpu_s,
+)
+from bench.latency import wait_api  # noqa: E402
 from tests.helpers.databases import postgres_database  # noqa: E402
 from tests.helpers.stack import SERVICES_REDIS  # noqa: E402
 
@@ -97,33 +102,6 @@ def hiding_accelerators(code: Path) -> Path:
     return folder
 
 
-@contextlib.contextmanager
-def started(argv: list[str], code: Path, env: dict, log: Path) -> Iterator[subprocess.Popen]:
-    child = subprocess.Popen(
-        argv, cwd=code, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        yield child
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-
-
-def cpu_s(pid: int) -> float:
-    parent = psutil.Process(pid)
-    total = 0.0
-    for proc in [parent, *parent.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 class Side:
     """One checkout's API and worker, with its workflow and a token."""
 
@@ -164,28 +142,18 @@ class Side:
             web += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
             web += ["--log-level", "warning", "agentflow_app.api.app:create_api"]
             self.worker = stack.enter_context(
-                started(worker, self.code, env, self.tmp / f"{self.name}-worker.log")
+                process(worker, env, self.tmp / f"{self.name}-worker.log", cwd=self.code)
             )
             self.web = stack.enter_context(
-                started(web, self.code, env, self.tmp / f"{self.name}-api.log")
+                process(web, env, self.tmp / f"{self.name}-api.log", cwd=self.code)
             )
             wait_workers(redis_url, 1)
-            self._wait_api()
+            wait_api(self.api, self.tmp / f"{self.name}-api.log")
             token = httpx.post(
                 f"{self.api}/api/auth/token", json={"email": email, "password": PASSWORD}
             ).json()["access_token"]
             self.headers = {"Authorization": f"Bearer {token}"}
             yield self
-
-    def _wait_api(self) -> None:
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.api}/api/health", timeout=2).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{self.name}: the API did not start; see {self.tmp}")
-            time.sleep(0.2)
 
 
 def check(record: dict, how: str) -> None:
@@ -237,7 +205,7 @@ def load(side: Side, call: Callable, runs: int, clients: int) -> dict[str, float
                         return
                 call(client, side.workflow_id)
 
-    web0, worker0 = cpu_s(side.web.pid), cpu_s(side.worker.pid)
+    web0, worker0 = worker_cpu_s(side.web.pid), worker_cpu_s(side.worker.pid)
     RECONNECTS[0] = 0
     t0 = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -246,8 +214,8 @@ def load(side: Side, call: Callable, runs: int, clients: int) -> dict[str, float
     rate = runs / (time.perf_counter() - t0)
     return {
         "rate": rate,
-        "web": (cpu_s(side.web.pid) - web0) * 1000 / runs,
-        "worker": (cpu_s(side.worker.pid) - worker0) * 1000 / runs,
+        "web": (worker_cpu_s(side.web.pid) - web0) * 1000 / runs,
+        "worker": (worker_cpu_s(side.worker.pid) - worker0) * 1000 / runs,
         "reconnects": RECONNECTS[0],
     }
 

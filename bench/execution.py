@@ -91,10 +91,12 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 @contextlib.contextmanager
-def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+def process(
+    argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen]:
     """``argv`` in its own process group, logging to ``log``; the group is stopped after."""
     child = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        argv, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     try:

@@ -502,22 +502,29 @@ def delete_workspace(actor: Actor, workspace_id: int) -> None:
         workspace = _locked(session, workspace_id)
         if workspace.personal_of is not None:
             raise Conflict("a personal workspace cannot be deleted: it goes with its account")
-        # The rows go with the workspace (ON DELETE CASCADE); the bytes are forgotten after.
-        blobs = list(
-            session.exec(select(StoredFile.key).where(StoredFile.workspace_id == workspace_id))
-        )
-        audit.record(
-            AuditAction.WORKSPACE_DELETED,
-            actor=actor,
-            target_type="workspace",
-            target_id=workspace_id,
-            workspace_id=workspace_id,
-            detail={"name": workspace.name},
-            session=session,
-        )
-        session.delete(workspace)
+        blobs = _deleted(session, actor, workspace, {"name": workspace.name})
     token_cache.invalidate()
     files.forget_blobs(blobs)
+
+
+def _deleted(session: Session, actor: Actor, workspace: Workspace, detail: dict) -> list[str]:
+    """Delete ``workspace`` in ``session``, audited with ``detail``; the keys of its stored
+    files, whose bytes are to be forgotten once the transaction has committed (the rows
+    go with the workspace: ON DELETE CASCADE)."""
+    blobs = list(
+        session.exec(select(StoredFile.key).where(StoredFile.workspace_id == workspace.id))
+    )
+    audit.record(
+        AuditAction.WORKSPACE_DELETED,
+        actor=actor,
+        target_type="workspace",
+        target_id=workspace.id,
+        workspace_id=workspace.id,
+        detail=detail,
+        session=session,
+    )
+    session.delete(workspace)
+    return blobs
 
 
 def hand_over(session: Session, actor: Actor, leaving: User) -> list[str]:
@@ -552,19 +559,8 @@ def hand_over(session: Session, actor: Actor, leaving: User) -> list[str]:
         if any(member.role == Role.OWNER for member in others):
             continue
         if not others:
-            blobs += session.exec(
-                select(StoredFile.key).where(StoredFile.workspace_id == workspace.id)
-            ).all()
-            audit.record(
-                AuditAction.WORKSPACE_DELETED,
-                actor=actor,
-                target_type="workspace",
-                target_id=workspace.id,
-                workspace_id=workspace.id,
-                detail={"name": workspace.name, "reason": f"{leaving.email} was deleted"},
-                session=session,
-            )
-            session.delete(workspace)
+            reason = f"{leaving.email} was deleted"
+            blobs += _deleted(session, actor, workspace, {"name": workspace.name, "reason": reason})
             continue
         heir = min(
             others,

@@ -198,8 +198,8 @@ def test_deleting_a_user_deletes_what_they_own(client: TestClient, admin: Accoun
     assert _admin_actions(client, admin, user.actor.id) == {AuditAction.USER_DELETED: 1}
 
 
-def _join(owner: Account, workspace_id: int, role: str, prefix: str) -> Account:
-    member = new_account(prefix)
+def _join(owner: Account, member: Account, workspace_id: int, role: str) -> Account:
+    """``member`` invited by ``owner`` with ``role``, and joined."""
     # Actors are read at sign-in: read them again after a membership changes.
     invited = members.invite(users.get_profile(owner.actor), workspace_id, member.email, role)
     members.accept_invitation(users.get_profile(member.actor), invited.url.split("=")[-1])
@@ -215,9 +215,9 @@ def test_deleting_the_last_owner_of_shared_workspaces_hands_them_over(
 ) -> None:
     leaving = new_account("leaving")
     team = workspaces.create_workspace(leaving.actor, "Team")
-    viewer = _join(leaving, team.id, "viewer", "viewer")  # joined first, lower role
-    editor = _join(leaving, team.id, "editor", "editor")
-    runner = _join(leaving, team.id, "runner", "runner")
+    viewer = _join(leaving, new_account("viewer"), team.id, "viewer")  # joined first, lower role
+    editor = _join(leaving, new_account("editor"), team.id, "editor")
+    runner = _join(leaving, new_account("runner"), team.id, "runner")
     made = workflows.create(
         workspaces.act_in(users.get_profile(editor.actor), team.id), manual_document()
     )
@@ -228,8 +228,8 @@ def test_deleting_the_last_owner_of_shared_workspaces_hands_them_over(
     stored = files.store_file(alone.id, "solo.txt", "text/plain", [b"only mine"])
     key = _blob_key(stored.id)
     shared = workspaces.create_workspace(leaving.actor, "Shared ownership")
-    co_owner = _join(leaving, shared.id, "owner", "co-owner")
-    _join(leaving, shared.id, "editor", "bystander")
+    co_owner = _join(leaving, new_account("co-owner"), shared.id, "owner")
+    _join(leaving, new_account("bystander"), shared.id, "editor")
 
     url = f"/api/admin/users/{leaving.actor.id}"
     assert client.delete(url, headers=admin.headers()).status_code == 204
@@ -285,10 +285,7 @@ def test_a_disabled_users_own_webhooks_and_schedules_stop_but_shared_ones_go_on(
     user = new_account("departing")
     teammate = new_account("staying")
     shared = workspaces.create_workspace(teammate.actor, "Team")
-    # Actors are read at sign-in: read them again after a membership changes.
-    invited = members.invite(users.get_profile(teammate.actor), shared.id, user.email, "editor")
-    token = invited.url.split("=")[-1]
-    members.accept_invitation(users.get_profile(user.actor), token)
+    _join(teammate, user, shared.id, "editor")
     mine = workflows.create(user.actor, webhook_document("Mine"))
     theirs = workflows.create(
         workspaces.act_in(users.get_profile(user.actor), shared.id), webhook_document("Team's")
