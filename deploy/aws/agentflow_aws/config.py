@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from email.utils import parseaddr
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -91,6 +92,15 @@ class DeployConfig(BaseModel):
     #: Files older than this leave the bucket (0 keeps them); matches the runs' retention.
     files_retention_days: int = Field(default=30, ge=0, le=36500)
     open_signup: bool = False
+    #: The address people open AgentFlow at (your domain, pointed at the ALB or CloudFront):
+    #: links the server sends (approvals, invitations) start with it. Unset: the
+    #: CloudFront domain with ``cloudfront``, else the ALB's DNS name.
+    public_url: str | None = Field(
+        default=None, pattern=r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?$"
+    )
+    #: The sender of the server's own emails (invitations), an identity SES has verified;
+    #: given, both roles send through SES in the stack's region. Unset: nothing is emailed.
+    mail_from: str | None = None
 
     #: Put CloudFront in front of the ALB; then ``domain_name`` is the ALB's DNS name
     #: as the certificate covers it (CloudFront checks it when it connects over HTTPS).
@@ -102,6 +112,17 @@ class DeployConfig(BaseModel):
     def _check_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError("2-21 characters: lower-case letters, digits and '-', a letter first")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str | None) -> str | None:
+        # The app's own rule for AGENTFLOW_MAIL_FROM (settings.py), so a deploy never
+        # starts tasks whose settings refuse to load.
+        if value is not None and (
+            "@" not in parseaddr(value)[1] or any(c in value for c in "\r\n")
+        ):
+            raise ValueError("must be an email address, e.g. AgentFlow <noreply@example.com>")
         return value
 
     @model_validator(mode="after")

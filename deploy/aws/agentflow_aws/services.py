@@ -37,6 +37,9 @@ class Services:
     alb: elbv2.ApplicationLoadBalancer
     web: ecs.FargateService
     worker: ecs.FargateService
+    #: The containers running the app (web, worker), for settings known only once the
+    #: stack's edge is drawn (the public URL).
+    app_containers: tuple[ecs.ContainerDefinition, ...]
 
 
 def build_services(
@@ -100,7 +103,8 @@ def build_services(
         family=f"{config.name}-web",
         cpu=config.web_cpu,
         memory_limit_mib=config.web_memory_mib,
-        task_role=_task_role(scope, "WebRole", data, llm_and_mail=False),
+        # The web process sends the invitation emails; only workers call models.
+        task_role=_task_role(scope, "WebRole", data, llm=False, mail=config.mail_from is not None),
     )
     migrate = container(web_task, "migrate", roles.MIGRATE_COMMAND, essential=False)
     web = container(
@@ -146,11 +150,11 @@ def build_services(
         family=f"{config.name}-worker",
         cpu=config.worker_cpu,
         memory_limit_mib=config.worker_memory_mib,
-        task_role=_task_role(scope, "WorkerRole", data, llm_and_mail=True),
+        task_role=_task_role(scope, "WorkerRole", data, llm=True, mail=True),
     )
     # Celery finishes the running step or hands the task back within the stop timeout;
     # an interrupted run resumes elsewhere (SPEC §7).
-    container(
+    worker = container(
         worker_task,
         "worker",
         roles.worker_command(config.worker_concurrency),
@@ -204,26 +208,37 @@ def build_services(
             "AwsSolutions-IAM5[Resource::*]",
         )
     return Services(
-        repository=repository, cluster=cluster, alb=alb, web=web_service, worker=worker_service
+        repository=repository,
+        cluster=cluster,
+        alb=alb,
+        web=web_service,
+        worker=worker_service,
+        app_containers=(web, worker),
     )
 
 
 def _environment(scope: Construct, config: DeployConfig, data: Data) -> dict[str, str]:
-    return {
+    """The plain settings of every container (stack.py adds the public URL)."""
+    region = Stack.of(scope).region
+    environment = {
         "AGENTFLOW_SECRETS_BACKEND": "aws",
         "AGENTFLOW_FILES_BACKEND": "s3",
         "AGENTFLOW_FILES_BUCKET": data.bucket.bucket_name,
         "AGENTFLOW_OPEN_SIGNUP": "true" if config.open_signup else "false",
         # boto3 reads AWS_DEFAULT_REGION; the app's messages and other SDKs say AWS_REGION.
-        "AWS_REGION": Stack.of(scope).region,
-        "AWS_DEFAULT_REGION": Stack.of(scope).region,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
         "REFLEX_IGNORE_REDIS_CONFIG_ERROR": "true",
     }
+    if config.mail_from:
+        environment |= {"AGENTFLOW_MAIL_FROM": config.mail_from, "AGENTFLOW_SES_REGION": region}
+    return environment
 
 
-def _task_role(scope: Construct, name: str, data: Data, llm_and_mail: bool) -> iam.Role:
+def _task_role(scope: Construct, name: str, data: Data, llm: bool, mail: bool) -> iam.Role:
     """What the app itself may do: manage its users' credential secrets, use the files
-    bucket, and (workers) call Bedrock and SES. Reading the stack's own secrets is the
+    bucket, and (workers) call Bedrock; SES for workers (the email node) and for the web
+    tasks when the server sends its own emails. Reading the stack's own secrets is the
     execution role's job, at task start, and the app never gets it."""
     stack = Stack.of(scope)
     role = iam.Role(scope, name, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
@@ -259,7 +274,7 @@ def _task_role(scope: Construct, name: str, data: Data, llm_and_mail: bool) -> i
         "Action::s3:List*",
         f"Resource::<{stack.get_logical_id(data.bucket.node.default_child)}.Arn>/*",
     ]
-    if llm_and_mail:
+    if llm:
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
@@ -274,17 +289,18 @@ def _task_role(scope: Construct, name: str, data: Data, llm_and_mail: bool) -> i
                 ],
             )
         )
+        findings += [
+            "Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*",
+            f"Resource::arn:<AWS::Partition>:bedrock:*:{stack.account}:inference-profile/*",
+        ]
+    if mail:
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["ses:SendEmail", "ses:SendRawEmail"],
                 resources=[stack.format_arn(service="ses", resource="identity", resource_name="*")],
             )
         )
-        findings += [
-            "Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*",
-            f"Resource::arn:<AWS::Partition>:bedrock:*:{stack.account}:inference-profile/*",
-            f"Resource::arn:<AWS::Partition>:ses:{where}:identity/*",
-        ]
+        findings.append(f"Resource::arn:<AWS::Partition>:ses:{where}:identity/*")
     acknowledge(
         role,
         "Credential secrets get random names under agentflow/ when users add them "

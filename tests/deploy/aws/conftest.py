@@ -7,6 +7,9 @@ import pytest
 
 from tests.helpers.cdk import Synthesis, synthesize
 
+MAIL_FROM = "AgentFlow <noreply@example.com>"
+PUBLIC_URL = "https://agentflow.example.com"
+
 #: An existing VPC, as an operator passes it with `-c vpc='{...}'`.
 EXISTING_VPC = {
     "vpc_id": "vpc-0abc1234abc12345a",
@@ -30,3 +33,9 @@ def cloudfront_stack() -> Synthesis:
 @pytest.fixture(scope="session")
 def existing_vpc_stack() -> Synthesis:
     return synthesize(vpc=EXISTING_VPC)
+
+
+@pytest.fixture(scope="session")
+def mail_stack() -> Synthesis:
+    """The server sends its own emails through SES, and people come in at their domain."""
+    return synthesize(mail_from=MAIL_FROM, public_url=PUBLIC_URL)

@@ -14,6 +14,7 @@ from tests.helpers.cdk import REGION, Synthesis, make_importable, nag_findings
 #: cfn-lint rules not applied, each with why. W3005: CDK's FargateService lists its target
 #: group in DependsOn although a Ref already orders them; redundant, harmless, generated.
 IGNORED = {"W3005"}
+VARIANTS = ["default_stack", "cloudfront_stack", "existing_vpc_stack", "mail_stack"]
 
 
 def _lint(stack: Synthesis) -> list[str]:
@@ -26,7 +27,7 @@ def _lint_text(text: str) -> list[str]:
     return [f"{m.rule.id} {m.message} ({'/'.join(str(p) for p in m.path)})" for m in matches]
 
 
-@pytest.mark.parametrize("variant", ["default_stack", "cloudfront_stack", "existing_vpc_stack"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_cfn_lint_passes_on_the_template(variant: str, request: pytest.FixtureRequest) -> None:
     problems = _lint(request.getfixturevalue(variant))
     assert not problems, "cfn-lint:\n" + "\n".join(problems)
@@ -39,7 +40,7 @@ def test_cfn_lint_reports_a_broken_template() -> None:
     assert any(problem.startswith("E3002") for problem in problems), problems
 
 
-@pytest.mark.parametrize("variant", ["default_stack", "cloudfront_stack", "existing_vpc_stack"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_cdk_nag_awssolutions_passes(variant: str, request: pytest.FixtureRequest) -> None:
     stack: Synthesis = request.getfixturevalue(variant)
     assert not stack.findings, "cdk-nag AwsSolutions:\n" + "\n".join(stack.findings)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tasks.config import task_default_queue
+from tests.deploy.aws.conftest import MAIL_FROM, PUBLIC_URL
 from tests.helpers.cdk import ACCOUNT, CERTIFICATE, REGION, Synthesis, make_importable, synthesize
 
 #: A CloudFormation dynamic reference to a secret, resolved at deploy time.
@@ -353,6 +354,61 @@ def test_cloudfront_fronts_the_alb_when_asked(cloudfront_stack: Synthesis) -> No
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
 
 
+def _app_environment(stack: Synthesis) -> dict[str, dict[str, Any]]:
+    """The plain settings of the containers that run the app, by container."""
+    containers = _containers(stack)
+    return {
+        name: {item["Name"]: item["Value"] for item in containers[name].get("Environment", [])}
+        for name in ("web", "worker")
+    }
+
+
+def _joined_attribute(value: Any) -> tuple[str, str, str]:
+    """``("https://", logical id, attribute)`` of an ``https://`` + Fn::GetAtt join."""
+    prefix, attribute = value["Fn::Join"][1]
+    return prefix, *attribute["Fn::GetAtt"]
+
+
+def test_links_the_server_sends_point_where_people_come_in(
+    default_stack: Synthesis, cloudfront_stack: Synthesis, mail_stack: Synthesis
+) -> None:
+    """Approval and invitation links start with AGENTFLOW_PUBLIC_URL: the ALB's name by
+    default, CloudFront's with it, the operator's domain when given (never localhost)."""
+    alb_id, _ = default_stack.one("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    for environment in _app_environment(default_stack).values():
+        url = environment["AGENTFLOW_PUBLIC_URL"]
+        assert _joined_attribute(url) == ("https://", alb_id, "DNSName")
+    cdn_id, _ = cloudfront_stack.one("AWS::CloudFront::Distribution")
+    for environment in _app_environment(cloudfront_stack).values():
+        url = environment["AGENTFLOW_PUBLIC_URL"]
+        assert _joined_attribute(url) == ("https://", cdn_id, "DomainName")
+    for environment in _app_environment(mail_stack).values():
+        assert environment["AGENTFLOW_PUBLIC_URL"] == PUBLIC_URL
+
+
+def test_the_server_emails_through_ses_when_given_a_sender(
+    default_stack: Synthesis, mail_stack: Synthesis
+) -> None:
+    """Invitations are sent by the web tasks: with ``mail_from`` they get the SES settings
+    (ones the app's settings accept) and the permission to send; without it, neither."""
+    from agentflow_app.settings import Settings
+
+    for name, environment in _app_environment(mail_stack).items():
+        assert environment["AGENTFLOW_MAIL_FROM"] == MAIL_FROM, name
+        assert environment["AGENTFLOW_SES_REGION"] == REGION, name
+        settings = Settings(
+            agentflow_mail_from=environment["AGENTFLOW_MAIL_FROM"],
+            agentflow_ses_region=environment["AGENTFLOW_SES_REGION"],
+            agentflow_public_url=environment["AGENTFLOW_PUBLIC_URL"],
+        )
+        assert settings.agentflow_ses_region == REGION
+    web_actions = {a for s in _statements(mail_stack, "WebRole") for a in _as_list(s["Action"])}
+    assert {"ses:SendEmail", "ses:SendRawEmail"} <= web_actions
+    assert not {a for a in web_actions if a.startswith("bedrock:")}
+    for name, environment in _app_environment(default_stack).items():
+        assert not {"AGENTFLOW_MAIL_FROM", "AGENTFLOW_SES_REGION"} & set(environment), name
+
+
 def test_the_first_deploy_starts_no_task() -> None:
     stack = synthesize(bootstrap=True)
     for name in ("agentflow-web", "agentflow-worker"):
@@ -372,6 +428,8 @@ def test_the_first_deploy_starts_no_task() -> None:
         ({"certificate_arn": CERTIFICATE, "cloudfront": "true"}, "domain_name"),
         ({"certificate_arn": CERTIFICATE, "vpc": '{"vpc_id": "vpc-1"}'}, "-c vpc.vpc_id"),
         ({"certificate_arn": CERTIFICATE, "name": "Agent Flow"}, "-c name"),
+        ({"certificate_arn": CERTIFICATE, "mail_from": "AgentFlow"}, "-c mail_from"),
+        ({"certificate_arn": CERTIFICATE, "public_url": "http://a.example.com"}, "-c public_url"),
     ],
 )
 def test_a_wrong_context_value_is_named_before_anything_is_drawn(
