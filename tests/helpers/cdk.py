@@ -23,6 +23,9 @@ DEPLOY_AWS = ROOT / "deploy" / "aws"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555"
+#: The sender and the address of the stack that emails (the `mail_stack` fixture).
+MAIL_FROM = "AgentFlow <noreply@example.com>"
+PUBLIC_URL = "https://agentflow.example.com"
 
 
 def make_importable() -> None:

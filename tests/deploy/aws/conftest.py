@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.cdk import Synthesis, synthesize
-
-MAIL_FROM = "AgentFlow <noreply@example.com>"
-PUBLIC_URL = "https://agentflow.example.com"
+from tests.helpers.cdk import MAIL_FROM, PUBLIC_URL, Synthesis, synthesize
 
 #: An existing VPC, as an operator passes it with `-c vpc='{...}'`.
 EXISTING_VPC = {

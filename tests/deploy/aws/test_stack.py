@@ -13,8 +13,16 @@ from typing import Any
 import pytest
 
 from tasks.config import task_default_queue
-from tests.deploy.aws.conftest import MAIL_FROM, PUBLIC_URL
-from tests.helpers.cdk import ACCOUNT, CERTIFICATE, REGION, Synthesis, make_importable, synthesize
+from tests.helpers.cdk import (
+    ACCOUNT,
+    CERTIFICATE,
+    MAIL_FROM,
+    PUBLIC_URL,
+    REGION,
+    Synthesis,
+    make_importable,
+    synthesize,
+)
 
 #: A CloudFormation dynamic reference to a secret, resolved at deploy time.
 DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:.*?\}\}")
