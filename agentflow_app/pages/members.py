@@ -230,9 +230,14 @@ def _link() -> rx.Component:
                 rx.code(MembersState.link, data_testid="invitation-link", word_break="break-all"),
                 rx.text(
                     rx.cond(
-                        MembersState.link_emailed,
-                        "It was emailed to them. It is shown here this once.",
-                        "Copy it now: it is shown this once. Send it to them yourself.",
+                        MembersState.link_sending,
+                        "Sending it by email. It is shown here this once: copy it if you "
+                        "want to pass it on yourself.",
+                        rx.cond(
+                            MembersState.link_emailed,
+                            "It was emailed to them. It is shown here this once.",
+                            "Copy it now: it is shown this once. Send it to them yourself.",
+                        ),
                     ),
                     size="1",
                     data_testid="invitation-hint",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -87,6 +88,24 @@ class CreatedInvitation(InvitationView):
     #: Whether the link was also emailed to the invitee: False when the server has no mail
     #: setting, or its server or SES refused or could not be reached (logged).
     emailed: bool
+
+
+@dataclass(frozen=True)
+class InvitationEmail:
+    """The email carrying a new invitation's link, to send once the invitation is committed.
+
+    Sending blocks for up to :data:`mailer.TIMEOUT_S` per connection when the mail server
+    does not answer, so a page shows the link first and sends this after (the REST answer
+    waits for it, to say whether it went).
+    """
+
+    to: str
+    subject: str
+    text: str
+
+    def send(self) -> bool:
+        """True when the mail server or SES accepted it; a failure is logged with why."""
+        return mailer.send(self.to, self.subject, self.text)
 
 
 def _digest(token: str) -> str:
@@ -266,11 +285,27 @@ def remove_member(actor: Actor, workspace_id: int, user_id: int) -> None:
 
 
 def invite(actor: Actor, workspace_id: int, email: str, role: Role | str) -> CreatedInvitation:
-    """Invite ``email`` to join with ``role``; the answer's ``url`` is the link to pass on,
-    and ``emailed`` says whether it was also emailed to them.
+    """Invite ``email`` with ``role``, and email them the link when the server can: the
+    answer's ``url`` is the link to pass on, and ``emailed`` says whether the email went.
 
-    The email is sent after the invitation is committed, outside its transaction (a slow
-    mail server holds no lock), and its failure leaves the invitation as it is.
+    Raises what :func:`open_invitation` raises.
+    """
+    made, letter = open_invitation(actor, workspace_id, email, role)
+    if letter is None:
+        return made
+    return made.model_copy(update={"emailed": letter.send()})
+
+
+def open_invitation(
+    actor: Actor, workspace_id: int, email: str, role: Role | str
+) -> tuple[CreatedInvitation, InvitationEmail | None]:
+    """Invite ``email`` to join with ``role``, without sending anything yet: the invitation
+    (``emailed`` False, ``url`` the link) and the email to send, None when the server sends
+    no email.
+
+    The email is sent by the caller after the invitation is committed, outside its
+    transaction (a slow mail server holds no lock), and its failure leaves the invitation
+    as it is.
 
     Raises:
         NotFound: the actor is no member of the workspace.
@@ -326,8 +361,10 @@ def invite(actor: Actor, workspace_id: int, email: str, role: Role | str) -> Cre
         workspace_name = workspace.name
     base = get_settings().agentflow_public_url.rstrip("/")
     url = f"{base}{JOIN_WORKSPACE}?token={token}"
-    emailed = mailer.send(email, *_invitation_email(actor, workspace_name, view, url))
-    return CreatedInvitation(**view.model_dump(), url=url, emailed=emailed)
+    made = CreatedInvitation(**view.model_dump(), url=url, emailed=False)
+    if not mailer.configured():
+        return made, None
+    return made, InvitationEmail(email, *_invitation_email(actor, workspace_name, view, url))
 
 
 def _invitation_email(

@@ -6,7 +6,9 @@ what the role cannot do, and every refusal the service gives is shown as its mes
 
 An invitation's link is held in ``link`` only until dismissed: it is shown to the owner
 once, to pass on unless the server emailed it (``link_emailed``), and cannot be shown again
-(the server keeps only its hash).
+(the server keeps only its hash). The link shows as soon as the invitation is stored; its
+email goes after (``link_sending`` meanwhile), so a mail server that does not answer holds
+neither the page nor the state.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from agentflow_app import routes
 from agentflow_app.errors import AgentFlowError
 from agentflow_app.models import WorkspaceRole
 from agentflow_app.services import members, workspaces
-from agentflow_app.services.members import InvitationView, MemberView
+from agentflow_app.services.members import (
+    CreatedInvitation,
+    InvitationEmail,
+    InvitationView,
+    MemberView,
+)
 from agentflow_app.services.users import Actor
 from agentflow_app.state.auth import AuthState, signed_in, to_login
 from agentflow_app.state.formatting import sentence
@@ -71,6 +78,14 @@ def _member(view: MemberView, you: int) -> MemberRow:
     )
 
 
+def _link_label(made: CreatedInvitation, sending: bool, sent: bool) -> str:
+    if sending:
+        how = f"emailing it to {made.email}…"
+    else:
+        how = f"sent to {made.email}" if sent else "not emailed, copy the link"
+    return f"Invitation for {made.email} as {made.role.value} ({how}): valid 7 days, works once"
+
+
 def _invitation(view: InvitationView) -> InvitationRow:
     return InvitationRow(
         id=view.id,
@@ -98,6 +113,8 @@ class MembersState(rx.State):
     link_label: str = ""
     #: Whether the server emailed that link to them (else the owner passes it on).
     link_emailed: bool = False
+    #: Whether that email is still on its way (the server may wait on the mail server).
+    link_sending: bool = False
     message: str = ""
     error: str = ""
 
@@ -124,6 +141,7 @@ class MembersState(rx.State):
         if actor is None:
             return await to_login(self)
         self.link = self.link_label = self.message = self.error = ""
+        self.link_sending = False
         try:
             await asyncio.to_thread(self._refresh, actor)
         except AgentFlowError as exc:
@@ -172,21 +190,33 @@ class MembersState(rx.State):
             "Member removed.",
         )
 
-    @rx.event
+    @rx.event(background=True)
     async def invite(self, form_data: dict[str, Any]) -> Any:
+        """Store the invitation and show its link at once, then email it: the email may
+        wait on a mail server for up to ``mailer.TIMEOUT_S``, so it is sent without
+        holding this state (other events on the page go on meanwhile)."""
         email = str(form_data.get("email") or "")
         role = str(form_data.get("role") or WorkspaceRole.EDITOR.value)
+        opened: list[tuple[CreatedInvitation, InvitationEmail | None]] = []
 
         def make(actor: Actor) -> None:
-            made = members.invite(actor, actor.workspace_id, email, role)
-            self.link, self.link_emailed = made.url, made.emailed
-            sent = f"sent to {made.email}" if made.emailed else "not emailed, copy the link"
-            self.link_label = (
-                f"Invitation for {made.email} as {made.role.value} ({sent}): valid 7 days, "
-                "works once"
-            )
+            made, letter = members.open_invitation(actor, actor.workspace_id, email, role)
+            opened.append((made, letter))
+            self.link, self.link_emailed = made.url, False
+            self.link_sending = letter is not None
+            self.link_label = _link_label(made, sending=self.link_sending, sent=False)
 
-        return await self._do(make, "")
+        async with self:
+            result = await self._do(make, "")
+        if not opened or opened[0][1] is None:
+            return result
+        made, letter = opened[0]
+        sent = await asyncio.to_thread(letter.send)
+        async with self:
+            if self.link == made.url:  # still shown: not dismissed nor replaced
+                self.link_sending, self.link_emailed = False, sent
+                self.link_label = _link_label(made, sending=False, sent=sent)
+        return None
 
     @rx.event
     async def revoke(self, invitation_id: int) -> Any:
@@ -198,6 +228,7 @@ class MembersState(rx.State):
     @rx.event
     def dismiss_link(self) -> None:
         self.link = self.link_label = ""
+        self.link_sending = False
 
     async def _gone(self, action: Callable[[Actor, int], None]) -> Any:
         """Leave or delete this workspace, then act in the personal one again."""

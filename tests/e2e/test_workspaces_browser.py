@@ -12,6 +12,7 @@ Run with ``AGENTFLOW_E2E_PORT`` set to a port of your own (the UI build embeds i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,7 +22,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.fakes.llm import Reply
 from tests.fakes.paced_llm import PacedFakeLLM
+from tests.fakes.smtp import silent_server
 from tests.helpers.accounts import PASSWORD, Account, sign_in
+from tests.helpers.live_server import LiveServer, instead_of
 
 pytestmark = pytest.mark.e2e
 
@@ -334,5 +337,53 @@ def test_an_owner_renames_manages_members_and_deletes_a_workspace(
         expect(page.get_by_test_id("invite")).to_have_count(0)
         expect(page.get_by_role("button", name="Leave workspace")).to_have_count(0)
         expect(page.get_by_role("button", name="Delete workspace")).to_have_count(0)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def server_with_a_silent_mail_host(
+    live_servers: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A server of its own whose SMTP host takes the connection and never answers."""
+    with silent_server() as port:
+        env = {
+            "AGENTFLOW_MAIL_FROM": "AgentFlow <noreply@agentflow.test>",
+            "AGENTFLOW_SMTP_URL": f"smtp://127.0.0.1:{port}",
+        }
+        with instead_of(live_servers, tmp_path_factory.mktemp("serve"), env) as base:
+            yield base
+
+
+def test_the_link_shows_while_the_email_waits_on_a_mail_host_that_does_not_answer(
+    server_with_a_silent_mail_host: str, browser: Browser
+) -> None:
+    """The invitation and its link show at once; the email is tried after, for up to the
+    mailer's 10 s, without holding the page; then the page says it did not go."""
+    owner = Account(server_with_a_silent_mail_host, "boss")
+    invitee = Account(server_with_a_silent_mail_host, "invitee")
+    context = _context(browser)
+    try:
+        page = context.new_page()
+        sign_in(page, owner)
+        page.get_by_test_id("new-workspace").click()
+        page.get_by_test_id("new-workspace-name").fill("Mail")
+        page.get_by_test_id("create-workspace").click()
+        expect(page.get_by_test_id("workspace-switcher")).to_contain_text("Mail")
+        page.get_by_role("link", name="Members").click()
+
+        page.get_by_test_id("invite-email").fill(invitee.email)
+        page.get_by_test_id("invite").click()
+        # Well inside the 10 s the mail host is waited for: before, nothing showed until
+        # the email had failed.
+        label = page.get_by_test_id("invitation-label")
+        expect(label).to_contain_text(f"emailing it to {invitee.email}", timeout=7_000)
+        expect(page.get_by_test_id("invitation-hint")).to_contain_text("Sending it by email")
+        expect(page.get_by_test_id("invitation-link")).to_contain_text("/join?token=")
+        row = page.get_by_test_id("invitation-row").filter(has_text=invitee.email)
+        expect(row).to_contain_text("editor", timeout=1_000)
+
+        expect(label).to_contain_text("not emailed, copy the link", timeout=30_000)
+        expect(page.get_by_test_id("invitation-hint")).to_contain_text("Copy it now")
     finally:
         context.close()

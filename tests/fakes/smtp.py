@@ -7,6 +7,7 @@ import contextlib
 import email
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from email.message import Message
 from email.policy import default as default_policy
@@ -69,3 +70,27 @@ def smtp_server(
         yield inbox, port
     finally:
         controller.stop()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A mail host that takes connections and never says a word (a firewall that drops
+    replies, a stuck relay): a client waits for its greeting until its own timeout.
+    Yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):  # closed: the test is over
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=hold, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        listener.close()
+        for connection in held:
+            connection.close()
