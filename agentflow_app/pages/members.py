@@ -7,7 +7,15 @@ import reflex as rx
 
 from agentflow_app.components.layout import app_shell
 from agentflow_app.pages.settings import page_header
-from agentflow_app.state.members import ROLE_HELP, ROLES, InvitationRow, MemberRow, MembersState
+from agentflow_app.state.members import (
+    ROLE_HELP,
+    ROLES,
+    SENDING,
+    SENT,
+    InvitationRow,
+    MemberRow,
+    MembersState,
+)
 
 
 def _confirm(
@@ -229,15 +237,15 @@ def _link() -> rx.Component:
                 rx.text(MembersState.link_label, weight="medium", data_testid="invitation-label"),
                 rx.code(MembersState.link, data_testid="invitation-link", word_break="break-all"),
                 rx.text(
-                    rx.cond(
-                        MembersState.link_sending,
-                        "Sending it by email. It is shown here this once: copy it if you "
-                        "want to pass it on yourself.",
-                        rx.cond(
-                            MembersState.link_emailed,
-                            "It was emailed to them. It is shown here this once.",
-                            "Copy it now: it is shown this once. Send it to them yourself.",
+                    rx.match(
+                        MembersState.link_email,
+                        (
+                            SENDING,
+                            "Sending it by email. It is shown here this once: copy it if you "
+                            "want to pass it on yourself.",
                         ),
+                        (SENT, "It was emailed to them. It is shown here this once."),
+                        "Copy it now: it is shown this once. Send it to them yourself.",
                     ),
                     size="1",
                     data_testid="invitation-hint",

@@ -5,10 +5,10 @@ actor's role in the workspace (only owners manage; any member may leave). The pa
 what the role cannot do, and every refusal the service gives is shown as its message.
 
 An invitation's link is held in ``link`` only until dismissed: it is shown to the owner
-once, to pass on unless the server emailed it (``link_emailed``), and cannot be shown again
+once, to pass on unless the server emailed it (``link_email``), and cannot be shown again
 (the server keeps only its hash). The link shows as soon as the invitation is stored; its
-email goes after (``link_sending`` meanwhile), so a mail server that does not answer holds
-neither the page nor the state.
+email goes after (``link_email`` is ``sending`` meanwhile), so a mail server that does not
+answer holds neither the page nor the state.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from agentflow_app.state.formatting import sentence
 from agentflow_app.state.workflows import ago
 
 ROLES = [role.value for role in workspaces.RANK]
+SENDING, SENT, NOT_SENT = "sending", "sent", "not sent"
 #: What each role may do, for the invite form and the role selects.
 ROLE_HELP = {
     WorkspaceRole.OWNER.value: "everything, members and deletion included",
@@ -78,11 +79,16 @@ def _member(view: MemberView, you: int) -> MemberRow:
     )
 
 
-def _link_label(made: CreatedInvitation, sending: bool, sent: bool) -> str:
-    if sending:
-        how = f"emailing it to {made.email}…"
-    else:
-        how = f"sent to {made.email}" if sent else "not emailed, copy the link"
+#: Where the email carrying a new link is (``MembersState.link_email``), as its label says it.
+_EMAIL_SAYS = {
+    SENDING: "emailing it to {email}…",
+    SENT: "sent to {email}",
+    NOT_SENT: "not emailed, copy the link",
+}
+
+
+def _link_label(made: CreatedInvitation, email: str) -> str:
+    how = _EMAIL_SAYS[email].format(email=made.email)
     return f"Invitation for {made.email} as {made.role.value} ({how}): valid 7 days, works once"
 
 
@@ -111,10 +117,9 @@ class MembersState(rx.State):
     #: The invitation just made: its link, shown this once, and whom it is for.
     link: str = ""
     link_label: str = ""
-    #: Whether the server emailed that link to them (else the owner passes it on).
-    link_emailed: bool = False
-    #: Whether that email is still on its way (the server may wait on the mail server).
-    link_sending: bool = False
+    #: That link's email: ``sending`` (the server may wait on the mail server), ``sent``,
+    #: or ``not sent`` (no mail setting, or it failed: the owner passes the link on).
+    link_email: str = NOT_SENT
     message: str = ""
     error: str = ""
 
@@ -141,7 +146,6 @@ class MembersState(rx.State):
         if actor is None:
             return await to_login(self)
         self.link = self.link_label = self.message = self.error = ""
-        self.link_sending = False
         try:
             await asyncio.to_thread(self._refresh, actor)
         except AgentFlowError as exc:
@@ -202,9 +206,9 @@ class MembersState(rx.State):
         def make(actor: Actor) -> None:
             made, letter = members.open_invitation(actor, actor.workspace_id, email, role)
             opened.append((made, letter))
-            self.link, self.link_emailed = made.url, False
-            self.link_sending = letter is not None
-            self.link_label = _link_label(made, sending=self.link_sending, sent=False)
+            self.link = made.url
+            self.link_email = SENDING if letter is not None else NOT_SENT
+            self.link_label = _link_label(made, self.link_email)
 
         async with self:
             result = await self._do(make, "")
@@ -214,8 +218,8 @@ class MembersState(rx.State):
         sent = await asyncio.to_thread(letter.send)
         async with self:
             if self.link == made.url:  # still shown: not dismissed nor replaced
-                self.link_sending, self.link_emailed = False, sent
-                self.link_label = _link_label(made, sending=False, sent=sent)
+                self.link_email = SENT if sent else NOT_SENT
+                self.link_label = _link_label(made, self.link_email)
         return None
 
     @rx.event
@@ -228,7 +232,6 @@ class MembersState(rx.State):
     @rx.event
     def dismiss_link(self) -> None:
         self.link = self.link_label = ""
-        self.link_sending = False
 
     async def _gone(self, action: Callable[[Actor, int], None]) -> Any:
         """Leave or delete this workspace, then act in the personal one again."""

@@ -85,6 +85,14 @@ def _context(browser: Browser) -> BrowserContext:
     return context
 
 
+def _new_workspace(page: Page, name: str) -> None:
+    """Make a shared workspace from the side bar; the page then acts in it."""
+    page.get_by_test_id("new-workspace").click()
+    page.get_by_test_id("new-workspace-name").fill(name)
+    page.get_by_test_id("create-workspace").click()
+    expect(page.get_by_test_id("workspace-switcher")).to_contain_text(name)
+
+
 def _invite(page: Page, email: str, role: str) -> str:
     """Invite ``email`` with ``role`` on the Members page; the link, read from the
     clipboard after pressing Copy, on the test server (links start with
@@ -128,10 +136,7 @@ def test_members_share_a_workflow_and_its_credential_and_a_viewer_cannot_save(
 
         # The owner makes a shared workspace from the side bar and acts in it.
         sign_in(owner_page, owner)
-        owner_page.get_by_test_id("new-workspace").click()
-        owner_page.get_by_test_id("new-workspace-name").fill("Research team")
-        owner_page.get_by_test_id("create-workspace").click()
-        expect(owner_page.get_by_test_id("workspace-switcher")).to_contain_text("Research team")
+        _new_workspace(owner_page, "Research team")
         listed = httpx.get(f"{live_server}/api/workspaces", headers=owner.headers, timeout=30)
         workspace_id = next(w["id"] for w in listed.json() if w["name"] == "Research team")
         in_team = {**owner.headers, "X-Workspace": str(workspace_id)}
@@ -283,10 +288,7 @@ def test_an_owner_renames_manages_members_and_deletes_a_workspace(
     try:
         page = context.new_page()
         sign_in(page, owner)
-        page.get_by_test_id("new-workspace").click()
-        page.get_by_test_id("new-workspace-name").fill("Ops")
-        page.get_by_test_id("create-workspace").click()
-        expect(page.get_by_test_id("workspace-switcher")).to_contain_text("Ops")
+        _new_workspace(page, "Ops")
         page.get_by_role("link", name="Members").click()
 
         # Rename: the page and the side bar say the new name.
@@ -366,10 +368,7 @@ def test_the_link_shows_while_the_email_waits_on_a_mail_host_that_does_not_answe
     try:
         page = context.new_page()
         sign_in(page, owner)
-        page.get_by_test_id("new-workspace").click()
-        page.get_by_test_id("new-workspace-name").fill("Mail")
-        page.get_by_test_id("create-workspace").click()
-        expect(page.get_by_test_id("workspace-switcher")).to_contain_text("Mail")
+        _new_workspace(page, "Mail")
         page.get_by_role("link", name="Members").click()
 
         page.get_by_test_id("invite-email").fill(invitee.email)

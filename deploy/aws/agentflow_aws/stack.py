@@ -44,12 +44,13 @@ class AgentFlowStack(Stack):
         CfnOutput(self, "WorkerService", value=services.worker.service_name)
         CfnOutput(self, "WorkerTaskDefinition", value=services.worker.task_definition.family)
         CfnOutput(self, "FilesBucket", value=data.bucket.bucket_name)
-        public_url = config.public_url or f"https://{services.alb.load_balancer_dns_name}"
+        entrance = services.alb.load_balancer_dns_name
         if config.cloudfront:
             distribution = build_edge(self, config, data.logs_bucket)
             CfnOutput(self, "CdnDomain", value=distribution.distribution_domain_name)
-            public_url = config.public_url or f"https://{distribution.distribution_domain_name}"
+            entrance = distribution.distribution_domain_name
         # Links the server sends (approvals, invitations) must point where people come in.
+        public_url = config.public_url or f"https://{entrance}"
         for container in services.app_containers:
             container.add_environment("AGENTFLOW_PUBLIC_URL", public_url)
         CfnOutput(self, "PublicUrl", value=public_url)

@@ -77,6 +77,11 @@ def _containers(stack: Synthesis) -> dict[str, dict[str, Any]]:
     }
 
 
+def _environment(container: dict[str, Any]) -> dict[str, Any]:
+    """A container's plain settings, by name."""
+    return {item["Name"]: item["Value"] for item in container.get("Environment", [])}
+
+
 def _statements(stack: Synthesis, role_prefix: str) -> list[dict[str, Any]]:
     """Every policy statement attached to the role whose logical id starts with the prefix."""
     statements = []
@@ -201,7 +206,7 @@ def test_secrets_reach_the_containers_as_ecs_secrets_never_as_values(
         for logical_id, secret in default_stack.resources("AWS::SecretsManager::Secret").items()
     }
     for name, container in containers.items():
-        environment = {item["Name"]: item["Value"] for item in container.get("Environment", [])}
+        environment = _environment(container)
         secrets = {item["Name"]: item["ValueFrom"] for item in container.get("Secrets", [])}
         assert not SECRET_SETTINGS & set(environment), f"{name} has a secret as a plain value"
         assert "secretsmanager" not in json.dumps(environment), name
@@ -365,10 +370,7 @@ def test_cloudfront_fronts_the_alb_when_asked(cloudfront_stack: Synthesis) -> No
 def _app_environment(stack: Synthesis) -> dict[str, dict[str, Any]]:
     """The plain settings of the containers that run the app, by container."""
     containers = _containers(stack)
-    return {
-        name: {item["Name"]: item["Value"] for item in containers[name].get("Environment", [])}
-        for name in ("web", "worker")
-    }
+    return {name: _environment(containers[name]) for name in ("web", "worker")}
 
 
 def _joined_attribute(value: Any) -> tuple[str, str, str]:
