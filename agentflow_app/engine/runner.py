@@ -438,7 +438,7 @@ class _Execution:
         record.finished_at = _now()
         self.records[pn.id] = record
         await self.store.save_step(record)
-        await self.store.emit(EventType.STEP_SKIPPED, pn.id)
+        await self.store.emit_nowait(EventType.STEP_SKIPPED, pn.id)
 
     async def _record_failed(self, pn: PlanNode, record: StepRecord, error: str) -> _Outcome:
         record.status = StepStatus.FAILED
@@ -580,7 +580,11 @@ class _Execution:
         record.usage = usage
         record.finished_at = _now()
         await self.store.save_step(record)
-        await self.store.emit(
+        # The steps after a step without side effects start while its end is written (a
+        # crash re-runs such a step); a step that acted on the world is stored as done
+        # before anything after it runs.
+        finished_event = self.store.emit if pn.cls.side_effects else self.store.emit_nowait
+        await finished_event(
             EventType.STEP_SUCCEEDED,
             pn.id,
             output=stored,

@@ -35,6 +35,18 @@ class ExecutionStore(Protocol):
         """
         ...
 
+    async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        """Like :meth:`emit_soon`, but start storing the event at once rather than waiting
+        for company: the runner goes on meanwhile.
+
+        The runner uses it for the end of a step without side effects, so the steps after
+        it start while it is written. Nothing is weakened by that: a crash before the
+        write lands re-runs the step, which is harmless for such a step; a step with side
+        effects starts with a write that :meth:`emit` waits for, stored after this one;
+        and the run's end is stored after everything before it.
+        """
+        ...
+
     async def cancel_requested(self) -> bool:
         """Whether someone asked to cancel; polled by the runner while it works."""
         ...
@@ -68,6 +80,9 @@ class MemoryStore:
         return event
 
     async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        await self.emit(type, node_id, **data)
+
+    async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
         await self.emit(type, node_id, **data)
 
     async def cancel_requested(self) -> bool:

@@ -203,6 +203,9 @@ class _ItemStore:
     async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
         await self.emit(type, node_id, **data)
 
+    async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        await self.emit(type, node_id, **data)
+
     async def cancel_requested(self) -> bool:
         return await self._cancels.requested(self.execution_id)
 

@@ -13,12 +13,16 @@ It sits on the runner's hot path (see ``bench/engine.py``), hence three choices:
   flight goes into the next one. A step save is queued and committed together with the
   event the runner emits right after it (``emit`` returns once everything before it is
   committed), so a step costs two transactions, not four, and a 200-wide fan-out a
-  handful instead of eight hundred. A step is on disk before its node starts and before
-  anything downstream of it does (SPEC §7: a worker that dies loses nothing).
+  handful instead of eight hundred. A step with side effects is on disk before its node
+  acts and before anything downstream of it starts (SPEC §7: a worker that dies loses
+  nothing, and repeats nothing that was sent). A step without side effects is written the
+  moment it ends, in the same order, while the steps after it start (``emit_nowait``): a
+  crash before the write lands runs it again, which is harmless for such a step, and
+  what comes after it is stored after it.
 * Writes nobody waits for (step saves, ``emit_soon``: a pure step's start, a token batch)
   wait up to :data:`SOON_S` for company: a step that ends sooner commits its start with
-  its end, so the three-node run of ``bench/execution.py`` costs four transactions and
-  four publishes instead of nine (each about 0.3 ms of the worker's CPU, and
+  its end, so the three-node run of ``bench/execution.py`` costs three transactions and
+  three publishes instead of nine (each about 0.3 ms of the worker's CPU, and
   the database's); a slower step's start is stored and shown after ``SOON_S``.
 * The repeated statements are compiled once (:mod:`.store_sql`) and run on the raw DBAPI
   connection the store holds; on PostgreSQL a whole batch is one statement (one round trip).
@@ -243,8 +247,9 @@ class DbExecutionStore:
         The runner follows every save with its event (``step.started`` before a node runs,
         ``step.succeeded`` / ``failed`` / ``skipped`` after, ``execution.cancelled`` after
         the cancelled steps), and :meth:`emit` returns only once everything queued before
-        it is committed. So a step is on disk before its node starts and before anything
-        downstream of it does, and the pair costs one transaction instead of two. A save
+        it is committed. So a step with side effects is on disk before its node acts and
+        before anything downstream of it starts, and the pair costs one transaction instead
+        of two. A save
         with no waited-for write after it is committed within :data:`SOON_S`. A write
         that fails poisons the store: the next call raises the error, so it is never lost.
         """
@@ -276,6 +281,16 @@ class DbExecutionStore:
         """
         row = self._event_row(type, node_id, data)
         future = self._enqueue(_Write(event=row, soon=True), wait=True)
+        future.add_done_callback(lambda done: self._stored_soon(type, row, done))
+
+    async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        """Queue the event and start its batch on the loop's next turn (or after the batch
+        in flight), without waiting for the commit: the runner goes on meanwhile.
+
+        A failed write is raised by the next call, as for :meth:`save_step`.
+        """
+        row = self._event_row(type, node_id, data)
+        future = self._enqueue(_Write(event=row), wait=True)
         future.add_done_callback(lambda done: self._stored_soon(type, row, done))
 
     def _event_row(self, type: EventType, node_id: str | None, data: dict[str, Any]) -> dict:

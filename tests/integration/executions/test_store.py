@@ -162,6 +162,51 @@ async def test_an_event_emitted_soon_is_stored_without_another_after_it(database
     assert event_seqs(execution_id) == [1, 2]
 
 
+async def test_an_event_emitted_nowait_does_not_hold_the_run_and_keeps_its_place(database):
+    execution_id = create(DOCUMENT, {})
+    heard = []
+    store = DbExecutionStore(execution_id, on_event=heard.append)
+    # Another transaction holds the row (a lock on PostgreSQL, the write lock on SQLite),
+    # so nothing the store writes can commit until it ends.
+    with get_engine().connect() as other:
+        holding = other.begin()
+        other.execute(update(Execution).where(Execution.id == execution_id).values(error=None))
+        await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.SUCCEEDED))
+        # It returns all the same (a waited emit would stay here until the lock ends).
+        await asyncio.wait_for(store.emit_nowait(EventType.STEP_SUCCEEDED, node_id="a"), 10)
+        after = asyncio.ensure_future(store.emit(EventType.STEP_STARTED, node_id="b"))
+        await asyncio.sleep(0.3)
+        assert not after.done(), "the waited emit returned while the row was held"
+        holding.rollback()
+    started = await after
+
+    assert started.seq == 3
+    assert event_seqs(execution_id) == [1, 2, 3]
+    assert [(str(e.type), e.seq) for e in heard] == [("step.succeeded", 2), ("step.started", 3)]
+    assert (await DbExecutionStore(execution_id).load_steps())["a"].status == StepStatus.SUCCEEDED
+
+
+async def test_an_event_emitted_nowait_is_stored_without_another_after_it(database):
+    execution_id = create(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+
+    await store.emit_nowait(EventType.STEP_SUCCEEDED, node_id="last")
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if event_seqs(execution_id) != [1]:
+            break
+
+    assert event_seqs(execution_id) == [1, 2]
+
+
+async def test_a_failed_nowait_write_is_raised_by_the_next_call(database):
+    store = DbExecutionStore(987654)
+
+    await store.emit_nowait(EventType.STEP_SUCCEEDED, node_id="a")
+    with pytest.raises(NotFound, match="987654 does not exist"):
+        await store.emit(EventType.EXECUTION_SUCCEEDED, outputs={})
+
+
 async def test_a_failed_soon_write_is_raised_by_the_next_call(database):
     store = DbExecutionStore(987656)
 

@@ -164,8 +164,8 @@ async def test_a_run_resumed_over_the_store_finishes_like_an_uninterrupted_one(k
     document = chain(4)
     kwargs = {"registry": registry, "http": None, "credentials": None, "cancel_poll_s": 0.02}
 
-    # The first attempt dies right after its second finished step, as a killed worker
-    # would: the store stops answering and nothing after that is written.
+    # The first attempt dies right after its second finished step is stored, as a killed
+    # worker would: the store stops answering and nothing after that is written.
     class Died(Exception):
         pass
 
@@ -178,11 +178,17 @@ async def test_a_run_resumed_over_the_store_finishes_like_an_uninterrupted_one(k
 
         async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
             event = await self.inner.emit(type, node_id, **data)
+            self._count(type)
+            return event
+
+        async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any):
+            await self.emit(type, node_id, **data)  # dies once the step's end is stored
+
+        def _count(self, type: EventType) -> None:
             if type == EventType.STEP_SUCCEEDED:
                 self.finished += 1
                 if self.finished == 2:
                     raise Died
-            return event
 
     with pytest.raises(Died):
         await run(document, {}, DiesAfterTwoSteps(store), services={"journal": Journal()}, **kwargs)

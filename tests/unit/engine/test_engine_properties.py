@@ -153,6 +153,9 @@ class CrashingStore:
     async def emit_soon(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
         await self.emit(type, node_id, **data)
 
+    async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        await self.emit(type, node_id, **data)
+
     async def cancel_requested(self) -> bool:
         return await self.inner.cancel_requested()
 

@@ -50,6 +50,48 @@ async def test_a_chain_runs_in_order_and_events_are_numbered() -> None:
     assert all(s.status == StepStatus.SUCCEEDED for s in store.steps.values())
 
 
+class _WhoWaits(MemoryStore):
+    """Records, for each step's end, whether the runner waited until it was stored."""
+
+    def __init__(self) -> None:
+        super().__init__("exec-1")
+        self.ends: dict[str | None, str] = {}
+
+    async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Any:
+        if type in (EventType.STEP_SUCCEEDED, EventType.STEP_SKIPPED):
+            self.ends[node_id] = "waited"
+        return await super().emit(type, node_id, **data)
+
+    async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
+        if type in (EventType.STEP_SUCCEEDED, EventType.STEP_SKIPPED):
+            self.ends[node_id] = "went on"
+        await MemoryStore.emit(self, type, node_id, **data)
+
+
+async def test_the_run_goes_on_while_a_pure_steps_end_is_written_not_one_that_acted() -> None:
+    doc = document(
+        [
+            node("start", "test.trigger"),
+            node("echo", "test.echo", value="x"),
+            node("send", "test.send"),
+            node("after", "test.echo", value="y"),
+        ],
+        [edge("start", "echo"), edge("echo", "send"), edge("send", "after")],
+    )
+    store = _WhoWaits()
+    result, _ = await run_doc(doc, store=store)
+    assert result.status == ExecutionStatus.SUCCEEDED
+    assert store.ends == {
+        "start": "went on",
+        "echo": "went on",
+        "send": "waited",  # it acted on the world: stored as done before "after" starts
+        "after": "went on",
+    }
+    # The order of the events is the order of the steps all the same.
+    ends = [e.node_id for e in store.events if e.type == EventType.STEP_SUCCEEDED]
+    assert ends == ["start", "echo", "send", "after"]
+
+
 async def test_independent_branches_overlap() -> None:
     # Three nodes meet at one barrier: the run can only finish if all three are in flight
     # together; run one at a time, the first would wait until its timeout_s and fail.
