@@ -580,11 +580,12 @@ class _Execution:
         record.usage = usage
         record.finished_at = _now()
         await self.store.save_step(record)
-        # The steps after a step without side effects start while its end is written (a
-        # crash re-runs such a step); a step that acted on the world is stored as done
-        # before anything after it runs.
-        finished_event = self.store.emit if pn.cls.side_effects else self.store.emit_nowait
-        await finished_event(
+        # The steps after it start while its end is written. A crash before the write
+        # lands leaves the step as it was stored when it started: a step with side effects
+        # then fails as "may have been sent" (it was stored as running before it acted),
+        # any other is run again. A step with side effects after it starts with a write
+        # that is waited for, stored after this one.
+        await self.store.emit_nowait(
             EventType.STEP_SUCCEEDED,
             pn.id,
             output=stored,

@@ -39,11 +39,12 @@ class ExecutionStore(Protocol):
         """Like :meth:`emit_soon`, but start storing the event at once rather than waiting
         for company: the runner goes on meanwhile.
 
-        The runner uses it for the end of a step without side effects, so the steps after
-        it start while it is written. Nothing is weakened by that: a crash before the
-        write lands re-runs the step, which is harmless for such a step; a step with side
-        effects starts with a write that :meth:`emit` waits for, stored after this one;
-        and the run's end is stored after everything before it.
+        The runner uses it for the end of a step, so the steps after it start while it
+        is written. Nothing is weakened by that: a crash before the write lands leaves the
+        step as stored when it started (a step with side effects was stored as running
+        before it acted, and fails as "may have been sent"; any other runs again); a step
+        with side effects starts with a write that :meth:`emit` waits for, stored after
+        this one; and the run's end is stored after everything before it.
         """
         ...
 

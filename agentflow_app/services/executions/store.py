@@ -13,12 +13,12 @@ It sits on the runner's hot path (see ``bench/engine.py``), hence three choices:
   flight goes into the next one. A step save is queued and committed together with the
   event the runner emits right after it (``emit`` returns once everything before it is
   committed), so a step costs two transactions, not four, and a 200-wide fan-out a
-  handful instead of eight hundred. A step with side effects is on disk before its node
-  acts and before anything downstream of it starts (SPEC §7: a worker that dies loses
-  nothing, and repeats nothing that was sent). A step without side effects is written the
-  moment it ends, in the same order, while the steps after it start (``emit_nowait``): a
-  crash before the write lands runs it again, which is harmless for such a step, and
-  what comes after it is stored after it.
+  handful instead of eight hundred. A step with side effects is on disk as running before
+  its node acts (SPEC §7: a worker that dies repeats nothing that was sent). A step's end
+  is written the moment it ends, in order, while the steps after it start
+  (``emit_nowait``): a crash before the write lands leaves the step as stored when it
+  started (failed as "may have been sent" if it acts on the world, else run again), and
+  whatever comes after it is stored after it.
 * Writes nobody waits for (step saves, ``emit_soon``: a pure step's start, a token batch)
   wait up to :data:`SOON_S` for company: a step that ends sooner commits its start with
   its end, so the three-node run of ``bench/execution.py`` costs three transactions and
@@ -247,9 +247,8 @@ class DbExecutionStore:
         The runner follows every save with its event (``step.started`` before a node runs,
         ``step.succeeded`` / ``failed`` / ``skipped`` after, ``execution.cancelled`` after
         the cancelled steps), and :meth:`emit` returns only once everything queued before
-        it is committed. So a step with side effects is on disk before its node acts and
-        before anything downstream of it starts, and the pair costs one transaction instead
-        of two. A save
+        it is committed. So a step with side effects is on disk as running before its
+        node acts, and the pair costs one transaction instead of two. A save
         with no waited-for write after it is committed within :data:`SOON_S`. A write
         that fails poisons the store: the next call raises the error, so it is never lost.
         """
