@@ -11,10 +11,11 @@ Ours runs the engine's runner with ``MemoryStore``, then with the durable
 PostgreSQL. LangGraph runs the same shapes as a ``StateGraph`` (one node per node, a
 constant-size state) with ``InMemorySaver``, ``AsyncSqliteSaver`` (given the same
 pragmas) and ``AsyncPostgresSaver``. Each of our shapes is compared with the LangGraph
-durability that keeps the same promise: a node with side effects is stored as done before
-the next one starts (LangGraph's ``durability="sync"``); a node without them is written
-while the next one runs, in order (``"async"``, LangGraph's default). Both LangGraph
-modes and LangGraph without a checkpointer are printed.
+durability that keeps the closest promise: a node with side effects is stored as running
+before it acts, a write the run waits for at each step (LangGraph's ``durability="sync"``,
+a checkpoint before the next step); a node's end is written while the next one runs, in
+order (``"async"``, LangGraph's default). Both LangGraph modes and LangGraph without a
+checkpointer are printed.
 
 Printed: the median over RUNS runs of (run time / 200) in ms per node, and ours divided by
 the matching LangGraph mode (targets: ≤ 1 ms per node in memory; ≤ 0.5 with checkpointing
@@ -83,7 +84,7 @@ class Noop(Node):
 
 
 class NoopActing(Noop):
-    """A no-op that declares side effects: the runner stores it as done before going on."""
+    """A no-op that declares side effects: the runner stores it as running before it acts."""
 
     type = "bench.noop_acting"
     label = "No-op with side effects"

@@ -93,6 +93,13 @@ def _new_workspace(page: Page, name: str) -> None:
     expect(page.get_by_test_id("workspace-switcher")).to_contain_text(name)
 
 
+def _members_of_a_new_workspace(page: Page, owner: Account, name: str) -> None:
+    """Sign ``owner`` in, make workspace ``name`` and open its Members page."""
+    sign_in(page, owner)
+    _new_workspace(page, name)
+    page.get_by_role("link", name="Members").click()
+
+
 def _invite(page: Page, email: str, role: str) -> str:
     """Invite ``email`` with ``role`` on the Members page; the link, read from the
     clipboard after pressing Copy, on the test server (links start with
@@ -287,9 +294,7 @@ def test_an_owner_renames_manages_members_and_deletes_a_workspace(
     context = _context(browser)
     try:
         page = context.new_page()
-        sign_in(page, owner)
-        _new_workspace(page, "Ops")
-        page.get_by_role("link", name="Members").click()
+        _members_of_a_new_workspace(page, owner, "Ops")
 
         # Rename: the page and the side bar say the new name.
         page.get_by_test_id("workspace-name").fill("Ops team")
@@ -367,9 +372,7 @@ def test_the_link_shows_while_the_email_waits_on_a_mail_host_that_does_not_answe
     context = _context(browser)
     try:
         page = context.new_page()
-        sign_in(page, owner)
-        _new_workspace(page, "Mail")
-        page.get_by_role("link", name="Members").click()
+        _members_of_a_new_workspace(page, owner, "Mail")
 
         page.get_by_test_id("invite-email").fill(invitee.email)
         page.get_by_test_id("invite").click()

@@ -278,9 +278,7 @@ class DbExecutionStore:
 
         A failed write is raised by the next call, as for :meth:`save_step`.
         """
-        row = self._event_row(type, node_id, data)
-        future = self._enqueue(_Write(event=row, soon=True), wait=True)
-        future.add_done_callback(lambda done: self._stored_soon(type, row, done))
+        self._emit_unwaited(type, node_id, data, soon=True)
 
     async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
         """Queue the event and start its batch on the loop's next turn (or after the batch
@@ -288,8 +286,14 @@ class DbExecutionStore:
 
         A failed write is raised by the next call, as for :meth:`save_step`.
         """
+        self._emit_unwaited(type, node_id, data, soon=False)
+
+    def _emit_unwaited(
+        self, type: EventType, node_id: str | None, data: dict[str, Any], *, soon: bool
+    ) -> None:
+        """Queue an event nobody waits for; the listener hears of it once committed."""
         row = self._event_row(type, node_id, data)
-        future = self._enqueue(_Write(event=row), wait=True)
+        future = self._enqueue(_Write(event=row, soon=soon), wait=True)
         future.add_done_callback(lambda done: self._stored_soon(type, row, done))
 
     def _event_row(self, type: EventType, node_id: str | None, data: dict[str, Any]) -> dict:
