@@ -12,7 +12,10 @@ round, through REST only:
 
 - ``before``: the earlier checkout, clients making those three requests per run;
 - ``three``: this checkout, the same three requests;
-- ``run``: this checkout, one ``POST /api/workflows/{id}/run`` per run.
+- ``run``: this checkout, one ``POST /api/workflows/{id}/run`` per run;
+- ``floor``: the same run written by hand (bench/floor_api.py's ``POST /run`` over
+  bench/floor.py's task, granian and a prefork-2 worker too): what any implementation
+  could answer through HTTP here, so how far 3 × ``before`` is reachable at all.
 
 Each figure is N clients (16), each with its own connection, over M runs (400); it
 prints runs/s and the CPU per run of the web process and of the worker (pool included),
@@ -156,6 +159,53 @@ class Side:
             yield self
 
 
+class FloorSide:
+    """bench/floor_api.py and bench/floor.py's worker, with a database and Redis db of
+    their own: the :class:`Side` the floor's requests go to."""
+
+    name, workflow_id = "floor", 0
+
+    def __init__(self, port: int, redis_db: int, llm_url: str, tmp: Path) -> None:
+        self.port, self.redis_db, self.llm_url, self.tmp = port, redis_db, llm_url, tmp
+        self.api = f"http://127.0.0.1:{port}"
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[FloorSide]:
+        from bench import floor
+
+        with contextlib.ExitStack() as stack:
+            db_url = stack.enter_context(postgres_database())
+            floor.create_schema(db_url)
+            token = secrets.token_urlsafe(24)
+            env = dict(os.environ) | {
+                "PYTHONPATH": str(ROOT),
+                "DB_URL": db_url,
+                "BENCH_REDIS_URL": f"{SERVICES_REDIS}/{self.redis_db}",
+                "FLOOR_TOKEN": token,
+                "ANTHROPIC_BASE_URL": self.llm_url,
+                "ANTHROPIC_API_KEY": "sk-ant-bench",
+            }
+            worker = [sys.executable, "-m", "celery", "-A", "bench.floor:floor_app", "worker"]
+            worker += ["-Q", floor.FLOOR_QUEUE, "-n", "floor@%h", "--concurrency", "2"]
+            worker += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
+            worker += ["--without-heartbeat"]
+            web = [sys.executable, "-m", "granian", "--interface", "asgi"]
+            web += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+            web += ["--log-level", "warning", "bench.floor_api:app"]
+            self.worker = stack.enter_context(process(worker, env, self.tmp / "floor-worker.log"))
+            self.web = stack.enter_context(process(web, env, self.tmp / "floor-api.log"))
+            wait_api(self.api, self.tmp / "floor-api.log")
+            self.headers = {"Authorization": f"Bearer {token}"}
+            yield self
+
+
+def floor_request(client: httpx.Client, _workflow_id: int) -> None:
+    answer = client.post("/run", json={"inputs": {}})
+    if answer.status_code != 200:
+        raise SystemExit(f"the floor's /run answered {answer.status_code}: {answer.text[:300]}")
+    check(answer.json(), "the floor's /run")
+
+
 def check(record: dict, how: str) -> None:
     if record.get("status") != "succeeded" or record.get("outputs", {}).get("answer") != ANSWER:
         raise SystemExit(f"a run through {how} did not succeed: {json.dumps(record)[:300]}")
@@ -244,11 +294,13 @@ def main() -> None:
             os.pathsep.join([str(hiding_accelerators(old)), str(old)]),
         ).running() as before,
         Side("now", ROOT, args.port + 1, first + 1, llm_url, tmp, str(ROOT)).running() as now,
+        FloorSide(args.port + 2, first + 2, llm_url, tmp).running() as floor,
     ):
         cases = [
             ("before: execute, events, record", before, three_requests),
             ("now: execute, events, record", now, three_requests),
             ("now: /run", now, one_request),
+            ("floor: hand-written /run", floor, floor_request),
         ]
         for _name, side, call in cases:  # warm-up: connections, caches, imports
             load(side, call, 50, args.clients)
