@@ -26,6 +26,8 @@ class Execution(SQLModel, table=True):
     __tablename__ = "executions"
     __table_args__ = (
         Index("ix_executions_owner_created", "owner_id", "created_at"),
+        #: A claim counts the owner's running runs and takes their oldest queued one.
+        Index("ix_executions_owner_status", "owner_id", "status"),
         Index("ix_executions_workspace_created", "workspace_id", "created_at"),
         Index("ix_executions_workflow_created", "workflow_id", "created_at"),
         Index("ix_executions_status_wake", "status", "wake_at"),

@@ -20,12 +20,18 @@ def test_migrated_schema_matches_the_models(stack) -> None:
     assert differences == [], f"models and migrations disagree on {stack.kind}: {differences}"
 
 
-def test_every_table_exists_with_its_list_page_indexes(stack) -> None:
+def test_every_table_exists_with_its_list_page_and_claim_indexes(stack) -> None:
     inspector = inspect(get_engine())
     tables = set(inspector.get_table_names())
     assert set(SQLModel.metadata.tables) <= tables
-    execution_indexes = {ix["name"] for ix in inspector.get_indexes("executions")}
-    assert {"ix_executions_owner_created", "ix_executions_workflow_created"} <= execution_indexes
+    execution_indexes = {
+        ix["name"]: ix["column_names"] for ix in inspector.get_indexes("executions")
+    }
+    assert {"ix_executions_owner_created", "ix_executions_workflow_created"} <= set(
+        execution_indexes
+    )
+    # Without it a claim on PostgreSQL read the owner's whole history (bench/claims.py).
+    assert execution_indexes.get("ix_executions_owner_status") == ["owner_id", "status"]
     uniques = {u["name"] for u in inspector.get_unique_constraints("execution_events")}
     assert "uq_event_execution_seq" in uniques
 
