@@ -48,7 +48,6 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import redis  # noqa: E402
-from celery import Celery  # noqa: E402
 
 from bench import floor  # noqa: E402
 
@@ -57,15 +56,7 @@ NOOP_DONE = "bench:noop:done"
 
 # -- the raw Celery side: a no-op app the bench starts a worker for ----------------------
 
-noop_app = Celery("bench", broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
-noop_app.conf.update(
-    task_serializer="json",
-    accept_content=["json"],
-    task_ignore_result=True,
-    task_acks_late=True,
-    worker_prefetch_multiplier=1,
-    task_default_queue="bench-noop",
-)
+noop_app = floor.peer_app("bench", "bench-noop")
 
 
 @noop_app.task(name="bench.noop", ignore_result=True)

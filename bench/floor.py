@@ -34,15 +34,23 @@ from celery import Celery
 
 FLOOR_QUEUE = "bench-floor"
 
-floor_app = Celery("floor", broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
-floor_app.conf.update(
-    task_serializer="json",
-    accept_content=["json"],
-    task_ignore_result=True,
-    task_acks_late=True,
-    worker_prefetch_multiplier=1,
-    task_default_queue=FLOOR_QUEUE,
-)
+
+def peer_app(name: str, queue: str) -> Celery:
+    """A Celery app for a bench's peer, delivering as ours does (JSON, acknowledged after
+    the task, one message prefetched per process), on ``BENCH_REDIS_URL``."""
+    app = Celery(name, broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=queue,
+    )
+    return app
+
+
+floor_app = peer_app("floor", FLOOR_QUEUE)
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS floor_runs (id {serial} PRIMARY KEY, status TEXT NOT NULL,"
