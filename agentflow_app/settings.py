@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from email.utils import parseaddr
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -180,8 +180,11 @@ class Settings(BaseSettings):
 
     # -- derived values -------------------------------------------------------------------
 
-    @property
+    @cached_property
     def data_dir(self) -> Path:
+        """AGENTFLOW_DATA_DIR made absolute, once: with the embedded defaults every
+        ``get_engine()`` and Redis client lookup asks for it, and resolving walks the path
+        with a system call per component (a tenth of queueing a run on SQLite)."""
         return self.agentflow_data_dir.resolve()
 
     @property
