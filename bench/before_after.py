@@ -105,6 +105,19 @@ def hiding_accelerators(code: Path) -> Path:
     return folder
 
 
+def worker_argv(app: str, queue: str, name: str) -> list[str]:
+    """A quiet Celery worker of 2 prefork processes, as each side runs one."""
+    argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queue, "-n", f"{name}@%h"]
+    argv += ["--concurrency", "2", "--loglevel", "WARNING", "--without-gossip"]
+    return [*argv, "--without-mingle", "--without-heartbeat"]
+
+
+def web_argv(port: int, *app: str) -> list[str]:
+    """granian with one worker serving the ASGI ``app`` arguments on ``port``."""
+    argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"]
+    return [*argv, "--port", str(port), "--workers", "1", "--log-level", "warning", *app]
+
+
 class Side:
     """One checkout's API and worker, with its workflow and a token."""
 
@@ -137,13 +150,8 @@ class Side:
             if made.returncode != 0:
                 raise SystemExit(f"{self.name}: setting up failed: {made.stderr[-2000:]}")
             self.workflow_id = int(made.stdout.strip().splitlines()[-1])
-            worker = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker"]
-            worker += ["-Q", "agentflow", "-n", f"{self.name}@%h", "--concurrency", "2"]
-            worker += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
-            worker += ["--without-heartbeat"]
-            web = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory"]
-            web += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-            web += ["--log-level", "warning", "agentflow_app.api.app:create_api"]
+            worker = worker_argv("tasks.celery_app", "agentflow", self.name)
+            web = web_argv(self.port, "--factory", "agentflow_app.api.app:create_api")
             self.worker = stack.enter_context(
                 process(worker, env, self.tmp / f"{self.name}-worker.log", cwd=self.code)
             )
@@ -185,13 +193,8 @@ class FloorSide:
                 "ANTHROPIC_BASE_URL": self.llm_url,
                 "ANTHROPIC_API_KEY": "sk-ant-bench",
             }
-            worker = [sys.executable, "-m", "celery", "-A", "bench.floor:floor_app", "worker"]
-            worker += ["-Q", floor.FLOOR_QUEUE, "-n", "floor@%h", "--concurrency", "2"]
-            worker += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
-            worker += ["--without-heartbeat"]
-            web = [sys.executable, "-m", "granian", "--interface", "asgi"]
-            web += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-            web += ["--log-level", "warning", "bench.floor_api:app"]
+            worker = worker_argv("bench.floor:floor_app", floor.FLOOR_QUEUE, self.name)
+            web = web_argv(self.port, "bench.floor_api:app")
             self.worker = stack.enter_context(process(worker, env, self.tmp / "floor-worker.log"))
             self.web = stack.enter_context(process(web, env, self.tmp / "floor-api.log"))
             wait_api(self.api, self.tmp / "floor-api.log")

@@ -20,14 +20,24 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from sqlalchemy import select
 
 from agentflow_app.db import engine_for, get_engine
-from agentflow_app.migrate import upgrade_head
+from agentflow_app.migrate import alembic_config, upgrade_head
 from agentflow_app.models.execution import ExecutionEvent
 from agentflow_app.settings import reset_settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def downgrade_to(revision: str) -> None:
+    """Take the process's database back to ``revision`` by the migrations' own downgrades,
+    in one transaction, as ``upgrade_head`` goes up."""
+    with get_engine().begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 @contextmanager

@@ -4,22 +4,14 @@ with a user in it, and the PostgreSQL trigger that keeps the audit log append-on
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from agentflow_app.db import get_engine
-from agentflow_app.migrate import alembic_config, upgrade_head
+from agentflow_app.migrate import upgrade_head
 from agentflow_app.services import users
 from agentflow_app.services.audit import AuditAction, record
-from tests.helpers.databases import database  # noqa: F401  (the fixture)
-
-
-def _migrate(target: str, *, down: bool) -> None:
-    with get_engine().begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, target)
+from tests.helpers.databases import database, downgrade_to  # noqa: F401  (the fixture)
 
 
 def _user_columns() -> set[str]:
@@ -30,7 +22,7 @@ def test_downgrade_drops_what_0006_added_and_keeps_the_users(database) -> None: 
     made = users.create_user("migrated@example.com", "correct horse battery")
     record(AuditAction.SIGN_IN, actor=made)
 
-    _migrate("0005", down=True)
+    downgrade_to("0005")
     tables = set(inspect(get_engine()).get_table_names())
     assert "audit_events" not in tables and "instance_settings" not in tables
     assert "disabled" not in _user_columns()

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from agentflow_app.db import get_engine
 from agentflow_app.migrate import alembic_config, upgrade_head
-from tests.helpers.databases import database  # noqa: F401  (the fixture)
+from tests.helpers.databases import database, downgrade_to  # noqa: F401  (the fixture)
 from tests.helpers.migration_rows import (
     NOW,
     credential_row,
@@ -61,13 +61,6 @@ class Populated:
     workflow: int
     #: The ``agentflow run`` execution: no workflow, no account.
     anonymous_run: int
-
-
-def _migrate(target: str, *, down: bool) -> None:
-    with get_engine().begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, target)
 
 
 def _file(conn: Connection, owner: int | str, execution: int, key: str) -> int:
@@ -124,7 +117,7 @@ def _run_with_history(conn: Connection, owner: int | str, workflow: int | str, t
 
 def _populate_at_0006() -> Populated:
     """Downgrade to 0006, empty the tables, and write two accounts' worth of everything."""
-    _migrate("0006", down=True)
+    downgrade_to("0006")
     with get_engine().begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
@@ -336,7 +329,7 @@ def test_downgrade_puts_objects_back_under_their_creators_and_upgrades_again(dat
             output_truncated="FALSE",
         )
 
-    _migrate("0006", down=True)
+    downgrade_to("0006")
 
     tables = set(inspect(get_engine()).get_table_names())
     assert not NEW_TABLES & tables

@@ -9,12 +9,11 @@ the 0003 schema, the oldest one the tests keep data through.
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import text
 
 from agentflow_app.db import get_engine
-from agentflow_app.migrate import alembic_config, upgrade_head
-from tests.helpers.databases import database  # noqa: F401  (the fixture)
+from agentflow_app.migrate import upgrade_head
+from tests.helpers.databases import database, downgrade_to  # noqa: F401  (the fixture)
 from tests.helpers.migration_rows import (
     NOW,
     credential_row,
@@ -46,10 +45,7 @@ def _counts() -> dict[str, int]:
 
 
 def test_upgrading_from_0003_keeps_every_row(database) -> None:  # noqa: F811
-    with get_engine().begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
+    downgrade_to("0003")
     with get_engine().begin() as conn:
         for email in ("ann@example.com", "ben@example.com"):
             owner = user_row(conn, email)
