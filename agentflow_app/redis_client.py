@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from functools import lru_cache
@@ -70,128 +71,130 @@ def get_async_redis() -> aioredis.Redis:
 
 
 class SharedSubscriber:
-    """One subscriber connection per event loop, for every caller waiting on a channel.
+    """One connection per event loop, subscribed once to a family of channels, for every
+    caller waiting on one of them.
 
-    ``/run`` subscribed per call: redis-py's ``PubSub`` takes a connection from the pool
-    and disconnects it on close, so every run cost a TCP connection to Redis, its
-    handshake and its teardown, in the web process and in Redis. Here the loop's one
-    connection carries every channel; a channel is subscribed while it has listeners.
+    ``/run`` first subscribed per call (a TCP connection to Redis per run), then per
+    channel on a shared connection: still a ``SUBSCRIBE`` and an ``UNSUBSCRIBE`` per run,
+    their two confirmations to read, and a round trip before the run could be sent. Here
+    the connection subscribes to the family's pattern once (``PSUBSCRIBE``), and a caller
+    only adds itself to a dict: no Redis command per call, and it can do so from any
+    thread, so a run's end is watched before the thread that queues the run sends it.
+    Every end in the family reaches the process; one nobody waits on costs a dict lookup.
 
     A listener is called in the loop with each message's data, and with None when the
-    connection was lost: it is then no longer subscribed (subscribe again to go on).
+    connection was lost (it stays registered: :meth:`ready` reconnects, and whatever was
+    published meanwhile was missed, so read the source of truth after a None).
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, pattern: str) -> None:
         self._client = client
+        self._pattern = pattern.encode()
         self._lock = asyncio.Lock()
         self._pubsub: aioredis.client.PubSub | None = None
         self._reader: asyncio.Task | None = None
+        #: Resolved once Redis has confirmed the pattern on the current connection.
+        self._confirmed: asyncio.Future | None = None
         self._listeners: dict[bytes, set[Callable[[bytes | None], None]]] = {}
-        #: Per subscribed channel: resolved once Redis has confirmed the subscription.
-        self._confirmed: dict[bytes, asyncio.Future] = {}
+        self._guard = threading.Lock()  # ``add``/``remove`` may come from other threads
 
-    async def subscribe(
-        self, name: str, listener: Callable[[bytes | None], None], timeout: float = 1.0
-    ) -> None:
-        """Call ``listener`` with the messages of channel ``name``.
+    @property
+    def confirmed(self) -> bool:
+        """Whether what is published now on the family is heard."""
+        return self._confirmed is not None and self._confirmed.done()
 
-        Returns once Redis has registered the subscription (whatever is published after
-        this reaches the listener), or after ``timeout`` without its answer.
+    async def ready(self, timeout: float = 1.0) -> None:
+        """Connect and subscribe to the pattern if not yet done; returns at once when
+        confirmed, else once Redis has confirmed it or after ``timeout`` without its answer.
 
         Raises:
-            RedisError, OSError: Redis is away (the listener is not subscribed).
+            RedisError, OSError: Redis is away.
         """
-        key = name.encode()
-        listeners = self._listeners.setdefault(key, set())
-        listeners.add(listener)
-        if key not in self._confirmed:
-            self._confirmed[key] = asyncio.get_running_loop().create_future()
-            try:
-                pubsub = await self._connected()
-                await pubsub.subscribe(key)
-            except BaseException:
-                self._forget(key, listener)
-                raise
+        if self.confirmed:
+            return
+        confirmed = await self._connected()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                await asyncio.shield(self._confirmed[key])
+                await asyncio.shield(confirmed)
 
-    async def unsubscribe(self, name: str, listener: Callable[[bytes | None], None]) -> None:
-        key = name.encode()
-        if not self._forget(key, listener) or self._pubsub is None:
-            return
-        try:
-            await self._pubsub.unsubscribe(key)
-        except (redis.RedisError, OSError) as exc:  # the reader sees the loss too
-            log.debug("unsubscribing from %s: %s", name, exc)
+    def add(self, channel: str, listener: Callable[[bytes | None], None]) -> None:
+        """Call ``listener`` with the messages of ``channel`` (one of the pattern's)."""
+        with self._guard:
+            self._listeners.setdefault(channel.encode(), set()).add(listener)
 
-    def _forget(self, key: bytes, listener: Callable[[bytes | None], None]) -> bool:
-        """Drop ``listener``; whether it was the channel's last one."""
-        listeners = self._listeners.get(key)
-        if listeners is None:
-            return False
-        listeners.discard(listener)
-        if listeners:
-            return False
-        del self._listeners[key]
-        confirmed = self._confirmed.pop(key, None)
-        if confirmed is not None and not confirmed.done():
-            confirmed.cancel()
-        return True
+    def remove(self, channel: str, listener: Callable[[bytes | None], None]) -> None:
+        with self._guard:
+            key = channel.encode()
+            listeners = self._listeners.get(key)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._listeners[key]
 
-    async def _connected(self) -> aioredis.client.PubSub:
+    def _of(self, key: bytes | None) -> tuple[Callable[[bytes | None], None], ...]:
+        with self._guard:
+            if key is None:
+                return tuple({one for channel in self._listeners.values() for one in channel})
+            return tuple(self._listeners.get(key, ()))
+
+    async def _connected(self) -> asyncio.Future:
         async with self._lock:
             if self._pubsub is None:
                 pubsub = self._client.pubsub()
-                await pubsub.connect()
+                self._confirmed = asyncio.get_running_loop().create_future()
+                try:
+                    await pubsub.psubscribe(self._pattern)
+                except BaseException:
+                    self._confirmed = None
+                    with contextlib.suppress(redis.RedisError, OSError):
+                        await pubsub.aclose()
+                    raise
                 self._pubsub = pubsub
-                self._reader = asyncio.create_task(self._read(pubsub))
-            return self._pubsub
+                self._reader = asyncio.create_task(self._read(pubsub, self._confirmed))
+            return self._confirmed
 
-    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
+    async def _read(self, pubsub: aioredis.client.PubSub, confirmed: asyncio.Future) -> None:
         try:
             while True:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue
-                key = message["channel"]
-                if message["type"] == "message":
-                    for listener in tuple(self._listeners.get(key, ())):
+                if message["type"] == "pmessage":
+                    for listener in self._of(message["channel"]):
                         listener(message["data"])
-                elif message["type"] == "subscribe":
-                    confirmed = self._confirmed.get(key)
-                    if confirmed is not None and not confirmed.done():
-                        confirmed.set_result(None)
+                elif message["type"] == "psubscribe" and not confirmed.done():
+                    confirmed.set_result(None)
         except Exception as exc:  # Redis went away (or the connection broke): start afresh
             log.info("the shared Redis subscriber lost its connection: %s", exc)
         finally:
             await self._lost(pubsub)
 
     async def _lost(self, pubsub: aioredis.client.PubSub) -> None:
-        """Tell every listener the connection is gone, and start afresh next time."""
+        """Tell every listener the connection is gone, and reconnect on the next ready()."""
         if self._pubsub is pubsub:
             self._pubsub = self._reader = None
-            listeners, self._listeners = self._listeners, {}
-            confirmed, self._confirmed = self._confirmed, {}
-            for future in confirmed.values():
-                if not future.done():
-                    future.set_result(None)
-            for listener in {one for channel in listeners.values() for one in channel}:
+            if self._confirmed is not None and not self._confirmed.done():
+                self._confirmed.set_result(None)  # nobody waits on a dead connection
+            self._confirmed = None
+            for listener in self._of(None):
                 listener(None)
         with contextlib.suppress(redis.RedisError, OSError):
             await pubsub.aclose()
 
 
-#: The shared subscriber of each event loop, by URL.
-_subscribers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedSubscriber]]
+#: The shared subscribers of each event loop, by URL and pattern.
+_subscribers: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str], SharedSubscriber]
+]
 _subscribers = weakref.WeakKeyDictionary()
 
 
-def get_shared_subscriber() -> SharedSubscriber:
-    """The running loop's :class:`SharedSubscriber` (on :func:`get_async_redis`'s client)."""
+def get_shared_subscriber(pattern: str) -> SharedSubscriber:
+    """The running loop's :class:`SharedSubscriber` of ``pattern`` (a ``PSUBSCRIBE``
+    pattern, on :func:`get_async_redis`'s client)."""
     subscribers = _subscribers.setdefault(asyncio.get_running_loop(), {})
-    url = redis_url()
-    subscriber = subscribers.get(url)
+    key = (redis_url(), pattern)
+    subscriber = subscribers.get(key)
     if subscriber is None:
-        subscriber = subscribers[url] = SharedSubscriber(get_async_redis())
+        subscriber = subscribers[key] = SharedSubscriber(get_async_redis(), pattern)
     return subscriber

@@ -119,10 +119,11 @@ async def run(
     """Run the newest version and answer with the finished execution record (a function
     call: one request); 202 with the id if it has not ended within ``timeout_s``."""
     body = body or RunBody()
-    execution_id = await run_in_threadpool(
-        partial(executions.start, hold=True), actor, workflow_id, body.inputs
-    )
-    record = await executions.outcome(execution_id, body.timeout_s, send=True)
+    async with executions.EndOfRun() as end:  # watching from before the run is sent
+        execution_id = await run_in_threadpool(
+            partial(executions.start, on_stored=end.watch), actor, workflow_id, body.inputs
+        )
+        record = await executions.outcome(execution_id, body.timeout_s, end=end)
     if record is None:
         return JSONResponse(Queued(execution_id=execution_id).model_dump(mode="json"), 202)
     return record

@@ -9,7 +9,9 @@ limit, each file up to the file limit (413 naming the file).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -88,24 +90,25 @@ async def receive(
     run's outputs (and the status and headers its ``output`` node sets) when it ends."""
     # Unknown tokens answer 404 before the body is read: nothing is buffered for them.
     workflow_id = await run_in_threadpool(executions.hook_workflow, hook_token)
-    held = False  # queued but not sent yet: outcome() sends it once it listens
-    if files_api.is_multipart(request):
-        execution_id = await _receive_form(hook_token, workflow_id, request)
-    else:
-        raw = await _read_capped(request)
-        if raw is None:
-            return _too_large()
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _unprocessable(f"the webhook body is not valid JSON: {exc}")
-        execution_id = await run_in_threadpool(
-            partial(executions.start_from_hook, hold=wait), hook_token, body
-        )
-        held = wait
-    if not wait:
-        return HookAccepted(execution_id=execution_id)
-    record = await executions.outcome(execution_id, timeout_s, send=held)
+    # A caller who waits watches the run's end from before it is sent.
+    async with executions.EndOfRun() if wait else contextlib.nullcontext() as end:
+        watch = end.watch if end is not None else None
+        if files_api.is_multipart(request):
+            execution_id = await _receive_form(hook_token, workflow_id, request, watch)
+        else:
+            raw = await _read_capped(request)
+            if raw is None:
+                return _too_large()
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                return _unprocessable(f"the webhook body is not valid JSON: {exc}")
+            execution_id = await run_in_threadpool(
+                partial(executions.start_from_hook, on_stored=watch), hook_token, body
+            )
+        if end is None:
+            return HookAccepted(execution_id=execution_id)
+        record = await executions.outcome(execution_id, timeout_s, end=end)
     if record is None:
         return JSONResponse(HookAccepted(execution_id=execution_id).model_dump(), 202)
     return _answer(record)
@@ -134,7 +137,12 @@ def _answer(record: dict[str, Any]) -> JSONResponse:
     )
 
 
-async def _receive_form(hook_token: str, workflow_id: int, request: Request) -> int:
+async def _receive_form(
+    hook_token: str,
+    workflow_id: int,
+    request: Request,
+    on_stored: Callable[[int], None] | None,
+) -> int:
     """A multipart webhook: fields are string inputs, file parts become file inputs
     (stored as the workflow workspace's), ``inputs`` may carry JSON."""
     workspace_id = await run_in_threadpool(files.workflow_workspace, workflow_id)
@@ -144,7 +152,9 @@ async def _receive_form(hook_token: str, workflow_id: int, request: Request) -> 
     finally:
         await form.close()
     try:
-        return await run_in_threadpool(executions.start_from_hook, hook_token, inputs)
+        return await run_in_threadpool(
+            partial(executions.start_from_hook, on_stored=on_stored), hook_token, inputs
+        )
     except BaseException:
         await run_in_threadpool(files.discard, stored)
         raise

@@ -25,7 +25,12 @@ module                    owns
 The names below are the package's public surface; callers import them from here.
 """
 
-from agentflow_app.services.executions.awaiting import default_wait_s, max_wait_s, outcome
+from agentflow_app.services.executions.awaiting import (
+    EndOfRun,
+    default_wait_s,
+    max_wait_s,
+    outcome,
+)
 from agentflow_app.services.executions.dashboard import Dashboard, DayStats, dashboard
 from agentflow_app.services.executions.events import (
     append_event,
@@ -102,6 +107,7 @@ __all__ = [
     "Dashboard",
     "DayStats",
     "DbExecutionStore",
+    "EndOfRun",
     "ExecutionPage",
     "ExecutionRecord",
     "ExecutionSummary",

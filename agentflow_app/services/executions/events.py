@@ -39,6 +39,11 @@ def channel(execution_id: int) -> str:
     return f"agentflow:execution:{execution_id}"
 
 
+_END_PREFIX = "agentflow:execution-end:"
+#: Every end channel: what a web process's waiting callers subscribe to, once.
+END_PATTERN = f"{_END_PREFIX}*"
+
+
 def end_channel(execution_id: int) -> str:
     """Where an execution's terminal events are published a second time, for callers
     waiting on its end (``/run``, ``?wait=true`` webhooks).
@@ -47,7 +52,7 @@ def end_channel(execution_id: int) -> str:
     ten for three nodes) to find the last one: an eighth of the web process's CPU per
     ``/run``. Outside ``agentflow:execution:*``, so the live viewers' gauge counts viewers.
     """
-    return f"agentflow:execution-end:{execution_id}"
+    return f"{_END_PREFIX}{execution_id}"
 
 
 def event_json(event: Event) -> str:

@@ -37,7 +37,7 @@ from agentflow_app.services.executions.rows import (
     FinishedStep,
     current_document,
     owned_execution,
-    owned_workflow,
+    owned_workflow_document,
 )
 from agentflow_app.services.users import Actor
 from agentflow_app.services.workflow_calls import call_problems
@@ -130,7 +130,7 @@ def queue_run(
     coerce_strings: bool = False,
     allow_extra: bool = False,
     send: bool = True,
-    hold: bool = False,
+    on_stored: Callable[[int], None] | None = None,
 ) -> int:
     """Check, store and queue one run of ``document``; the new execution's id.
 
@@ -144,9 +144,9 @@ def queue_run(
         finished_steps: Steps stored as already succeeded (a node test's samples).
         coerce_strings, allow_extra: See :func:`check_inputs`.
         send: Hand a token to the workers (False: the caller runs it in-process).
-        hold: Store and announce the run but let the caller send it (``waits.send``) once
-            it listens for the run's end: a caller that subscribed first needs no read
-            to learn whether it missed the end (``awaiting.outcome``).
+        on_stored: Called with the new id once the run is stored, before it is sent: a
+            caller waiting for its end watches it from there (``awaiting.EndOfRun``), so
+            it needs no read to learn whether it missed the end.
 
     Raises:
         InvalidWorkflow: the document does not validate, or names credentials the workspace
@@ -174,7 +174,9 @@ def queue_run(
         redis=redis_or_none() if send else None,
     )
     files.attach(execution_id, values)
-    if send and not hold:
+    if on_stored is not None:
+        on_stored(execution_id)
+    if send:
         dispatch.enqueue_execution(execution_id)
     return execution_id
 
@@ -185,12 +187,12 @@ def start(
     inputs: Any = None,
     trigger: str = "manual",
     *,
-    hold: bool = False,
+    on_stored: Callable[[int], None] | None = None,
 ) -> int:
     """Queue a run of the workflow's newest version and return its id at once.
 
     The document is pinned on the execution, so saving the workflow later never changes a
-    run that is queued or in flight. ``hold``: see :func:`queue_run`.
+    run that is queued or in flight. ``on_stored``: see :func:`queue_run`.
 
     Raises:
         NotFound: not a workflow of the actor's workspaces.
@@ -200,8 +202,7 @@ def start(
     if trigger not in TRIGGERS:
         raise InvalidInput(f"unknown trigger {trigger!r}; use one of {', '.join(TRIGGERS)}")
     with reading() as conn:
-        workflow = owned_workflow(conn, actor, workflow_id, Can.RUN)
-        document = current_document(conn, workflow.id, workflow.version)
+        workflow, document = owned_workflow_document(conn, actor, workflow_id, Can.RUN)
     if problems := call_problems(workflow.workspace_id, document, workflow.id):
         raise InvalidWorkflow(problems)
     return queue_run(
@@ -212,7 +213,7 @@ def start(
         trigger=trigger,
         workflow_id=workflow.id,
         version=workflow.version,
-        hold=hold,
+        on_stored=on_stored,
     )
 
 
@@ -233,11 +234,13 @@ def hook_workflow(hook_token: str) -> int:
     return workflow_id
 
 
-def start_from_hook(hook_token: str, body: Any, *, hold: bool = False) -> int:
+def start_from_hook(
+    hook_token: str, body: Any, *, on_stored: Callable[[int], None] | None = None
+) -> int:
     """Queue a run of the workflow whose webhook token is ``hook_token``, in its workspace,
     started as its creator.
 
-    ``hold``: see :func:`queue_run`.
+    ``on_stored``: see :func:`queue_run`.
 
     Raises:
         NotFound: no workflow has this token (or it is a disabled account's own).
@@ -263,7 +266,7 @@ def start_from_hook(hook_token: str, body: Any, *, hold: bool = False) -> int:
         trigger="webhook",
         workflow_id=workflow.id,
         version=workflow.version,
-        hold=hold,
+        on_stored=on_stored,
     )
 
 
@@ -287,8 +290,7 @@ def rerun(actor: Actor, execution_id: int) -> int:
             )
         if row.workflow_id is None:
             raise NotFound(f"execution {execution_id} has no stored workflow to run again")
-        workflow = owned_workflow(conn, actor, row.workflow_id, Can.RUN)
-        document = current_document(conn, workflow.id, workflow.version)
+        workflow, document = owned_workflow_document(conn, actor, row.workflow_id, Can.RUN)
     return queue_run(
         document,
         row.inputs,
