@@ -216,16 +216,28 @@ class Settings(BaseSettings):
         return url_file.read_text().strip() if url_file.exists() else None
 
     def secret_key(self) -> str:
+        return self._secret_key
+
+    @cached_property
+    def _secret_key(self) -> str:
+        """Read once per settings object, like the variable it stands in for (changing
+        either means a restart): every REST request's token check asked for it, a file
+        read each time with the embedded defaults."""
         if self.agentflow_secret_key:
             return self.agentflow_secret_key
         return _generated(self.data_dir / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))
 
     def encryption_keys(self) -> list[str]:
         """Fernet keys, newest first; the first one encrypts."""
+        return list(self._encryption_keys)
+
+    @cached_property
+    def _encryption_keys(self) -> tuple[str, ...]:
+        """Read once per settings object, as :meth:`secret_key`."""
         raw = self.agentflow_encryption_keys or _generated(
             self.data_dir / ENCRYPTION_KEYS_FILE, lambda: Fernet.generate_key().decode()
         )
-        return [key.strip() for key in raw.split(",") if key.strip()]
+        return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
 def _generated(path: Path, make: callable) -> str:

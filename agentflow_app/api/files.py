@@ -223,14 +223,14 @@ async def upload(actor: CurrentUser, request: Request) -> FileRecord:
 _optional_bearer = HTTPBearer(auto_error=False)
 
 
-def _signed_or_signed_in(
+async def _signed_or_signed_in(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
     sig: Annotated[str | None, Query(max_length=200, description="a signed link's proof")] = None,
 ) -> Actor | None:
     """The signed-in user, or None for a request carrying a signed link (``sig``)."""
     if sig is not None and credentials is None:
         return None
-    return current_user(bearer_token(credentials))
+    return await current_user(await bearer_token(credentials))
 
 
 @router.get(

@@ -143,6 +143,15 @@ def authenticate_key(key: str) -> Actor:
     return token_cache.who(key, lambda: _key_owner(key))
 
 
+async def authenticate_key_in_loop(key: str) -> Actor:
+    """:func:`authenticate_key` for a request handled in the event loop.
+
+    Raises:
+        InvalidToken: unknown or revoked key, or its account is disabled.
+    """
+    return await token_cache.who_in_loop(key, lambda: _key_owner(key))
+
+
 def _key_owner(key: str) -> Actor:
     with session_scope() as session:
         row = session.exec(

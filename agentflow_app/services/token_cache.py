@@ -16,6 +16,7 @@ accepting that token for at most :data:`MAX_AGE_S`; that is logged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from redis.exceptions import RedisError
 
-from agentflow_app.redis_client import redis_or_none
+from agentflow_app.errors import ConfigError
+from agentflow_app.redis_client import get_async_redis, redis_or_none
 
 if TYPE_CHECKING:
     from agentflow_app.services.users import Actor
@@ -62,6 +64,32 @@ def who(token: str, look_up: Callable[[], Actor]) -> Actor:
     except (RedisError, OSError) as exc:
         log.debug("token checks go to the database while Redis is away: %s", exc)
         return look_up()
+    actor = _remembered(token, generation)
+    if actor is None:
+        actor = look_up()
+        _remember(token, generation, actor)
+    return actor
+
+
+async def who_in_loop(token: str, look_up: Callable[[], Actor]) -> Actor:
+    """:func:`who` for a request handled in the event loop: the counter is read with the
+    loop's own client and only a lookup goes to a thread. A REST request used to take two
+    trips to the thread pool to learn what the process already knew."""
+    try:
+        generation = await get_async_redis().get(GENERATION_KEY)
+    except ConfigError:
+        return await asyncio.to_thread(look_up)
+    except (RedisError, OSError) as exc:
+        log.debug("token checks go to the database while Redis is away: %s", exc)
+        return await asyncio.to_thread(look_up)
+    actor = _remembered(token, generation)
+    if actor is None:
+        actor = await asyncio.to_thread(look_up)
+        _remember(token, generation, actor)
+    return actor
+
+
+def _remembered(token: str, generation: bytes | None) -> Actor | None:
     entry = _entries.get(token)
     if (
         entry is not None
@@ -69,12 +97,14 @@ def who(token: str, look_up: Callable[[], Actor]) -> Actor:
         and time.monotonic() - entry.at < MAX_AGE_S
     ):
         return entry.actor
-    actor = look_up()
+    return None
+
+
+def _remember(token: str, generation: bytes | None, actor: Actor) -> None:
     with _lock:
         if len(_entries) >= MAX_ENTRIES:
             del _entries[next(iter(_entries))]
         _entries[token] = _Entry(actor, generation, time.monotonic())
-    return actor
 
 
 def invalidate() -> None:

@@ -322,6 +322,17 @@ def authenticate_token(token: str) -> Actor:
     return token_cache.who(token, lambda: _token_owner(claims))
 
 
+async def authenticate_token_in_loop(token: str) -> Actor:
+    """:func:`authenticate_token` for a request handled in the event loop (a thread is
+    taken only when the database must answer).
+
+    Raises:
+        InvalidToken: forged, malformed, expired, revoked, or its account is gone.
+    """
+    claims = tokens.decode(token)
+    return await token_cache.who_in_loop(token, lambda: _token_owner(claims))
+
+
 def _token_owner(claims: tokens.Claims) -> Actor:
     # Every REST request the cache cannot answer asks this: one statement, no ORM
     # session, no commit.

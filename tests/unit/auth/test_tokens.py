@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import jwt
 import pytest
@@ -49,3 +50,25 @@ def test_expired_tampered_and_incomplete_tokens_are_refused() -> None:
         tokens.decode(no_version)
     with pytest.raises(tokens.InvalidToken):
         tokens.decode("garbage")
+
+
+def test_a_token_checked_before_is_still_refused_once_it_expires() -> None:
+    issued = tokens.issue(7, 0, ttl_s=1)
+    assert tokens.decode(issued.access_token).user_id == 7  # checked, and remembered
+    while time.time() < issued.expires_at.timestamp():
+        time.sleep(0.05)
+    with pytest.raises(tokens.InvalidToken, match="expired"):
+        tokens.decode(issued.access_token)
+
+
+def test_a_remembered_token_is_checked_again_under_another_secret(monkeypatch) -> None:
+    token = tokens.issue(7, 0).access_token
+    assert tokens.decode(token).user_id == 7
+    monkeypatch.setenv("AGENTFLOW_SECRET_KEY", "another secret, as after a restart with it")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(tokens.InvalidToken, match="not valid"):
+            tokens.decode(token)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
