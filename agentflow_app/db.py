@@ -1,12 +1,14 @@
 """Database engine and sessions for services, tasks and the CLI.
 
 One engine per process and URL. SQLite gets WAL and a busy timeout so the web process, the
-worker and the CLI can share the embedded database file; PostgreSQL gets pre-ping so a
-restarted server costs one retry, not an error page.
+worker and the CLI can share the embedded database file; on PostgreSQL a pooled connection
+that sat idle is pinged before it is handed out, so a restarted server costs one retry,
+not an error page.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ from typing import overload
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlmodel import Session, create_engine
 
 from agentflow_app.errors import ConfigError
@@ -36,9 +38,41 @@ def engine_for(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5}
-    )
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5})
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before handing it out, unless it was in use a moment ago.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: five round trips of a ``/run``
+    (three in the web process, two in the worker), each a query for PostgreSQL too. A
+    connection checked in within :data:`PING_AFTER_IDLE_S` was working then; one idle for
+    longer may have been closed by a restart or a proxy, and is pinged. A dead one is
+    replaced by the pool (up to three tries), as with ``pool_pre_ping``.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as err:
+            if dialect.is_disconnect(err, dbapi_connection, None):
+                raise DisconnectionError(f"a pooled connection was closed: {err}") from err
+            raise
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
