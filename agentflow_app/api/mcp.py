@@ -15,7 +15,6 @@ of the ``tools/call`` request they belong to.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -46,7 +45,7 @@ class McpEndpoint:
             )
             return
         try:
-            actor = await asyncio.to_thread(api_keys.authenticate_key, token)
+            actor = await api_keys.authenticate_key_in_loop(token)
         except InvalidToken as exc:
             await _unauthorized(send, str(exc), error="invalid_token")
             return
