@@ -138,6 +138,11 @@ class ExecutionPage(BaseModel):
 # steps come with the child runs their node started (a sub-workflow's, a map's items),
 # joined in rather than asked for in a third statement.
 _RECORD_ROW = select(EXECUTIONS).where(EXECUTIONS.c.id == bindparam("id"))
+#: The same without the pinned document, which the record itself does not show: decoding
+#: it was most of reading the row for a real workflow's run (tens of kB of prompts).
+_RECORD_ROW_LEAN = select(*(c for c in EXECUTIONS.c if c.name != "document")).where(
+    EXECUTIONS.c.id == bindparam("id")
+)
 _CHILDREN = (
     select(
         EXECUTIONS.c.caller_node,
@@ -156,18 +161,21 @@ _STEPS = (
 )
 
 
-def read_record(execution_id: int, *, engine: Engine | None = None) -> tuple[dict[str, Any], Any]:
+def read_record(
+    execution_id: int, *, engine: Engine | None = None, document: bool = True
+) -> tuple[dict[str, Any], Any]:
     """The SPEC §9 record and the row it was built from (owner, document, trigger...).
 
     Two reads on one connection: a page that opens a run needs the record, its owner and
     its pinned document, and each separate read cost a pool checkout and a round trip.
+    ``document=False`` leaves the document out of the row.
 
     Raises:
         NotFound: when there is no such execution.
     """
     ids = {"id": execution_id}
     with reading(engine) as conn:
-        row = conn.execute(_RECORD_ROW, ids).one_or_none()
+        row = conn.execute(_RECORD_ROW if document else _RECORD_ROW_LEAN, ids).one_or_none()
         if row is None:
             raise NotFound(f"execution {execution_id} does not exist")
         step_json = []
@@ -205,7 +213,7 @@ def execution_record(execution_id: int, *, engine: Engine | None = None) -> dict
     Raises:
         NotFound: when there is no such execution.
     """
-    return read_record(execution_id, engine=engine)[0]
+    return read_record(execution_id, engine=engine, document=False)[0]
 
 
 def _step_json(step: StepRecord) -> dict[str, Any]:
