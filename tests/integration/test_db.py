@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -16,13 +18,13 @@ def _backend_pid(engine) -> int:
         return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
 
 
-def test_an_idle_connection_closed_by_the_server_is_replaced_not_an_error(monkeypatch) -> None:
-    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # every checkout counts as idle
+def test_an_idle_connection_closed_by_the_server_is_replaced_not_an_error() -> None:
     with postgres_database() as url:
         engine = db.engine_for(url)
         first = _backend_pid(engine)
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        time.sleep(db.PING_AFTER_IDLE_S + 0.1)  # it sits idle long enough to be pinged
 
         second = _backend_pid(engine)  # the ping found it dead: a new connection answers
 
