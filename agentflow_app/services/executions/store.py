@@ -401,11 +401,23 @@ class DbExecutionStore:
         self._in_flight.add_done_callback(lambda done: self._batch_done(batch, done))
 
     def _batch_done(self, batch: list[_Write], done: asyncio.Future) -> None:
+        """Answer the batch's waiters, and start the next batch; unless this one failed.
+
+        Writes queued behind a failed batch are failed with it, not committed: they came
+        after what was lost, and committing them (a full disk's first failed write
+        releases the reserve, so the next batch fits) recorded a run as succeeded whose
+        step end, still unwaited, was never stored.
+        """
         self._in_flight = None
         error = done.exception() if not done.cancelled() else asyncio.CancelledError()
-        if error is not None and self._failure is None:
-            self._failure = error
-        if self._pending:
+        if error is not None:
+            if self._failure is None:
+                self._failure = error
+            if self._start is not None:
+                self._start.cancel()
+                self._start = None
+            batch, self._pending = batch + self._pending, []
+        elif self._pending:
             if all(write.soon for write in self._pending):
                 self._schedule_start(asyncio.get_running_loop(), soon=True)
             else:

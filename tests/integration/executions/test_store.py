@@ -219,6 +219,26 @@ async def test_a_failed_write_is_raised_and_poisons_the_store(database):
     assert second.value is first.value
 
 
+async def test_writes_queued_behind_a_failed_write_are_failed_with_it(database):
+    execution_id = create(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+    # A number no INTEGER column holds: this batch fails on its content, once, as a full
+    # disk's first write does (which frees room, so the batch after it would fit).
+    await store.save_step(StepRecord(node_id="a", type="noop", attempts=2**70))
+    await store.emit_nowait(EventType.STEP_SUCCEEDED, node_id="a")
+    await asyncio.sleep(0)  # the batch is in flight
+    await store.emit_nowait(EventType.STEP_STARTED, node_id="b")
+    with pytest.raises(Exception) as failed:
+        await store.emit(EventType.EXECUTION_SUCCEEDED, outputs={})
+
+    # Nothing after the lost step end was stored: the run is not recorded as ended.
+    assert event_seqs(execution_id) == [1]
+    assert execution_record(execution_id)["status"] == "queued"
+    with pytest.raises(Exception) as again:
+        await store.flush()
+    assert again.value is failed.value
+
+
 async def test_concurrent_step_saves_keep_each_nodes_last_state(database):
     execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
