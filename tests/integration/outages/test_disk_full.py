@@ -24,7 +24,7 @@ from agentflow_app.api.app import create_api
 from agentflow_app.db import get_engine
 from agentflow_app.migrate import upgrade_head
 from agentflow_app.services.disk import LOW_BYTES, RESERVE_NAME, free_bytes
-from agentflow_app.services.executions import execution_record
+from agentflow_app.services.executions import LEASE_RENEW_S, execution_record
 from tests.fakes.servers import serve_asgi
 from tests.fakes.slow_server import SlowServer
 from tests.helpers.executions import counted_workflow, create_workflow, wait_finished, wait_until
@@ -34,6 +34,12 @@ from tests.helpers.users import new_account
 from tests.helpers.workers import worker_pool
 
 DISK = "the data disk is full"
+#: How long the run's fetch lasts: the disk fills meanwhile. Shorter than the worker's
+#: first lease renewal (LEASE_RENEW_S after the run starts), so the run's own end is the
+#: first write to meet the full disk. At one lease period the renewal could meet it first:
+#: its failure released the reserve, the run's end then fitted, and the run rightly
+#: succeeded, which is not what this test is about.
+FETCH_MS = int(LEASE_RENEW_S * 1000 * 2 / 3)
 
 
 @contextlib.contextmanager
@@ -92,7 +98,7 @@ def test_a_full_data_disk_fails_runs_readably_and_corrupts_nothing(tmp_path, set
             upgrade_head()
             stack = Stack("sqlite-on-tmpfs", db_url, redis.url, data_dir)
             account = new_account("disk")
-            workflow_id = create_workflow(account.actor, counted_workflow(site, delay_ms=3000))
+            workflow_id = create_workflow(account.actor, counted_workflow(site, delay_ms=FETCH_MS))
             with worker_pool(stack, tmp_path) as pool, serve_asgi(create_api()) as api:
                 worker = pool.start("w", concurrency=1)
                 headers = account.headers()
