@@ -2,43 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from agentflow_app import db
 from tests.helpers.databases import PG_ADMIN, postgres_database
 
 
-def _backend_pid(engine) -> int:
+def _backend_pid(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
 
 
-def test_an_idle_connection_closed_by_the_server_is_replaced_not_an_error() -> None:
+@contextlib.contextmanager
+def _pooled_connection_killed() -> Iterator[tuple[Engine, int]]:
+    """A pool whose one connection the server just closed, and that connection's pid."""
     with postgres_database() as url:
         engine = db.engine_for(url)
         first = _backend_pid(engine)
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        try:
+            yield engine, first
+        finally:
+            engine.dispose()
+
+
+def test_an_idle_connection_closed_by_the_server_is_replaced_not_an_error() -> None:
+    with _pooled_connection_killed() as (engine, first):
         time.sleep(db.PING_AFTER_IDLE_S + 0.1)  # it sits idle long enough to be pinged
 
         second = _backend_pid(engine)  # the ping found it dead: a new connection answers
 
         assert second != first
-        engine.dispose()
 
 
 def test_a_connection_in_use_a_moment_ago_is_handed_out_without_a_ping() -> None:
-    with postgres_database() as url:
-        engine = db.engine_for(url)
-        first = _backend_pid(engine)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-
+    with _pooled_connection_killed() as (engine, first):
         # Closed behind the pool's back less than PING_AFTER_IDLE_S after its use: handed
         # out as it is, so the first statement finds it dead (as any statement on a
         # connection that breaks while in use would), and the pool replaces it for the next.
@@ -46,4 +52,3 @@ def test_a_connection_in_use_a_moment_ago_is_handed_out_without_a_ping() -> None
             _backend_pid(engine)
         assert raised.value.connection_invalidated
         assert _backend_pid(engine) != first
-        engine.dispose()
