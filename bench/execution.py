@@ -349,10 +349,9 @@ def worker_cpu_s(pid: int) -> float:
     total = 0.0
     for process in [parent, *parent.children(recursive=True)]:
         try:
-            times = process.cpu_times()
+            total += _cpu_s(process)
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
     return total
 
 
@@ -360,7 +359,11 @@ def main_process_cpu_s(pid: int) -> float:
     """CPU seconds used so far by process ``pid`` alone (a worker's prefork parent)."""
     import psutil
 
-    times = psutil.Process(pid).cpu_times()
+    return _cpu_s(psutil.Process(pid))
+
+
+def _cpu_s(process) -> float:
+    times = process.cpu_times()
     return times.user + times.system
 
 

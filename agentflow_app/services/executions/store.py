@@ -390,10 +390,13 @@ class DbExecutionStore:
             self._start = loop.call_soon(self._start_batch)
         self._start_is_soon = soon
 
-    def _start_batch(self) -> None:
+    def _cancel_start(self) -> None:
         if self._start is not None:
-            self._start.cancel()  # called early (a flush, the batch before it ended)
+            self._start.cancel()
             self._start = None
+
+    def _start_batch(self) -> None:
+        self._cancel_start()  # called early (a flush, the batch before it ended)
         if self._in_flight is not None or not self._pending:
             return
         batch, self._pending = self._pending, []
@@ -413,9 +416,7 @@ class DbExecutionStore:
         if error is not None:
             if self._failure is None:
                 self._failure = error
-            if self._start is not None:
-                self._start.cancel()
-                self._start = None
+            self._cancel_start()
             batch, self._pending = batch + self._pending, []
         elif self._pending:
             if all(write.soon for write in self._pending):
