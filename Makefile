@@ -59,9 +59,12 @@ system-deps:
 		|| { echo "could not install $(SYSTEM_PACKAGES): install them as root"; exit 1; }; }
 
 # Browser tests run in their own process: Playwright's sync API keeps an event loop
-# running for the session, which async tests in the same process cannot share.
+# running for the session, which async tests in the same process cannot share. The rest
+# runs in TEST_PROCESSES processes, a file's tests in one (module fixtures are set up
+# once): most of the suite's time is real waits (outages, timers, workers starting).
+TEST_PROCESSES ?= 2
 test: install check-deps system-deps lint
-	$(BIN)/pytest -q -ra --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest -q -ra -n $(TEST_PROCESSES) --dist loadfile --ignore=tests/e2e $(PYTEST_ARGS)
 	$(BIN)/pytest -q -ra tests/e2e $(PYTEST_ARGS)
 
 # The self-contained benchmarks; bench/editor.py drives a running server (see its docstring).

@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.live_server import LiveServer, ServerFailed
-from tests.helpers.stack import Stack, apply_env, make_stack, services_available
+from tests.helpers.outages import redis_server
+from tests.helpers.stack import (
+    SERVICES_REDIS_ENV,
+    Stack,
+    apply_env,
+    make_stack,
+    services_available,
+)
 from tests.helpers.suite import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,6 +46,24 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     apply_env(AGENTFLOW_DATA_DIR=str(tmp_path_factory.mktemp("data")), DB_URL=None, REDIS_URL=None)
     yield
     apply_env(**saved)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _services_redis_of_this_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In the second and later processes of a parallel run (pytest-xdist), a redis-server
+    of the process's own stands in for 127.0.0.1:6379.
+
+    Redis pub/sub ignores db numbers: every test process's executions count from 1 in
+    fresh databases, and two processes on one server would hear each other's runs on
+    ``agentflow:execution:<id>``, and count each other's live viewers.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+        yield
+        return
+    with redis_server(tmp_path_factory.mktemp("services-redis")) as server:
+        os.environ[SERVICES_REDIS_ENV] = server.url.removesuffix("/0")
+        yield
+        os.environ.pop(SERVICES_REDIS_ENV, None)
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
 """The two places AgentFlow's data can live in a test: the embedded defaults, or the
 PostgreSQL and Redis this machine runs. Each is made fresh per test session and removed
 after: a throwaway database, a throwaway Redis db number.
+
+When the suite runs in parallel processes (pytest-xdist), the second and later ones use a
+``redis-server`` of their own (the same binary) instead of 127.0.0.1:6379: Redis pub/sub
+ignores db numbers, so two processes on one server would hear each other's
+``agentflow:execution:<id>`` events whenever their databases' ids meet (conftest.py).
 """
 
 from __future__ import annotations
@@ -21,7 +26,17 @@ from agentflow_app.settings import get_settings, reset_settings
 from tests.helpers.databases import postgres_database
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SERVICES_REDIS = "redis://127.0.0.1:6379"
+MACHINE_REDIS = "redis://127.0.0.1:6379"
+#: Where this test process's services Redis is, when it is not :data:`MACHINE_REDIS`.
+SERVICES_REDIS_ENV = "AGENTFLOW_TEST_SERVICES_REDIS"
+
+#: The db numbers this process holds now (:func:`services_redis`).
+_HELD: set[int] = set()
+
+
+def services_redis_server() -> str:
+    """The Redis server of this test process's "postgres" runs, without a db number."""
+    return os.environ.get(SERVICES_REDIS_ENV) or MACHINE_REDIS
 
 
 @dataclass
@@ -51,17 +66,19 @@ def services_available() -> str | None:
     except psycopg.Error as exc:
         return f"PostgreSQL at 127.0.0.1:5432 does not answer ({exc})"
     try:
-        redis.Redis.from_url(SERVICES_REDIS, socket_connect_timeout=2).ping()
+        redis.Redis.from_url(services_redis_server(), socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
-        return f"Redis at 127.0.0.1:6379 does not answer ({exc})"
+        return f"Redis at {services_redis_server()} does not answer ({exc})"
     return None
 
 
 @contextlib.contextmanager
 def services_redis() -> Iterator[str]:
-    """A Redis db number unlikely to be in use by a parallel run; flushed before and after."""
-    number = 4 + secrets.randbelow(12)
-    url = f"{SERVICES_REDIS}/{number}"
+    """A Redis db number that no other block of this process holds, and that another run on
+    the machine is unlikely to hold (chosen at random); flushed before and after."""
+    number = secrets.choice([n for n in range(4, 16) if n not in _HELD])
+    _HELD.add(number)
+    url = f"{services_redis_server()}/{number}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:
@@ -69,6 +86,7 @@ def services_redis() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+        _HELD.discard(number)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from agentflow_app.services.executions import (
     mark_started,
 )
 from tests.helpers.databases import database, event_seqs
+from tests.helpers.stack import services_redis
 
 __all__ = ["database"]
 
@@ -35,7 +36,13 @@ DOCUMENT = {
     "nodes": [{"id": "start", "type": "trigger.manual", "data": {"config": {}}}],
     "edges": [],
 }
-REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+@pytest.fixture
+def redis_url():
+    """A throwaway db of the services Redis (the publishing tests need no other state)."""
+    with services_redis() as url:
+        yield url
 
 
 def set_cancel(execution_id: int) -> None:
@@ -386,8 +393,8 @@ async def test_cancel_flag_is_seen(database):
     assert await store.cancel_requested() is True
 
 
-async def test_events_are_published_on_the_execution_channel(database):
-    client = redis.Redis.from_url(REDIS_URL)
+async def test_events_are_published_on_the_execution_channel(database, redis_url):
+    client = redis.Redis.from_url(redis_url)
     execution_id = create(DOCUMENT, {})
     pubsub = client.pubsub()
     pubsub.subscribe(channel(execution_id))
@@ -410,9 +417,9 @@ async def test_events_are_published_on_the_execution_channel(database):
     assert datetime.fromisoformat(bodies[1]["ts"]).tzinfo is not None
 
 
-async def test_the_terminal_event_alone_is_published_again_on_the_end_channel(database):
+async def test_the_terminal_event_alone_is_published_again_on_the_end_channel(database, redis_url):
     """Callers waiting on a run's end (``/run``) hear only its end, not all its events."""
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     execution_id = create(DOCUMENT, {})
     pubsub = client.pubsub()
     pubsub.subscribe(channel(execution_id), end_channel(execution_id))
