@@ -111,6 +111,9 @@ class _TokenForwarder(AsyncCallbackHandler):
     """Sends each streamed text delta to ``ctx.token`` (the runner batches them)."""
 
     raise_error = True
+    #: Awaited in place. Otherwise LangChain gathers each event's handlers as new tasks:
+    #: a task per handler for each of a call's dozen events, for handlers that never wait.
+    run_inline = True
 
     def __init__(self, ctx: RunContext) -> None:
         self._ctx = ctx

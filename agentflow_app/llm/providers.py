@@ -116,7 +116,7 @@ async def aclose_loop_clients() -> None:
 
 
 class _ChatAnthropic(ChatAnthropic):
-    """ChatAnthropic over an HTTP client of our choosing.
+    """ChatAnthropic over an HTTP client of our choosing, without the SDK's own spans.
 
     The stock classes (ChatOpenAI too, unless given ``http_async_client``) share one cached
     async HTTP client per base URL across event loops; a worker that runs each task in a
@@ -128,7 +128,12 @@ class _ChatAnthropic(ChatAnthropic):
 
     @cached_property
     def _async_client(self) -> anthropic.AsyncClient:
-        return anthropic.AsyncClient(**self._client_params, http_client=self.http_async_client)
+        # Without the SDK's own OpenTelemetry span: the step's "chat <model>" span
+        # (observability.genai) describes the call the same way for every provider, and the
+        # SDK built its span's attributes at every call even with no tracer to take them.
+        return anthropic.AsyncClient(
+            **self._client_params, http_client=self.http_async_client, open_telemetry=False
+        )
 
 
 async def chat_model(

@@ -60,6 +60,8 @@ class GenAICalls(AsyncCallbackHandler):
 
     #: Telemetry must never fail the call it watches.
     raise_error = False
+    #: Awaited in place, as the token forwarder is (see ``llm.nodes._TokenForwarder``).
+    run_inline = True
 
     def __init__(
         self,
