@@ -7,7 +7,10 @@ backoff and counts each attempt once.
 
 The Anthropic and OpenAI models of one event loop are kept and share that provider's HTTP
 client, so LLM steps reuse kept-alive connections instead of opening one (TCP and TLS) per
-step; the Bedrock clients of one set of credentials are made once per process.
+step; the Bedrock clients of one set of credentials are made once per process. Those
+clients are the SDKs' own aiohttp flavour (``DefaultAioHttpClient``): the same httpx API
+over aiohttp's C HTTP parser, which took a streamed call from 1.72 to 1.32 ms of CPU
+against h11's pure-Python one (uvloop, a local server, medians of 5 rounds of 500).
 """
 
 from __future__ import annotations
@@ -80,8 +83,10 @@ def _loop_client(provider: str, factory: Callable[..., Any]) -> Any:
     A client per step opened a new connection to the provider for every LLM step (a TLS
     handshake to the real APIs) and built the client again. A pool's connections belong
     to the loop that opened them, so clients are kept per loop: a worker thread's loop
-    lasts as long as the worker; a loop that ends (``asyncio.run``) drops its clients.
-    The client holds no key: the SDK sends the step's key with each request.
+    lasts as long as the worker; a loop that ends (``asyncio.run``) drops its clients,
+    and should close them first (:func:`aclose_loop_clients`), or aiohttp logs each one
+    as an unclosed session. The client holds no key: the SDK sends the step's key with
+    each request.
     """
     clients = _LOOP_SHARED.setdefault(asyncio.get_running_loop(), _LoopShared()).clients
     client = clients.get(provider)
@@ -189,7 +194,7 @@ async def chat_model(
             )
         built = _sdk_model(
             _ChatAnthropic,
-            anthropic.DefaultAsyncHttpxClient,
+            anthropic.DefaultAioHttpClient,
             provider=provider,
             model=model,
             key=key,
@@ -207,7 +212,7 @@ async def chat_model(
             )
         built = _sdk_model(
             ChatOpenAI,
-            openai.DefaultAsyncHttpxClient,
+            openai.DefaultAioHttpClient,
             provider=provider,
             model=model,
             key=key,
