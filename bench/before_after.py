@@ -61,7 +61,7 @@ from bench.execution import (  # noqa: E402
 )
 from bench.latency import wait_api  # noqa: E402
 from tests.helpers.databases import postgres_database  # noqa: E402
-from tests.helpers.stack import SERVICES_REDIS  # noqa: E402
+from tests.helpers.stack import MACHINE_REDIS  # noqa: E402
 
 PASSWORD = "benchmark pw 1"
 ANSWER = "Hi there"
@@ -132,7 +132,7 @@ class Side:
     def running(self) -> Iterator[Side]:
         with contextlib.ExitStack() as stack:
             db_url = stack.enter_context(postgres_database())
-            redis_url = f"{SERVICES_REDIS}/{self.redis_db}"
+            redis_url = f"{MACHINE_REDIS}/{self.redis_db}"
             env = dict(os.environ) | {
                 "PYTHONPATH": self.path,
                 "DB_URL": db_url,
@@ -188,7 +188,7 @@ class FloorSide:
             env = dict(os.environ) | {
                 "PYTHONPATH": str(ROOT),
                 "DB_URL": db_url,
-                "BENCH_REDIS_URL": f"{SERVICES_REDIS}/{self.redis_db}",
+                "BENCH_REDIS_URL": f"{MACHINE_REDIS}/{self.redis_db}",
                 "FLOOR_TOKEN": token,
                 "ANTHROPIC_BASE_URL": self.llm_url,
                 "ANTHROPIC_API_KEY": "sk-ant-bench",
