@@ -60,8 +60,8 @@ def _services_redis_of_this_process(tmp_path_factory: pytest.TempPathFactory) ->
     if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
         yield
         return
-    with redis_server(tmp_path_factory.mktemp("services-redis")) as server:
-        os.environ[SERVICES_REDIS_ENV] = server.url.removesuffix("/0")
+    with redis_server(tmp_path_factory.mktemp("services-redis"), persist=False) as server:
+        os.environ[SERVICES_REDIS_ENV] = server.address
         yield
         os.environ.pop(SERVICES_REDIS_ENV, None)
 

@@ -42,19 +42,24 @@ def _wait(check, what: str, guard_s: float = 30) -> None:
 
 class RedisServer:
     """``redis-server`` on a port of its own, persisting to an append-only file as the
-    embedded one does, so a stop and start is an outage, not a wipe."""
+    embedded one does, so a stop and start is an outage, not a wipe (``persist=False``:
+    nothing on disk, as this machine's own server)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persist: bool = True) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        #: The server without a db number; :attr:`url` is its db 0.
+        self.address = f"redis://127.0.0.1:{self.port}"
+        self.url = f"{self.address}/0"
+        self.persist = persist
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir)]
-        argv += ["--appendonly", "yes", "--save", "", "--daemonize", "no"]
+        argv += ["--appendonly", "yes" if self.persist else "no", "--save", ""]
+        argv += ["--daemonize", "no"]
         log = (self.dir / "redis.log").open("ab")
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
@@ -75,8 +80,8 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
-    server = RedisServer(directory)
+def redis_server(directory: Path, *, persist: bool = True) -> Iterator[RedisServer]:
+    server = RedisServer(directory, persist=persist)
     server.start()
     try:
         yield server

@@ -65,10 +65,11 @@ def services_available() -> str | None:
             pass
     except psycopg.Error as exc:
         return f"PostgreSQL at 127.0.0.1:5432 does not answer ({exc})"
+    server = services_redis_server()
     try:
-        redis.Redis.from_url(services_redis_server(), socket_connect_timeout=2).ping()
+        redis.Redis.from_url(server, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
-        return f"Redis at {services_redis_server()} does not answer ({exc})"
+        return f"Redis at {server} does not answer ({exc})"
     return None
 
 
