@@ -6,19 +6,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Column, Field, SQLModel
 
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.models.base import JSONType, UTCDateTime, utcnow
 
 
-def _status_column(enum: type, *, index: bool = False) -> Column:
+def _status_column(enum: type) -> Column:
     # Stored as plain strings (native_enum=False) so adding a status is not a DDL change.
     return Column(
         SAEnum(enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
         nullable=False,
-        index=index,
     )
 
 
@@ -28,6 +27,14 @@ class Execution(SQLModel, table=True):
         Index("ix_executions_owner_created", "owner_id", "created_at"),
         #: A claim counts the owner's running runs and takes their oldest queued one.
         Index("ix_executions_owner_status", "owner_id", "status"),
+        #: The oldest queued run of an owner in one index entry, however deep their queue.
+        Index(
+            "ix_executions_owner_queued",
+            "owner_id",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
         Index("ix_executions_workspace_created", "workspace_id", "created_at"),
         Index("ix_executions_workflow_created", "workflow_id", "created_at"),
         Index("ix_executions_status_wake", "status", "wake_at"),
@@ -45,8 +52,9 @@ class Execution(SQLModel, table=True):
     workspace_id: int | None = Field(default=None, foreign_key="workspaces.id", ondelete="CASCADE")
     #: The document pinned at queue time, so edits never change a run in flight.
     document: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    #: Searched through ix_executions_status_wake, whose first column it is.
     status: ExecutionStatus = Field(
-        default=ExecutionStatus.QUEUED, sa_column=_status_column(ExecutionStatus, index=True)
+        default=ExecutionStatus.QUEUED, sa_column=_status_column(ExecutionStatus)
     )
     trigger: str = Field(default="manual", max_length=16)
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
