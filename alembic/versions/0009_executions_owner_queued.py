@@ -3,9 +3,11 @@
 A claim takes its owner's oldest queued run. ``ix_executions_owner_status`` finds the
 owner's queued runs, but ``min(id)`` over them read every one: a ``flow.map`` of 5,000
 items queues 5,000 runs of one owner, so each of their claims read up to 5,000 entries.
-A partial index on ``(owner_id, id)`` of queued runs answers with its first entry, and
-stays as small as the queue. (SQLite's claim binds the status as a parameter, which its
-planner cannot match with the index's condition; it keeps ``ix_executions_owner_status``.)
+PostgreSQL keeps an index's equal keys in the order of their place in the table, not of
+their ids. A partial index on ``(owner_id, id)`` of queued runs answers with its first
+entry, and stays as small as the queue. SQLite orders equal keys by id, so it found the
+oldest with one entry already (3 µs with 200,000 queued); it gets the index too, so that
+both databases keep one schema, at the cost of one entry per queued run.
 
 ``ix_executions_status`` is dropped: ``ix_executions_status_wake`` begins with the same
 column and serves every search by status, and a run's status changes three times, each
