@@ -33,7 +33,7 @@ HISTORY, QUEUE = 3000, 500
 
 
 @pytest.fixture
-def one_connection(tmp_path) -> Iterator[None]:
+def generic_plans(tmp_path) -> Iterator[None]:
     """A migrated PostgreSQL database whose connections plan every prepared statement
     generically (as the server may after five runs), with autovacuum held off the table
     (its ANALYZE would make the server plan again)."""
@@ -58,7 +58,7 @@ def visited(plan: dict) -> int:
     return own + sum(visited(child) for child in plan.get("Plans", []))
 
 
-def test_a_claim_planned_while_the_table_was_small_reads_a_handful_of_rows(one_connection):
+def test_a_claim_planned_while_the_table_was_small_reads_a_handful_of_rows(generic_plans):
     owner = users.create_user("claims@example.com", "claim plan pw 1")
     for _ in range(3):  # planned now, with three rows in the table
         assert claim(create(DOCUMENT, {}, owner_id=owner.id), "w") is not None
@@ -73,7 +73,8 @@ def test_a_claim_planned_while_the_table_was_small_reads_a_handful_of_rows(one_c
         ).scalar_one()
     queued = create(DOCUMENT, {}, owner_id=owner.id)
 
-    # One caller at a time: the pool made one connection, the claims' plans are on it.
+    # Callers one at a time made the pool one connection: the claims' plans are on it (if
+    # not, no prepared claim is found here and the test fails).
     with engine.connect() as conn:
         name = conn.execute(
             text("SELECT name FROM pg_prepared_statements WHERE statement LIKE :take"),
@@ -83,7 +84,7 @@ def test_a_claim_planned_while_the_table_was_small_reads_a_handful_of_rows(one_c
             f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {name}({int(queued)}, 'w', 100)"
         ).scalar_one()
         conn.rollback()
-    plan = (explained if isinstance(explained, list) else json.loads(explained))[0]["Plan"]
+    plan = explained[0]["Plan"]  # psycopg reads EXPLAIN's json into lists and dicts
     assert visited(plan) < 20, json.dumps(plan)[:3000]
 
     taken = claim(queued, "w")  # and the claim itself takes the owner's oldest queued run
