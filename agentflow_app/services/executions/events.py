@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from agentflow_app.redis_client import redis_or_none
 
 if TYPE_CHECKING:
     from redis import Redis
+    from redis.client import Pipeline
 
 
 from agentflow_app.services.executions.rows import EVENTS, EXECUTIONS, event_from_row
@@ -110,21 +111,28 @@ def publish(rows: Iterable[dict[str, Any]], client: Redis | None = None) -> None
             nothing is published when there is none.
     """
     rows = list(rows)
-    observe(rows)  # metrics, step spans and log lines (agentflow_app.observability)
     client = client if client is not None else redis_or_none()
     if client is None or not rows:
+        observe(rows)
         return
     try:
         with client.pipeline(transaction=False) as pipe:
-            for row in rows:
-                event = event_from_row(row)
-                payload = event_json(event)
-                pipe.publish(channel(event.execution_id), payload)
-                if event.type.terminal:
-                    pipe.publish(end_channel(event.execution_id), payload)
+            publish_in(pipe, rows)
             pipe.execute()
     except Exception as exc:
         log.warning("publishing execution events failed: %s", exc)
+
+
+def publish_in(pipe: Pipeline, rows: Sequence[dict[str, Any]]) -> None:
+    """:func:`publish` as commands on the caller's pipeline, which it executes with its
+    own (a new run's token: ``tasks.dispatch``)."""
+    observe(rows)  # metrics, step spans and log lines (agentflow_app.observability)
+    for row in rows:
+        event = event_from_row(row)
+        payload = event_json(event)
+        pipe.publish(channel(event.execution_id), payload)
+        if event.type.terminal:
+            pipe.publish(end_channel(event.execution_id), payload)
 
 
 def parse(raw: bytes | str) -> Event | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -36,12 +36,6 @@ from agentflow_app.engine.events import EventType
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import Conflict, NotFound
 from agentflow_app.models import StepRun
-from agentflow_app.settings import get_settings
-
-if TYPE_CHECKING:
-    from redis import Redis
-
-
 from agentflow_app.services.executions import limits
 from agentflow_app.services.executions.events import (
     append_event,
@@ -66,6 +60,7 @@ from agentflow_app.services.executions.store_sql import (
 )
 from agentflow_app.services.users import Actor
 from agentflow_app.services.workspaces import Can
+from agentflow_app.settings import get_settings
 
 #: A running execution's lease is renewed this often by its worker (seconds).
 LEASE_RENEW_S = 3.0
@@ -86,7 +81,6 @@ def create(
     caller: Caller | None = None,
     queued_data: dict[str, Any] | None = None,
     finished_steps: Iterable[FinishedStep] = (),
-    redis: Redis | None = None,
     engine: Engine | None = None,
 ) -> int:
     """Insert a queued execution with its pinned document and its ``execution.queued`` event.
@@ -103,11 +97,44 @@ def create(
         finished_steps: Steps stored as already ``succeeded`` in the same transaction, so
             a worker that claims the run the moment it is queued resumes past them and
             never runs them (a node test's sampled upstream outputs).
-        redis: Publishes the queued event when given.
 
     Returns:
         The new execution's id.
     """
+    return store_queued(
+        document,
+        inputs,
+        owner_id=owner_id,
+        workspace_id=workspace_id,
+        workflow_id=workflow_id,
+        workflow_version=workflow_version,
+        trigger=trigger,
+        parent_id=parent_id,
+        caller=caller,
+        queued_data=queued_data,
+        finished_steps=finished_steps,
+        engine=engine,
+    )["execution_id"]
+
+
+def store_queued(
+    document: dict[str, Any],
+    inputs: dict[str, Any],
+    *,
+    owner_id: int | None,
+    workspace_id: int | None,
+    workflow_id: int | None,
+    workflow_version: int | None,
+    trigger: str,
+    parent_id: int | None,
+    caller: Caller | None,
+    queued_data: dict[str, Any] | None,
+    finished_steps: Iterable[FinishedStep],
+    engine: Engine | None,
+) -> dict[str, Any]:
+    """:func:`create`, answering the stored ``execution.queued`` event (with the new
+    ``execution_id``) unpublished: ``queue_run`` publishes it with the run's token, in
+    one round trip to Redis."""
     engine = engine or get_engine()
     now = datetime.now(UTC)
     row = {
@@ -140,9 +167,7 @@ def create(
         queued["execution_id"] = _create_in_one_round_trip(engine, row, queued)
     else:
         queued["execution_id"] = _create(engine, row, queued, finished_steps)
-    if redis is not None:
-        publish([queued], redis)
-    return queued["execution_id"]
+    return queued
 
 
 def _create_in_one_round_trip(engine: Engine, row: dict[str, Any], queued: dict[str, Any]) -> int:

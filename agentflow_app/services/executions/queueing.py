@@ -25,11 +25,10 @@ from agentflow_app.engine.validate import analyse
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Workflow
 from agentflow_app.nodes.triggers import InputsError, validate_inputs
-from agentflow_app.redis_client import redis_or_none
 from agentflow_app.services import disk, files, workspaces
 from agentflow_app.services.credentials import credential_problems
-from agentflow_app.services.executions.events import append_event, publish
-from agentflow_app.services.executions.lifecycle import create, reopen
+from agentflow_app.services.executions.events import append_event
+from agentflow_app.services.executions.lifecycle import reopen, store_queued
 from agentflow_app.services.executions.rows import (
     TEST_TRIGGER,
     TRIGGERS,
@@ -159,7 +158,7 @@ def queue_run(
     values = files.claim_refs(workspace_id, values)
     if workspace_id is not None and (problems := credential_problems(workspace_id, document)):
         raise InvalidWorkflow(problems)
-    execution_id = create(
+    queued = store_queued(
         document,
         values,
         owner_id=owner_id,
@@ -171,13 +170,14 @@ def queue_run(
         caller=caller,
         queued_data=queued_data,
         finished_steps=finished_steps,
-        redis=redis_or_none() if send else None,
+        engine=None,
     )
+    execution_id = queued["execution_id"]
     files.attach(execution_id, values)
     if on_stored is not None:
         on_stored(execution_id)
     if send:
-        dispatch.enqueue_execution(execution_id)
+        dispatch.enqueue_execution(execution_id, events=[queued])
     return execution_id
 
 
@@ -321,6 +321,5 @@ def retry(actor: Actor, execution_id: int) -> int:
                 "execution can be retried"
             )
         event = append_event(conn, execution_id, EventType.EXECUTION_QUEUED, retry=True)
-    publish([event])
-    dispatch.enqueue_execution(execution_id)
+    dispatch.enqueue_execution(execution_id, events=[event])
     return execution_id
