@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -29,8 +30,8 @@ UNRESOLVED: Any = _Unresolved()
 class Resolver(Protocol):
     """Keys a JSON object lacks that the host supplies on demand."""
 
-    #: The keys it may supply. A template that names none of them is rendered on the
-    #: runner's event loop; one that does, in a thread, as the host's reads may block.
+    #: The keys it may supply. The runner renders on its event loop with :class:`OnLoop`
+    #: in its place, and again in a thread with it when the render asks for one of them.
     keys: frozenset[str]
 
     def __call__(self, value: dict[str, Any], key: str) -> Any:
@@ -40,6 +41,34 @@ class Resolver(Protocol):
             TemplateError: the host cannot supply it, saying why.
         """
         ...
+
+
+class NeedsThread(BaseException):
+    """Raised out of a render by :class:`OnLoop` when the host would be asked for a key.
+
+    A BaseException, so the sandbox, which makes whatever a template raises the
+    template's error, lets it through to the runner.
+    """
+
+
+@dataclass(frozen=True)
+class OnLoop:
+    """A :class:`Resolver`'s stand-in for a render on an event loop, where the host's reads
+    must not block: asked for one of the host's keys, it stops the render
+    (:class:`NeedsThread`) and the runner renders again in a thread with the host's.
+
+    Rendering is pure, so starting again costs only the time. Deciding from the template
+    text instead (does it say ``text``?) sent every ``{{ nodes.ask.output.text }}``, the
+    commonest template there is, to a thread: the key is only asked for when the value
+    lacks it, as a file reference does and an LLM's output does not.
+    """
+
+    keys: frozenset[str]
+
+    def __call__(self, value: dict[str, Any], key: str) -> Any:
+        if key in self.keys:
+            raise NeedsThread
+        return UNRESOLVED
 
 
 _current: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(

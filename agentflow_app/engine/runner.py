@@ -50,20 +50,14 @@ import httpx
 from agentflow_app.engine.document import WorkflowDocument
 from agentflow_app.engine.errors import NodeError, TransientError, Wait
 from agentflow_app.engine.events import EventType, StepRecord
-from agentflow_app.engine.node import CredentialProvider, Node, NodeConfig, RunContext
+from agentflow_app.engine.node import CredentialProvider, Node, RunContext
 from agentflow_app.engine.plan import OUTPUT_TYPE, Plan, PlanNode, compile_plan
 from agentflow_app.engine.registry import Registry
-from agentflow_app.engine.resolver import Resolver
+from agentflow_app.engine.resolver import NeedsThread, OnLoop, Resolver
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.step_output import stored_form, to_json, usage_of
 from agentflow_app.engine.store import ExecutionStore
-from agentflow_app.engine.templating import (
-    InputsScope,
-    NodesScope,
-    json_strings,
-    render_config,
-    template_fields,
-)
+from agentflow_app.engine.templating import InputsScope, NodesScope, render_config
 from agentflow_app.engine.tokens import TokenBatcher
 
 log = logging.getLogger(__name__)
@@ -123,9 +117,9 @@ async def run(
         cancel_poll_s: how often to ask the store whether cancellation was requested.
         execution_id: for ``ctx.execution_id``; defaults to ``store.execution_id`` if any.
         retry_backoff_s: the first backoff before a retry; doubles per attempt.
-        resolve: keys the host supplies to templates on demand (a file's ``text``); a
-            node whose templates name one of its keys is rendered in a thread, as the
-            host's reads may block.
+        resolve: keys the host supplies to templates on demand (a file's ``text``). A
+            node's config is rendered on the loop, and again in a thread when the render
+            asks the host for one, as its reads may block (``resolver.OnLoop``).
 
     Raises:
         InvalidWorkflow: when the document does not validate (nothing is recorded).
@@ -208,6 +202,7 @@ class _Execution:
         self.execution_id = execution_id
         self.retry_backoff_s = retry_backoff_s
         self.resolve = resolve
+        self._on_loop = OnLoop(resolve.keys) if resolve is not None else None
 
         self.records: dict[str, StepRecord] = {}
         self.outputs: dict[str, Any] = {}
@@ -483,12 +478,12 @@ class _Execution:
                 {r: self.scope_entries[r] for r in pn.references if r in self.scope_entries}
             )
             scope = {"inputs": self.inputs, "nodes": nodes}
-            if self.resolve is not None and mentions(config, self.resolve.keys):
+            try:  # on the loop, unless the render asks the host for something (a read)
+                config = render_config(config, scope, node_id=pn.id, resolve=self._on_loop)
+            except NeedsThread:
                 config = await asyncio.to_thread(
                     render_config, config, scope, node_id=pn.id, resolve=self.resolve
                 )
-            else:
-                config = render_config(config, scope, node_id=pn.id, resolve=self.resolve)
         async with asyncio.timeout(pn.timeout_s) as deadline:
             try:
                 output = await node.run(ctx, config)
@@ -622,16 +617,3 @@ class _Execution:
         if retry_after is not None:
             delay = max(delay, min(float(retry_after), MAX_BACKOFF_S * 10))
         return delay
-
-
-def mentions(config: NodeConfig, words: frozenset[str]) -> bool:
-    """Whether any template of ``config`` contains one of ``words`` (as text: a cheap and
-    safe over-estimate of what a render may ask a :class:`Resolver` for)."""
-    return any(
-        word in source
-        for _, _, value in template_fields(config)
-        for source in (
-            [value] if isinstance(value, str) else [t for _, t in json_strings(value, "")]
-        )
-        for word in words
-    )

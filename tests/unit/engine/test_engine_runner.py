@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from agentflow_app.engine.events import EventType, StepRecord
 from agentflow_app.engine.node import Node, NodeConfig, RunContext
 from agentflow_app.engine.registry import Registry
-from agentflow_app.engine.runner import MAY_HAVE_BEEN_SENT
+from agentflow_app.engine.resolver import UNRESOLVED
+from agentflow_app.engine.runner import MAY_HAVE_BEEN_SENT, run
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.engine.step_output import MAX_OUTPUT_BYTES
 from agentflow_app.engine.store import MemoryStore
@@ -580,3 +582,46 @@ async def test_switch_routes_by_the_first_true_case_or_default() -> None:
     assert any(
         "handle 'huge'" in p.message and "big, medium, default" in p.message for p in problems
     )
+
+
+class _Texts:
+    """A host resolver that supplies a file reference's ``text`` and notes the thread."""
+
+    keys = frozenset({"text"})
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def __call__(self, value: dict, key: str) -> Any:
+        if key != "text" or "file_id" not in value:
+            return UNRESOLVED
+        self.threads.append(threading.get_ident())
+        return f"contents of file {value['file_id']}"
+
+
+async def test_the_host_is_asked_in_a_thread_and_only_for_what_a_value_lacks() -> None:
+    doc = document(
+        [
+            node("start", "test.trigger"),
+            node("said", "test.echo", value={"text": "hi"}),
+            node("echo", "test.echo", value="{{ nodes.said.output.value.text }}"),
+            node("read", "test.echo", value="{{ inputs.doc.text }}"),
+        ],
+        [edge("start", "said"), edge("said", "echo"), edge("echo", "read")],
+    )
+    texts, store = _Texts(), MemoryStore("exec-1")
+    result = await run(
+        doc,
+        {"doc": {"file_id": 7}},
+        store,
+        registry=make_registry(),
+        http=None,
+        credentials=None,
+        services={},
+        resolve=texts,
+    )
+    assert result.status == ExecutionStatus.SUCCEEDED
+    assert store.steps["echo"].output == {"value": "hi"}
+    assert store.steps["read"].output == {"value": "contents of file 7"}
+    assert len(texts.threads) == 1  # for the file only, and not on the loop's thread
+    assert texts.threads[0] != threading.get_ident()

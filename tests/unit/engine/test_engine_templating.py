@@ -6,8 +6,7 @@ import pytest
 
 from agentflow_app.engine.errors import TemplateError
 from agentflow_app.engine.node import ExpressionStr, NodeConfig, TemplateJSON, TemplateStr
-from agentflow_app.engine.resolver import UNRESOLVED
-from agentflow_app.engine.runner import mentions
+from agentflow_app.engine.resolver import UNRESOLVED, NeedsThread, OnLoop
 from agentflow_app.engine.templating import make_scope, references, render, render_config
 
 SCOPE = make_scope(
@@ -170,9 +169,21 @@ def test_a_resolver_supplies_missing_keys_only_when_asked() -> None:
         render_config(Config(url="{{ inputs.w.shout }}"), scope, node_id="n")
 
 
-def test_mentions_finds_words_in_every_kind_of_template_field() -> None:
-    text = frozenset({"text"})
-    assert mentions(Config(url="{{ inputs.doc.text }}"), text)
-    assert mentions(Config(url="x", body={"a": ["{{ inputs.doc.text }}"]}), text)
-    assert mentions(Config(url="x", headers={"X": "{{ inputs.doc['text'] }}"}), text)
-    assert not mentions(Config(url="{{ inputs.doc.name }}", plain="text"), text)
+def test_on_the_loop_a_render_stops_only_where_the_host_would_be_asked() -> None:
+    on_loop = OnLoop(frozenset({"text"}))
+    scope = make_scope({"doc": {"file_id": 3, "name": "a.txt"}}, {"ask": {"text": "hi"}})
+    config = Config(
+        url="{{ nodes.ask.output.text }}",
+        body={"a": ["{{ nodes.ask.output['text'] }}"]},
+        maybe="{{ inputs.doc.size | default('none') }}",
+    )
+    rendered = render_config(config, scope, node_id="n", resolve=on_loop)
+    assert (rendered.url, rendered.body, rendered.maybe) == ("hi", {"a": ["hi"]}, "none")
+    for template in (
+        "{{ inputs.doc.text }}",
+        "{{ inputs.doc['text'] }}",
+        "{{ inputs.doc.text | default('x') }}",
+        "{{ inputs.doc.name }}: {{ inputs.doc.text }}",
+    ):
+        with pytest.raises(NeedsThread):
+            render_config(Config(url=template), scope, node_id="n", resolve=on_loop)
