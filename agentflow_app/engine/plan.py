@@ -7,8 +7,10 @@ re-validation, and a plan can be run many times (benchmarks, sub-workflows, retr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -88,3 +90,28 @@ def compile_plan(
         trigger=result.trigger,
         max_cost_usd=result.document.max_cost_usd,
     )
+
+
+def plan_of(document: dict[str, Any], registry: Registry) -> Plan:
+    """:func:`compile_plan`, remembered per document and registry.
+
+    A worker runs the same few workflows again and again, and the web process checks each
+    run's inputs against its trigger: compiling (validating every config, ordering the
+    graph, finding template references) was a twentieth of a pool process's CPU per
+    run. A plan is frozen and made to be run many times; the document's JSON text is the
+    key, in its own key order (an output's fields keep theirs). A registry is expected to
+    be complete before its first run (the app's is built once, plugins included).
+
+    Raises:
+        InvalidWorkflow: as :func:`compile_plan` (a document with problems is not kept).
+    """
+    try:
+        text = json.dumps(document)
+    except (TypeError, ValueError):  # not JSON: compiled as it is, not kept
+        return compile_plan(document, registry)
+    return _remembered(text, registry)
+
+
+@lru_cache(maxsize=256)
+def _remembered(text: str, registry: Registry) -> Plan:
+    return compile_plan(json.loads(text), registry)

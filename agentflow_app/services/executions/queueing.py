@@ -21,7 +21,7 @@ from agentflow_app.catalog import default_registry
 from agentflow_app.db import get_engine, reading
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import EventType
-from agentflow_app.engine.validate import analyse
+from agentflow_app.engine.plan import plan_of
 from agentflow_app.errors import Conflict, InvalidInput, NotFound
 from agentflow_app.models import Workflow
 from agentflow_app.nodes.triggers import InputsError, validate_inputs
@@ -77,12 +77,10 @@ def inputs_checker(
     Raises:
         InvalidWorkflow: the document does not validate.
     """
-    analysis = analyse(document, default_registry())
-    if analysis.problems:
-        raise InvalidWorkflow([problem.model_dump() for problem in analysis.problems])
-    trigger = analysis.trigger
-    specs = getattr(analysis.configs.get(trigger), "inputs", None)
-    node_type = analysis.classes[trigger].type
+    plan = plan_of(document, default_registry())
+    trigger = plan.trigger
+    specs = getattr(plan.nodes[trigger].config, "inputs", None)
+    node_type = plan.nodes[trigger].type
     if not isinstance(specs, list):  # a schedule trigger: fixed values, merged at run time
         specs = []
 

@@ -19,6 +19,7 @@ from agentflow_app.catalog import default_registry
 from agentflow_app.engine.errors import InvalidWorkflow
 from agentflow_app.engine.events import Event, EventType
 from agentflow_app.engine.node import CredentialProvider
+from agentflow_app.engine.plan import plan_of
 from agentflow_app.engine.registry import Registry
 from agentflow_app.engine.runner import RunResult, run
 from agentflow_app.engine.status import ExecutionStatus
@@ -96,7 +97,7 @@ async def run_execution(
     )
     try:
         result = await run(
-            document,
+            plan_of(document, registry),
             inputs,
             store,
             registry=registry,
