@@ -7,8 +7,8 @@ built a broker connection, a Redis client, a retry wrapper and the queue's bindi
 every message: 0.39 ms of CPU where the push itself costs 0.06, a tenth of the web
 process's work per ``POST /run``. The message is Celery's own (``as_task_v2``); the
 envelope around it is kombu's Redis transport format (:func:`task_message`), which
-``tests/integration/test_dispatch.py`` compares with what kombu itself sends and has a
-real worker run.
+``tests/integration/tasks/test_dispatch.py`` compares with what kombu itself sends (every
+execution test has a real worker take the tokens).
 
 A message that cannot be sent is not an error for the caller: the execution is already
 stored as ``queued`` and the reaper (``tasks.maintenance``) sends it again.
@@ -43,12 +43,9 @@ def _app() -> Celery:
 
 @lru_cache(maxsize=1)
 def _queue() -> str:
-    """The Redis list of the run queue: the queue's name, as kombu keys a message of
-    priority 0 when no key prefix is configured (``tasks.config`` sets none)."""
-    app = _app()  # raises ConfigError where no broker is set up (``agentflow run``)
-    if app.conf.broker_transport_options.get("global_keyprefix"):
-        raise RuntimeError("tasks.dispatch does not prefix keys: unset global_keyprefix")
-    return app.conf.task_default_queue
+    """The run queue's name, and its Redis list's: kombu keys a message of priority 0 by the
+    queue's name when no key prefix is configured (``tasks.config`` sets none)."""
+    return _app().conf.task_default_queue
 
 
 def task_message(execution_id: int) -> str:
@@ -59,7 +56,7 @@ def task_message(execution_id: int) -> str:
     name as routing key: JSON body, base64 in the envelope, persistent, priority 0, a
     fresh delivery tag (the key of the worker's unacknowledged-message bookkeeping).
     """
-    app, queue, task_id = _app(), _queue(), str(uuid.uuid4())
+    app, task_id = _app(), str(uuid.uuid4())
     message = app.amqp.as_task_v2(
         task_id, RUN_EXECUTION, args=[int(execution_id)], ignore_result=True,
         reply_to=app.thread_oid,
@@ -74,7 +71,7 @@ def task_message(execution_id: int) -> str:
             "properties": {
                 **message.properties,
                 "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": queue},
+                "delivery_info": {"exchange": "", "routing_key": _queue()},
                 "priority": 0,
                 "body_encoding": "base64",
                 "delivery_tag": str(uuid.uuid4()),

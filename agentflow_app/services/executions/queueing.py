@@ -168,7 +168,6 @@ def queue_run(
         caller=caller,
         queued_data=queued_data,
         finished_steps=finished_steps,
-        engine=None,
     )
     execution_id = queued["execution_id"]
     files.attach(execution_id, values)
