@@ -68,53 +68,9 @@ LEASE_RENEW_S = 3.0
 LEASE_S = 12.0
 
 
-def create(
-    document: dict[str, Any],
-    inputs: dict[str, Any],
-    *,
-    owner_id: int | None = None,
-    workspace_id: int | None = None,
-    workflow_id: int | None = None,
-    workflow_version: int | None = None,
-    trigger: str = "manual",
-    parent_id: int | None = None,
-    caller: Caller | None = None,
-    queued_data: dict[str, Any] | None = None,
-    finished_steps: Iterable[FinishedStep] = (),
-    engine: Engine | None = None,
-) -> int:
-    """Insert a queued execution with its pinned document and its ``execution.queued`` event.
-
-    Args:
-        document: The workflow document as validated; stored as-is so later edits of the
-            workflow never change this run.
-        inputs: The trigger inputs, already validated.
-        parent_id: The execution this one retries or re-runs, if any.
-        caller: The run and step that started this one as a child (a sub-workflow, an
-            error workflow), if any.
-        queued_data: What the ``execution.queued`` event says (a schedule's fire time,
-            the node a test is of).
-        finished_steps: Steps stored as already ``succeeded`` in the same transaction, so
-            a worker that claims the run the moment it is queued resumes past them and
-            never runs them (a node test's sampled upstream outputs).
-
-    Returns:
-        The new execution's id.
-    """
-    return store_queued(
-        document,
-        inputs,
-        owner_id=owner_id,
-        workspace_id=workspace_id,
-        workflow_id=workflow_id,
-        workflow_version=workflow_version,
-        trigger=trigger,
-        parent_id=parent_id,
-        caller=caller,
-        queued_data=queued_data,
-        finished_steps=finished_steps,
-        engine=engine,
-    )["execution_id"]
+def create(document: dict[str, Any], inputs: dict[str, Any], **options: Any) -> int:
+    """:func:`store_queued`, answering the new execution's id (``options``: its keywords)."""
+    return store_queued(document, inputs, **options)["execution_id"]
 
 
 def store_queued(
@@ -132,9 +88,27 @@ def store_queued(
     finished_steps: Iterable[FinishedStep] = (),
     engine: Engine | None = None,
 ) -> dict[str, Any]:
-    """:func:`create`, answering the stored ``execution.queued`` event (with the new
-    ``execution_id``) unpublished: ``queue_run`` publishes it with the run's token, in
-    one round trip to Redis."""
+    """Insert a queued execution with its pinned document and its ``execution.queued`` event.
+
+    The event is not published: ``queue_run`` publishes it with the run's token, in one
+    round trip to Redis (``tasks.dispatch``).
+
+    Args:
+        document: The workflow document as validated; stored as-is so later edits of the
+            workflow never change this run.
+        inputs: The trigger inputs, already validated.
+        parent_id: The execution this one retries or re-runs, if any.
+        caller: The run and step that started this one as a child (a sub-workflow, an
+            error workflow), if any.
+        queued_data: What the ``execution.queued`` event says (a schedule's fire time,
+            the node a test is of).
+        finished_steps: Steps stored as already ``succeeded`` in the same transaction, so
+            a worker that claims the run the moment it is queued resumes past them and
+            never runs them (a node test's sampled upstream outputs).
+
+    Returns:
+        The stored ``execution.queued`` event row, with the new ``execution_id``.
+    """
     engine = engine or get_engine()
     now = datetime.now(UTC)
     row = {
