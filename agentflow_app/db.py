@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -102,6 +102,31 @@ def reading(engine: Engine | None = None) -> Connection:
     if engine.dialect.name == "postgresql":
         connection.execution_options(isolation_level="AUTOCOMMIT")
     return connection
+
+
+@contextmanager
+def driver_connection(engine: Engine, *, autocommit: bool = False) -> Iterator[Any]:
+    """A pooled connection's own psycopg connection, for statements sent by hand in one
+    round trip (a run's insert, its claim, its record): prepared, pipelined, past Core.
+
+    Args:
+        autocommit: each statement is its own transaction (reads, a single insert): no
+            ``BEGIN``/``COMMIT`` to send. Client-side only, and set back before the
+            connection returns to the pool.
+
+    A connection that failed midway is discarded, not pooled again (its flags with it).
+    """
+    connection = engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        driver.autocommit = autocommit
+        yield driver
+        driver.autocommit = False
+    except BaseException:
+        connection.invalidate()
+        raise
+    finally:
+        connection.close()
 
 
 @contextmanager

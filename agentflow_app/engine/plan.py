@@ -105,11 +105,7 @@ def plan_of(document: dict[str, Any], registry: Registry) -> Plan:
     Raises:
         InvalidWorkflow: as :func:`compile_plan` (a document with problems is not kept).
     """
-    try:
-        text = json.dumps(document)
-    except (TypeError, ValueError):  # not JSON: compiled as it is, not kept
-        return compile_plan(document, registry)
-    return _remembered(text, registry)
+    return _remembered(json.dumps(document), registry)
 
 
 @lru_cache(maxsize=256)

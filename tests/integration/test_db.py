@@ -1,4 +1,5 @@
-"""The PostgreSQL pool: a connection the server closed while it sat idle is replaced."""
+"""The PostgreSQL pool: a connection the server closed while it sat idle is replaced, and
+one that failed under statements sent by hand is not pooled again."""
 
 from __future__ import annotations
 
@@ -52,3 +53,24 @@ def test_a_connection_in_use_a_moment_ago_is_handed_out_without_a_ping() -> None
             _backend_pid(engine)
         assert raised.value.connection_invalidated
         assert _backend_pid(engine) != first
+
+
+def test_a_hand_driven_connection_goes_back_as_the_pool_gave_it_or_not_at_all() -> None:
+    with postgres_database() as url:
+        engine = db.engine_for(url)
+        try:
+            with db.driver_connection(engine, autocommit=True) as driver:
+                first = driver.execute("SELECT pg_backend_pid()").fetchone()[0]
+            with engine.connect() as conn:  # the same connection, in a transaction again
+                assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == first
+                assert conn.connection.driver_connection.autocommit is False
+                conn.rollback()
+
+            with (
+                pytest.raises(psycopg.errors.DivisionByZero),
+                db.driver_connection(engine) as driver,
+            ):
+                driver.execute("SELECT 1 / 0")
+            assert _backend_pid(engine) != first  # the failed one was dropped
+        finally:
+            engine.dispose()
