@@ -106,3 +106,33 @@ def enqueue_execution(execution_id: int, *, events: Sequence[dict[str, Any]] = (
         log.warning("execution %s: could not queue it (%s); the reaper will", execution_id, exc)
         return False
     return True
+
+
+#: How many of the queue's oldest messages :func:`oldest_waiting_token` looks through for a
+#: run's token (other tasks, the periodic ones, share the queue).
+TOKENS_LOOKED_AT = 50
+
+
+def oldest_waiting_token(client: Any) -> int | None:
+    """The execution id of the oldest run token still waiting in the queue, if any.
+
+    Workers pop the list's far end (LPUSH, then BRPOP), so its last entries are the oldest
+    messages. The reaper gives fresh tokens only to runs older than this one: a run
+    queued after it still has its token waiting behind it, in a backlog, which the
+    nudge used to double (a token per queued run, every nudge, each a delivery and a
+    claim that found nothing left).
+
+    Raises:
+        redis.RedisError: the broker cannot be read.
+    """
+    for raw in reversed(client.lrange(_queue(), -TOKENS_LOOKED_AT, -1)):
+        try:
+            message = json.loads(raw)
+            if message["headers"]["task"] != RUN_EXECUTION:
+                continue
+            args = json.loads(base64.b64decode(message["body"]))[0]
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue  # not a message of ours: another sender, another format
+        if args and isinstance(args[0], int):
+            return args[0]
+    return None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from redis import Redis, RedisError
 from sqlalchemy import (
     Connection,
     select,
@@ -121,12 +122,21 @@ def _nudge_waiting(now: datetime) -> list[int]:
     """One token for each run an owner has had queued past :data:`PICKUP_S`, up to their
     free capacity: after a Redis outage every run asked for meanwhile lacks its token, and
     one token per owner per :data:`NUDGE_TTL_S` would start them one by one. A token that
-    finds nothing left to claim does nothing."""
+    finds nothing left to claim does nothing.
+
+    A run queued after the oldest token still waiting in the queue is not nudged: its own
+    token waits behind that one (workers are behind, nothing was lost). Only when the
+    queue has moved past it, or is empty, is a run still queued short of a token.
+    """
     limit = get_settings().agentflow_max_concurrent_executions
-    unpicked = (
+    client = redis_or_none()
+    unpicked = [
         EXECUTIONS.c.status == ExecutionStatus.QUEUED,
         EXECUTIONS.c.created_at < now - timedelta(seconds=PICKUP_S),
-    )
+    ]
+    waiting = _oldest_waiting_token(client)
+    if waiting is not None:
+        unpicked.append(EXECUTIONS.c.id < waiting)
     owed: dict[int, list[int]] = {}
     with get_engine().connect() as conn:
         owners = conn.execute(
@@ -145,7 +155,6 @@ def _nudge_waiting(now: datetime) -> list[int]:
                         .limit(free)
                     ).scalars()
                 )
-    client = redis_or_none()
     nudged = []
     for owner, ids in owed.items():
         if client is not None and not client.set(
@@ -156,3 +165,15 @@ def _nudge_waiting(now: datetime) -> list[int]:
             dispatch.enqueue_execution(execution_id)
         nudged.extend(ids)
     return nudged
+
+
+def _oldest_waiting_token(client: Redis | None) -> int | None:
+    """:func:`tasks.dispatch.oldest_waiting_token`, or None where the queue cannot be read
+    (every run past :data:`PICKUP_S` is then nudged, as a token may have been lost)."""
+    if client is None:
+        return None
+    try:
+        return dispatch.oldest_waiting_token(client)
+    except RedisError as exc:
+        log.warning("reaper: cannot read the run queue (%s); nudging every late run", exc)
+        return None

@@ -6,8 +6,11 @@ these tests write that state (as the dead worker would have) and call the reaper
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
+import redis
 from sqlalchemy import update
 
 from agentflow_app.db import get_engine
@@ -15,6 +18,8 @@ from agentflow_app.engine.status import ExecutionStatus
 from agentflow_app.models import Execution
 from agentflow_app.services import executions
 from agentflow_app.services.executions import events_after, load_execution
+from agentflow_app.services.executions.reaper import PICKUP_S
+from tasks.config import task_default_queue as QUEUE
 from tests.helpers.documents import chain, node
 from tests.helpers.executions import create_workflow
 
@@ -70,3 +75,29 @@ def test_a_run_with_a_fresh_heartbeat_is_left_alone(stack, make_actor) -> None:
 
     assert execution_id not in report.requeued + report.failed
     assert load_execution(execution_id).status == ExecutionStatus.RUNNING
+
+
+def _tokens(broker: redis.Redis) -> list[int]:
+    """The execution ids of the run tokens waiting in the queue, oldest first."""
+    raws = reversed(broker.lrange(QUEUE, 0, -1))  # LPUSH: the newest is first
+    return [json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0] for raw in raws]
+
+
+def test_only_runs_whose_token_was_lost_get_another(stack, make_actor) -> None:
+    """A backlog is not a loss: a run queued behind the oldest waiting token keeps its own,
+    where the nudge used to send every late run a second one."""
+    broker = redis.Redis.from_url(stack.redis_url)
+    broker.delete(QUEUE)
+    actor = make_actor()
+    workflow_id = _workflow(actor)
+    lost = [executions.start(actor, workflow_id, {}) for _ in range(2)]
+    broker.delete(QUEUE)  # a Redis restarted with nothing on disk
+    behind = [executions.start(actor, workflow_id, {}) for _ in range(2)]
+    assert _tokens(broker) == behind
+    late = datetime.now(UTC) + timedelta(seconds=PICKUP_S + 1)
+
+    nudged = executions.reap(late).nudged
+
+    ours = set(lost + behind)
+    assert [i for i in nudged if i in ours] == lost
+    assert [i for i in _tokens(broker) if i in ours] == behind + lost

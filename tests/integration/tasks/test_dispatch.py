@@ -17,7 +17,7 @@ import redis
 
 from agentflow_app.services import executions, users
 from tasks.config import task_default_queue as QUEUE
-from tasks.dispatch import RUN_EXECUTION, enqueue_execution
+from tasks.dispatch import RUN_EXECUTION, enqueue_execution, oldest_waiting_token
 from tests.helpers.documents import chain, node
 from tests.helpers.executions import create_workflow
 from tests.helpers.stack import Stack
@@ -99,3 +99,18 @@ def test_no_broker_leaves_the_run_queued_for_the_reaper(
     set_env(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
     assert not enqueue_execution(42)
     assert "execution 42: could not queue it" in caplog.text
+
+
+def test_the_oldest_waiting_token_is_found_past_other_messages(
+    stack: Stack, broker: redis.Redis
+) -> None:
+    assert oldest_waiting_token(broker) is None
+    broker.lpush(QUEUE, b"not a message")
+    from tasks.celery_app import celery_app
+
+    with celery_app.connection_for_write(stack.redis_url) as connection:
+        celery_app.send_task("agentflow.maintenance", connection=connection, queue=QUEUE)
+    assert oldest_waiting_token(broker) is None
+    enqueue_execution(7)
+    enqueue_execution(5)
+    assert oldest_waiting_token(broker) == 7
