@@ -36,6 +36,10 @@ from tasks.dispatch import RUN_EXECUTION
 
 log = logging.getLogger(__name__)
 
+#: Ids are bigint at most (PostgreSQL's claim function takes one); a message with a larger
+#: one is not ours.
+MAX_ID = 2**63
+
 
 class _Leases:
     """Renews the leases of the executions this process runs; cancels one taken away."""
@@ -120,7 +124,11 @@ def worker_name(hostname: str | None) -> str:
 @celery_app.task(name=RUN_EXECUTION, bind=True, acks_late=True, ignore_result=True)
 def run(self, execution_id: int) -> None:
     """Claim an execution of this token's owner and run it to its end."""
-    if isinstance(execution_id, bool) or not isinstance(execution_id, int):
+    if (
+        isinstance(execution_id, bool)
+        or not isinstance(execution_id, int)
+        or not 0 < execution_id < MAX_ID
+    ):
         log.error("%s: ignoring a message with a bad execution id %r", RUN_EXECUTION, execution_id)
         return
     worker = worker_name(self.request.hostname)

@@ -2,9 +2,9 @@
 
 The running store's statements (:func:`hot_statements`) are compiled once per dialect and
 run on the raw DBAPI connection; on PostgreSQL a whole batch is one statement
-(:func:`postgres_batch`) and a claim is two statements sent in one pipeline
-(:data:`PG_CLAIM_LOCK`, :data:`PG_CLAIM_TAKE`). LangGraph's PostgreSQL saver keeps its SQL
-the same way: the text is what gets reviewed and benchmarked.
+(:func:`postgres_batch`) and a claim is one call of the database's ``agentflow_claim``
+function (:data:`PG_CLAIM`; its SQL is in migration 0010). LangGraph's PostgreSQL saver
+keeps its SQL the same way: the text is what gets reviewed and benchmarked.
 """
 
 from __future__ import annotations
@@ -221,49 +221,11 @@ def hot_statements(dialect: Dialect) -> HotStatements:
     )
 
 
-#: PostgreSQL's claim, first statement: serialise the owner's claims, so two workers
-#: cannot both take the last free slot. A claim lost to a database crash only puts the
-#: run back in the queue (the reaper re-sends it), so its commit need not wait for the
-#: disk flush.
-PG_CLAIM_LOCK = """
-SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(4242, owner_id)
-FROM executions WHERE id = %(id)s AND owner_id IS NOT NULL"""
-
-
-#: Second statement, with a snapshot taken under the lock: count the owner's running
-#: runs, take the oldest queued one if under the limit (the run itself if it has no
-#: owner), and say what it found. The start time is read under the lock too, so runs
-#: that start in order have start times in order.
-#:
-#: Each lookup is an equality on indexed columns, so whatever plan the server caches for
-#: this prepared statement reads only the owner's open runs. The first form filtered
-#: ``status IN ('running', 'queued')``, and a plan made while the table was small (a new
-#: installation's first runs) kept the status out of the index search: every claim then
-#: visited every run the owner had ever started, for the connection's life (598 rows after
-#: 600 runs in bench/before_after.py). The run is taken by its id, found before the update.
-PG_CLAIM_TAKE = """
-WITH mine AS (
-    SELECT me.owner_id,
-        (SELECT count(*) FROM executions e
-         WHERE e.owner_id = me.owner_id AND e.status = 'running') AS running,
-        CASE WHEN me.owner_id IS NULL THEN me.id ELSE
-            (SELECT min(e.id) FROM executions e
-             WHERE e.owner_id = me.owner_id AND e.status = 'queued') END AS candidate
-    FROM executions me WHERE me.id = %(id)s
-), taken AS (
-    UPDATE executions
-    SET status = 'running', worker = %(worker)s, heartbeat_at = clock_timestamp(),
-        started_at = coalesce(started_at, clock_timestamp()), finished_at = NULL
-    WHERE executions.id = (
-            SELECT candidate FROM mine WHERE owner_id IS NULL OR running < %(limit)s)
-        AND executions.status = 'queued'
-    RETURNING executions.id, executions.document, executions.inputs,
-        executions.caller_id IS NOT NULL AS has_caller, executions.workspace_id
-)
-SELECT mine.owner_id, mine.running, taken.id, taken.document, taken.inputs,
-    EXISTS (SELECT 1 FROM step_runs WHERE step_runs.execution_id = taken.id),
-    taken.has_caller, taken.workspace_id
-FROM mine LEFT JOIN taken ON true"""
+#: PostgreSQL's claim (``services.executions.lifecycle.claim``): the function migration 0010
+#: made locks the owner's claims, then, with a snapshot taken under the lock, counts the
+#: owner's running runs, takes the oldest queued one if under the limit (the run itself if
+#: it has no owner) and says what it found, in one autocommitted call.
+PG_CLAIM = "SELECT * FROM agentflow_claim(%(id)s, %(worker)s, %(limit)s)"
 
 
 #: What a new run's row is made of (:func:`pg_create`), in its INSERT's order.

@@ -1,7 +1,7 @@
 """A claim on PostgreSQL reads its owner's open runs only, whatever plan the server keeps.
 
-The claim is a prepared statement: PostgreSQL plans it once per connection and may keep
-that plan for the connection's life. A plan made while the table was small (a new
+The claim is a function (migration 0010) whose statements PostgreSQL plans once per
+connection and may keep those plans for the connection's life. A plan made while the table was small (a new
 installation's first runs) must still read a handful of rows once the owner has a long
 history and a deep queue (a ``flow.map`` queues one run per item): a plan that searched
 the owner's runs and filtered their status visited all of them at every claim, and one
@@ -20,7 +20,6 @@ from agentflow_app.db import get_engine
 from agentflow_app.services import users
 from agentflow_app.services.executions import claim, create
 from agentflow_app.services.executions.rows import EXECUTIONS
-from agentflow_app.services.executions.store_sql import PG_CLAIM_TAKE
 from tests.helpers.databases import postgres_database, use_database
 
 DOCUMENT = {
@@ -73,19 +72,26 @@ def test_a_claim_planned_while_the_table_was_small_reads_a_handful_of_rows(gener
         ).scalar_one()
     queued = create(DOCUMENT, {}, owner_id=owner.id)
 
-    # Callers one at a time made the pool one connection: the claims' plans are on it (if
-    # not, no prepared claim is found here and the test fails).
+    # Callers one at a time made the pool one connection: the claims' plans are on it (a
+    # claim on another would be planned now, on a long history). Its next claim sends
+    # back the plans of the function's statements as they ran.
+    plans: list[dict] = []
     with engine.connect() as conn:
-        name = conn.execute(
-            text("SELECT name FROM pg_prepared_statements WHERE statement LIKE :take"),
-            {"take": f"%{PG_CLAIM_TAKE.split('(')[0].strip()}%"},
-        ).scalar_one()
-        explained = conn.exec_driver_sql(
-            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {name}({int(queued)}, 'w', 100)"
-        ).scalar_one()
-        conn.rollback()
-    plan = explained[0]["Plan"]  # psycopg reads EXPLAIN's json into lists and dicts
-    assert visited(plan) < 20, json.dumps(plan)[:3000]
+        conn.connection.driver_connection.add_notice_handler(
+            lambda notice: plans.append(json.loads(notice.message_primary.split("plan:", 1)[1]))
+        )
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_analyze = on",
+            "SET auto_explain.log_nested_statements = on",
+            "SET auto_explain.log_format = json",
+            "SET auto_explain.log_level = notice",
+        ):
+            conn.exec_driver_sql(setting)
+        conn.commit()  # a rolled-back SET is undone
+    taken = claim(queued, "w")
 
-    taken = claim(queued, "w")  # and the claim itself takes the owner's oldest queued run
-    assert taken is not None and taken.execution_id == oldest
+    (take,) = [p["Plan"] for p in plans if "UPDATE executions" in p["Query Text"]]
+    assert visited(take) < 20, json.dumps(take)[:3000]
+    assert taken is not None and taken.execution_id == oldest  # the owner's oldest queued run
