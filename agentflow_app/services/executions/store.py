@@ -15,15 +15,18 @@ It sits on the runner's hot path (see ``bench/engine.py``), hence three choices:
   committed), so a step costs two transactions, not four, and a 200-wide fan-out a
   handful instead of eight hundred. A step with side effects is on disk as running before
   its node acts (SPEC §7: a worker that dies repeats nothing that was sent). A step's end
-  is written the moment it ends, in order, while the steps after it start
-  (``emit_nowait``): a crash before the write lands leaves the step as stored when it
-  started (failed as "may have been sent" if it acts on the world, else run again), and
-  whatever comes after it is stored after it.
+  is written as it ends, in order, while the steps after it start (``emit_nowait``): it
+  waits at most :data:`NOWAIT_S` (a millisecond) for what follows at once, as
+  PostgreSQL's ``commit_delay`` does, so the end of a fast step, the next step's few
+  instant ones and the run's end share a transaction (a waited write starts the batch at
+  once). A crash before the write lands leaves the step as stored when it started (failed
+  as "may have been sent" if it acts on the world, else run again), and whatever comes
+  after it is stored after it.
 * Writes nobody waits for (step saves, ``emit_soon``: a pure step's start, a token batch)
   wait up to :data:`SOON_S` for company: a step that ends sooner commits its start with
-  its end, so the three-node run of ``bench/execution.py`` costs three transactions and
-  three publishes instead of nine (each about 0.3 ms of the worker's CPU, and
-  the database's); a slower step's start is stored and shown after ``SOON_S``.
+  its end, so the three-node run of ``bench/execution.py`` costs two transactions and
+  two publishes instead of nine (each about 0.3 ms of the worker's CPU, and the
+  database's); a slower step's start is stored and shown after ``SOON_S``.
 * The repeated statements are compiled once (:mod:`.store_sql`) and run on the raw DBAPI
   connection the store holds; on PostgreSQL a whole batch is one statement (one round trip).
 * The run's terminal event (``execution.succeeded`` / ``failed`` / ``cancelled``) records
@@ -81,6 +84,11 @@ log = logging.getLogger(__name__)
 #: (see the module docstring): the live view's own push cadence (``PUSH_EVERY_S``), so a
 #: viewer sees a slow step start no later than its next refresh anyway.
 SOON_S = 0.05
+
+#: How long a step's end (``emit_nowait``) waits for the writes that follow it at once:
+#: the next steps' starts and instant ends, the run's end. The three-node run's last two
+#: transactions became one (an LLM step's end, the output step, the run's end).
+NOWAIT_S = 0.001
 
 #: How long a read of ``executions.cancel_requested`` is reused; the runner polls it
 #: often and cancellation only has to land within 2 s (SPEC §7).
@@ -177,8 +185,11 @@ class _Write:
     end: dict[str, Any] | None = None
     #: Answered with the event's seq once committed; None for a step (nobody waits).
     future: asyncio.Future | None = None
-    #: Nobody waits for it: it may wait up to ``SOON_S`` to share a transaction.
-    soon: bool = False
+    #: How long it may wait to share a transaction: 0 when somebody waits for it,
+    #: ``NOWAIT_S`` for a step's end, ``SOON_S`` for what nobody needs promptly.
+    delay: float = 0.0
+    #: The loop time by which its batch must start (set when it is queued).
+    due: float = 0.0
 
 
 class DbExecutionStore:
@@ -221,9 +232,10 @@ class DbExecutionStore:
         self._connection: PoolProxiedConnection | None = None
         self._pending: list[_Write] = []
         self._in_flight: asyncio.Future | None = None
-        #: The batch's pending start: the next turn of the loop, or ``SOON_S`` away.
+        #: The batch's pending start (the next turn of the loop, or a delay away), and the
+        #: loop time it is due at.
         self._start: asyncio.Handle | None = None
-        self._start_is_soon = False
+        self._start_due = 0.0
         self._failure: BaseException | None = None
         #: The execution's ``last_seq`` after this store's last committed batch of events.
         self._last_seq: int | None = None
@@ -253,7 +265,7 @@ class DbExecutionStore:
         that fails poisons the store: the next call raises the error, so it is never lost.
         """
         row = step_row(self.execution_id, step, self._redact)
-        self._enqueue(_Write(step=row, soon=True), wait=False)
+        self._enqueue(_Write(step=row, delay=SOON_S), wait=False)
 
     async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
         row = self._event_row(type, node_id, data)
@@ -278,22 +290,22 @@ class DbExecutionStore:
 
         A failed write is raised by the next call, as for :meth:`save_step`.
         """
-        self._emit_unwaited(type, node_id, data, soon=True)
+        self._emit_unwaited(type, node_id, data, delay=SOON_S)
 
     async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
-        """Queue the event and start its batch on the loop's next turn (or after the batch
+        """Queue the event and start its batch within :data:`NOWAIT_S` (or after the batch
         in flight), without waiting for the commit: the runner goes on meanwhile.
 
         A failed write is raised by the next call, as for :meth:`save_step`.
         """
-        self._emit_unwaited(type, node_id, data, soon=False)
+        self._emit_unwaited(type, node_id, data, delay=NOWAIT_S)
 
     def _emit_unwaited(
-        self, type: EventType, node_id: str | None, data: dict[str, Any], *, soon: bool
+        self, type: EventType, node_id: str | None, data: dict[str, Any], *, delay: float
     ) -> None:
         """Queue an event nobody waits for; the listener hears of it once committed."""
         row = self._event_row(type, node_id, data)
-        future = self._enqueue(_Write(event=row, soon=soon), wait=True)
+        future = self._enqueue(_Write(event=row, delay=delay), wait=True)
         future.add_done_callback(lambda done: self._stored_soon(type, row, done))
 
     def _event_row(self, type: EventType, node_id: str | None, data: dict[str, Any]) -> dict:
@@ -371,24 +383,26 @@ class DbExecutionStore:
         loop = asyncio.get_running_loop()
         if wait:
             write.future = loop.create_future()
+        write.due = loop.time() + write.delay
         self._pending.append(write)
         if self._in_flight is None:
-            self._schedule_start(loop, soon=write.soon)
+            self._schedule_start(loop, write.due)
         return write.future
 
-    def _schedule_start(self, loop: asyncio.AbstractEventLoop, *, soon: bool) -> None:
-        """Start the next batch on the loop's next turn (writes made in the same turn, a
-        save and its event, steps that end together, share the transaction), or, if only
-        writes nobody waits for are pending, ``SOON_S`` away."""
+    def _schedule_start(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        """Start the next batch by loop time ``due``: on the loop's next turn when it has
+        come (writes made in the same turn, a save and its event, share the transaction),
+        else by a timer; an earlier due time brings a later start forward."""
         if self._start is not None:
-            if soon or not self._start_is_soon:
+            if self._start_due <= due:
                 return
-            self._start.cancel()  # somebody waits now: do not keep them waiting
-        if soon:
-            self._start = loop.call_later(SOON_S, self._start_batch)
+            self._start.cancel()  # somebody needs it sooner: do not keep them waiting
+        delay = due - loop.time()
+        if delay > 0:
+            self._start = loop.call_later(delay, self._start_batch)
         else:
             self._start = loop.call_soon(self._start_batch)
-        self._start_is_soon = soon
+        self._start_due = due
 
     def _cancel_start(self) -> None:
         if self._start is not None:
@@ -419,10 +433,12 @@ class DbExecutionStore:
             self._cancel_start()
             batch, self._pending = batch + self._pending, []
         elif self._pending:
-            if all(write.soon for write in self._pending):
-                self._schedule_start(asyncio.get_running_loop(), soon=True)
-            else:
+            loop = asyncio.get_running_loop()
+            due = min(write.due for write in self._pending)
+            if due <= loop.time():
                 self._start_batch()
+            else:
+                self._schedule_start(loop, due)
         results = done.result() if error is None else [None] * len(batch)
         for write, result in zip(batch, results, strict=True):
             if write.future is None or write.future.done():

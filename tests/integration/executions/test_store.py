@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from agentflow_app.db import get_engine
 from agentflow_app.engine.events import EventType, StepRecord
@@ -25,6 +25,7 @@ from agentflow_app.services.executions import (
     mark_finished,
     mark_started,
 )
+from agentflow_app.services.executions import store as store_module
 from tests.helpers.databases import database, event_seqs
 from tests.helpers.stack import services_redis
 
@@ -194,6 +195,42 @@ async def test_an_event_emitted_nowait_does_not_hold_the_run_and_keeps_its_place
     assert (await DbExecutionStore(execution_id).load_steps())["a"].status == StepStatus.SUCCEEDED
 
 
+async def test_a_step_end_shares_its_transaction_with_what_follows_it_at_once(
+    database, monkeypatch
+):
+    """The end of a fast step, the next step and the run's end: one commit, not three.
+
+    PostgreSQL's ``xmin`` names the transaction that wrote each row.
+    """
+    if get_engine().dialect.name != "postgresql":
+        pytest.skip("reads the transaction that wrote each event from PostgreSQL's xmin")
+    monkeypatch.setattr(store_module, "NOWAIT_S", 0.5)  # a stalled machine's turns fit in it
+    execution_id = create(DOCUMENT, {})
+    store = DbExecutionStore(execution_id)
+
+    await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.SUCCEEDED))
+    await store.emit_nowait(EventType.STEP_SUCCEEDED, node_id="a")
+    for _ in range(5):  # the runner's turns to its next step
+        await asyncio.sleep(0)
+    await store.save_step(StepRecord(node_id="b", type="noop", status=StepStatus.RUNNING))
+    await store.emit_soon(EventType.STEP_STARTED, node_id="b")
+    await asyncio.sleep(0)
+    await store.save_step(StepRecord(node_id="b", type="noop", status=StepStatus.SUCCEEDED))
+    await store.emit_nowait(EventType.STEP_SUCCEEDED, node_id="b")
+    await asyncio.sleep(0)
+    await store.emit(EventType.EXECUTION_SUCCEEDED, outputs={})
+
+    with get_engine().connect() as conn:
+        writers = conn.execute(
+            text("SELECT DISTINCT xmin::text FROM execution_events WHERE execution_id = :id"
+                 " AND seq > 1"),
+            {"id": execution_id},
+        ).scalars().all()  # fmt: skip
+    assert event_seqs(execution_id) == [1, 2, 3, 4, 5]
+    assert len(writers) == 1, writers
+    assert execution_record(execution_id)["status"] == "succeeded"
+
+
 async def test_a_failed_nowait_write_is_raised_by_the_next_call(database):
     store = DbExecutionStore(987654)
 
@@ -226,7 +263,8 @@ async def test_a_failed_write_is_raised_and_poisons_the_store(database):
     assert second.value is first.value
 
 
-async def test_writes_queued_behind_a_failed_write_are_failed_with_it(database):
+async def test_writes_queued_behind_a_failed_write_are_failed_with_it(database, monkeypatch):
+    monkeypatch.setattr(store_module, "NOWAIT_S", 0)  # a step's end goes on the next turn
     execution_id = create(DOCUMENT, {})
     store = DbExecutionStore(execution_id)
     # A number no INTEGER column holds: this batch fails on its content, once, as a full
