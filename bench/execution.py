@@ -235,13 +235,20 @@ def latency(api: str, headers: dict, workflow_id: int, listener: Listener, runs:
     return ours, raw
 
 
-def with_cpu(process: subprocess.Popen, runs: int, measure) -> tuple[float, float, float]:
-    """``measure()``'s rate, and the CPU ms per run meanwhile of the worker ``process`` in
-    all and of its main process alone (Celery's prefork parent: it fetches, hands over
-    and acknowledges each task, and runs none)."""
-    before = worker_cpu_s(process.pid), main_process_cpu_s(process.pid)
+def with_cpu(processes: list[subprocess.Popen], runs: int, measure) -> tuple[float, float, float]:
+    """``measure()``'s rate, and the CPU ms per run meanwhile of the worker ``processes``
+    in all and of their main processes alone (with prefork, Celery's parent: it fetches,
+    hands over and acknowledges each task, and runs none; with threads, everything)."""
+
+    def cpu() -> tuple[float, float]:
+        return (
+            sum(worker_cpu_s(process.pid) for process in processes),
+            sum(main_process_cpu_s(process.pid) for process in processes),
+        )
+
+    before = cpu()
     rate = measure()
-    after = worker_cpu_s(process.pid), main_process_cpu_s(process.pid)
+    after = cpu()
     total, parent = ((a - b) / runs * 1000 for a, b in zip(after, before, strict=True))
     return rate, total, parent
 
@@ -317,7 +324,7 @@ def observability_overhead(
                     wait_workers(env["REDIS_URL"], 1)
                     throughput(actor, workflow_id, 20)  # warm the pool processes up
                     rate, cost, _ = with_cpu(
-                        process, args.runs, lambda: throughput(actor, workflow_id, args.runs)
+                        [process], args.runs, lambda: throughput(actor, workflow_id, args.runs)
                     )
                     rates[name].append(rate)
                     cpu[name].append(cost)
@@ -437,7 +444,7 @@ def main() -> None:
             worker(ours_argv + common + ours_extra, env, tmp / "worker.log") as ours_worker,
             worker([*ours_argv[:-1], "bench2@%h", *common, *ours_extra], env, tmp / "worker2.log")
             if args.threads
-            else contextlib.nullcontext(),
+            else contextlib.nullcontext() as second_worker,
             worker(noop_argv + common, env, tmp / "noop.log") as noop_worker,
             worker(floor_argv + common, env, tmp / "floor.log") as floor_worker,
             serve_asgi(create_api()) as api,
@@ -462,15 +469,16 @@ def main() -> None:
             print(f"    target p50 ≤ 2 × raw + 10 ms = {2 * r50 + 10:.1f} ms: {verdict}")
 
             n = args.runs
+            ours_workers = [ours_worker] + ([second_worker] if args.threads else [])
             ours_rate, ours_cpu, ours_parent = with_cpu(
-                ours_worker, n, lambda: throughput(actor, workflow_id, n)
+                ours_workers, n, lambda: throughput(actor, workflow_id, n)
             )
             raw_rate, raw_cpu, raw_parent = with_cpu(
-                noop_worker, n, lambda: raw_throughput(stack.redis_url, n)
+                [noop_worker], n, lambda: raw_throughput(stack.redis_url, n)
             )
             floor.throughput(stack.db_url, 20)  # the floor's pool processes import the SDK
             floor_rate, floor_cpu, floor_parent = with_cpu(
-                floor_worker, n, lambda: floor.throughput(stack.db_url, n)
+                [floor_worker], n, lambda: floor.throughput(stack.db_url, n)
             )
             print(f"(b) throughput, {n} three-node runs: {ours_rate:.0f} executions/s")
             print(f"    raw Celery no-op tasks:            {raw_rate:.0f} tasks/s")
@@ -484,8 +492,9 @@ def main() -> None:
                 f"    worker CPU per run: ours {ours_cpu:.2f} ms, floor {floor_cpu:.2f} ms,"
                 f" raw no-op {raw_cpu:.2f} ms"
             )
+            ours_parent_text = "none (thread pool)" if args.threads else f"{ours_parent:.2f} ms"
             print(
-                f"    of which the prefork parent: ours {ours_parent:.2f} ms,"
+                f"    of which the prefork parent: ours {ours_parent_text},"
                 f" floor {floor_parent:.2f} ms, raw no-op {raw_parent:.2f} ms"
             )
 
