@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlmodel import Session, create_engine
 
@@ -127,6 +127,14 @@ def driver_connection(engine: Engine, *, autocommit: bool = False) -> Iterator[A
         raise
     finally:
         connection.close()
+
+
+@lru_cache(maxsize=32)
+def statement_text(statement: Any, dialect: Dialect) -> str:
+    """The SQL of a module-level Core ``statement`` for ``dialect``, compiled once: what a
+    :func:`driver_connection` (or a ``reading()`` connection's own driver) is sent, with
+    the driver's own placeholders (``%(name)s`` for psycopg)."""
+    return str(statement.compile(dialect=dialect))
 
 
 @contextmanager

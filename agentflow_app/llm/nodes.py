@@ -192,8 +192,8 @@ class LLMPrompt(Node):
             with _provider_errors(ctx, config, call):
                 async for chunk in call.model.astream(history, config={"callbacks": handlers}):
                     answer = chunk if answer is None else answer + chunk
-                    if isinstance(chunk.text, str) and chunk.text:
-                        await ctx.token(chunk.text)
+                    if text := chunk.text:
+                        await ctx.token(text)
             answer = answer if answer is not None else AIMessage(content="")
             usage.add([answer])
             return answer

@@ -8,15 +8,14 @@ small conversions rows need (aware timestamps, JSON-safe values) and the ownersh
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from psycopg.rows import namedtuple_row
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Connection, Dialect, Engine, bindparam, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlmodel import Session
 
-from agentflow_app.db import aware, get_engine
+from agentflow_app.db import aware, get_engine, statement_text
 from agentflow_app.engine.events import Event, EventType, StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import NotFound
@@ -203,7 +202,7 @@ def owned_workflow_document(
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.driver_connection.cursor(row_factory=namedtuple_row)
         row = cursor.execute(
-            _pg_workflow_document(conn.dialect), {"id": workflow_id}, prepare=True
+            statement_text(_WORKFLOW_DOCUMENT, conn.dialect), {"id": workflow_id}, prepare=True
         ).fetchone()
     else:
         row = conn.execute(_WORKFLOW_DOCUMENT, {"id": workflow_id}).one_or_none()
@@ -228,11 +227,6 @@ _WORKFLOW_DOCUMENT = (
     )
     .where(Workflow.id == bindparam("id"))
 )
-
-
-@lru_cache(maxsize=4)
-def _pg_workflow_document(dialect: Dialect) -> str:
-    return str(_WORKFLOW_DOCUMENT.compile(dialect=dialect))
 
 
 def _allowed(actor: Actor, workflow_id: int, row: Any, can: Can) -> Any:

@@ -185,9 +185,6 @@ class _Write:
     end: dict[str, Any] | None = None
     #: Answered with the event's seq once committed; None for a step (nobody waits).
     future: asyncio.Future | None = None
-    #: How long it may wait to share a transaction: 0 when somebody waits for it,
-    #: ``NOWAIT_S`` for a step's end, ``SOON_S`` for what nobody needs promptly.
-    delay: float = 0.0
     #: The loop time by which its batch must start (set when it is queued).
     due: float = 0.0
 
@@ -210,6 +207,8 @@ class DbExecutionStore:
         claimed: The worker's claim of this execution, which just read what a start
             reads: no cancellation can be pending (a cancel ends a queued run itself),
             and whether any steps are stored. The first reads are skipped accordingly.
+        nowait_s: How long a step's end (:meth:`emit_nowait`) waits for the writes that
+            follow it at once (:data:`NOWAIT_S`).
     """
 
     def __init__(
@@ -221,8 +220,10 @@ class DbExecutionStore:
         engine: Engine | None = None,
         on_event: Callable[[Event], None] | None = None,
         claimed: ClaimedRun | None = None,
+        nowait_s: float = NOWAIT_S,
     ) -> None:
         self.execution_id = execution_id
+        self._nowait_s = nowait_s
         self._on_event = on_event
         self._redis = redis
         self._redact = redact
@@ -265,12 +266,12 @@ class DbExecutionStore:
         that fails poisons the store: the next call raises the error, so it is never lost.
         """
         row = step_row(self.execution_id, step, self._redact)
-        self._enqueue(_Write(step=row, delay=SOON_S), wait=False)
+        self._enqueue(_Write(step=row), wait=False, delay=SOON_S)
 
     async def emit(self, type: EventType, node_id: str | None = None, **data: Any) -> Event:
         row = self._event_row(type, node_id, data)
         end = self._end_of(type, row) if type.terminal else None
-        seq = await self._enqueue(_Write(event=row, end=end), wait=True)
+        seq = await self._enqueue(_Write(event=row, end=end), wait=True, delay=0)
         return self._stored(type, row, seq)
 
     def _end_of(self, type: EventType, row: dict[str, Any]) -> dict[str, Any]:
@@ -293,19 +294,19 @@ class DbExecutionStore:
         self._emit_unwaited(type, node_id, data, delay=SOON_S)
 
     async def emit_nowait(self, type: EventType, node_id: str | None = None, **data: Any) -> None:
-        """Queue the event and start its batch within :data:`NOWAIT_S` (or after the batch
+        """Queue the event and start its batch within ``nowait_s`` (or after the batch
         in flight), without waiting for the commit: the runner goes on meanwhile.
 
         A failed write is raised by the next call, as for :meth:`save_step`.
         """
-        self._emit_unwaited(type, node_id, data, delay=NOWAIT_S)
+        self._emit_unwaited(type, node_id, data, delay=self._nowait_s)
 
     def _emit_unwaited(
         self, type: EventType, node_id: str | None, data: dict[str, Any], *, delay: float
     ) -> None:
         """Queue an event nobody waits for; the listener hears of it once committed."""
         row = self._event_row(type, node_id, data)
-        future = self._enqueue(_Write(event=row, delay=delay), wait=True)
+        future = self._enqueue(_Write(event=row), wait=True, delay=delay)
         future.add_done_callback(lambda done: self._stored_soon(type, row, done))
 
     def _event_row(self, type: EventType, node_id: str | None, data: dict[str, Any]) -> dict:
@@ -377,13 +378,15 @@ class DbExecutionStore:
 
     # -- group commit --------------------------------------------------------------------
 
-    def _enqueue(self, write: _Write, *, wait: bool) -> asyncio.Future | None:
+    def _enqueue(self, write: _Write, *, wait: bool, delay: float) -> asyncio.Future | None:
+        """Queue ``write``; its batch starts within ``delay`` seconds (0: somebody waits for
+        it, ``nowait_s``: a step's end, :data:`SOON_S`: nobody needs it promptly)."""
         if self._failure is not None:
             raise self._failure
         loop = asyncio.get_running_loop()
         if wait:
             write.future = loop.create_future()
-        write.due = loop.time() + write.delay
+        write.due = loop.time() + delay
         self._pending.append(write)
         if self._in_flight is None:
             self._schedule_start(loop, write.due)

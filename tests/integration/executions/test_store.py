@@ -25,7 +25,6 @@ from agentflow_app.services.executions import (
     mark_finished,
     mark_started,
 )
-from agentflow_app.services.executions import store as store_module
 from tests.helpers.databases import database, event_seqs
 from tests.helpers.stack import services_redis
 
@@ -195,18 +194,15 @@ async def test_an_event_emitted_nowait_does_not_hold_the_run_and_keeps_its_place
     assert (await DbExecutionStore(execution_id).load_steps())["a"].status == StepStatus.SUCCEEDED
 
 
-async def test_a_step_end_shares_its_transaction_with_what_follows_it_at_once(
-    database, monkeypatch
-):
+async def test_a_step_end_shares_its_transaction_with_what_follows_it_at_once(database):
     """The end of a fast step, the next step and the run's end: one commit, not three.
 
     PostgreSQL's ``xmin`` names the transaction that wrote each row.
     """
     if get_engine().dialect.name != "postgresql":
         pytest.skip("reads the transaction that wrote each event from PostgreSQL's xmin")
-    monkeypatch.setattr(store_module, "NOWAIT_S", 0.5)  # a stalled machine's turns fit in it
     execution_id = create(DOCUMENT, {})
-    store = DbExecutionStore(execution_id)
+    store = DbExecutionStore(execution_id, nowait_s=0.5)  # a stalled machine's turns fit
 
     await store.save_step(StepRecord(node_id="a", type="noop", status=StepStatus.SUCCEEDED))
     await store.emit_nowait(EventType.STEP_SUCCEEDED, node_id="a")
@@ -263,10 +259,9 @@ async def test_a_failed_write_is_raised_and_poisons_the_store(database):
     assert second.value is first.value
 
 
-async def test_writes_queued_behind_a_failed_write_are_failed_with_it(database, monkeypatch):
-    monkeypatch.setattr(store_module, "NOWAIT_S", 0)  # a step's end goes on the next turn
+async def test_writes_queued_behind_a_failed_write_are_failed_with_it(database):
     execution_id = create(DOCUMENT, {})
-    store = DbExecutionStore(execution_id)
+    store = DbExecutionStore(execution_id, nowait_s=0)  # a step's end goes on the next turn
     # A number no INTEGER column holds: this batch fails on its content, once, as a full
     # disk's first write does (which frees room, so the batch after it would fit).
     await store.save_step(StepRecord(node_id="a", type="noop", attempts=2**70))
