@@ -182,12 +182,12 @@ def throughput(db_url: str, runs: int) -> float:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
         ids = list(pool.map(submit, range(runs)))
-    marks = ",".join(["%s"] * len(ids))
     deadline = time.monotonic() + 120 + runs / 10
     while time.monotonic() < deadline:
+        # One range, as (b) watches ours: the watch shares the machine with the workers.
         rows = watch.execute(
-            f"SELECT status, count(*) FROM floor_runs WHERE id IN ({marks}) GROUP BY status",
-            tuple(ids),
+            "SELECT status, count(*) FROM floor_runs WHERE id BETWEEN %s AND %s GROUP BY status",
+            (min(ids), max(ids)),
         ).fetchall()
         watch.commit()
         counts = dict(rows)
