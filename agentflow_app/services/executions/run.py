@@ -130,7 +130,8 @@ async def run_execution(
     # The store recorded the end on the row with the run's terminal event; what the end
     # means for the run's waits and children is settled here.
     has_caller = claimed is None or claimed.has_caller
-    await asyncio.to_thread(_settle, execution_id, result, worker, has_caller)
+    if result.status != ExecutionStatus.SUCCEEDED or has_caller:  # else nothing to settle
+        await asyncio.to_thread(_settle, execution_id, result, worker, has_caller)
     return result
 
 

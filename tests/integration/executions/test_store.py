@@ -26,6 +26,7 @@ from agentflow_app.services.executions import (
     mark_started,
 )
 from tests.helpers.databases import database, event_seqs
+from tests.helpers.outages import RedisServer
 from tests.helpers.stack import services_redis
 
 __all__ = ["database"]
@@ -448,6 +449,34 @@ async def test_events_are_published_on_the_execution_channel(database, redis_url
     assert "node_id" not in bodies[0]
     assert all(b["execution_id"] == execution_id for b in bodies)
     assert datetime.fromisoformat(bodies[1]["ts"]).tzinfo is not None
+
+
+async def test_a_writer_has_its_answer_before_its_events_are_published(database, tmp_path):
+    """The commit answers the run, then the store's thread publishes: a slow Redis holds
+    the live view back, not the run (and the next write still waits for the publish)."""
+    server = RedisServer(tmp_path / "redis", persist=False)
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    execution_id = create(DOCUMENT, {})
+    pubsub = client.pubsub()
+    pubsub.subscribe(channel(execution_id))
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    store = DbExecutionStore(execution_id, redis=client)
+    try:
+        client.client_pause(60_000, all=False)  # PUBLISH waits, as on a stalled server
+        started = await asyncio.wait_for(store.emit(EventType.EXECUTION_STARTED), 30)
+        assert started.seq == 2
+        assert pubsub.get_message(timeout=0.2) is None  # stored, not published yet
+        client.client_unpause()
+        logged = await asyncio.wait_for(store.emit(EventType.STEP_LOG, "start", message="hi"), 30)
+        heard = [pubsub.get_message(timeout=5) for _ in range(2)]
+    finally:
+        client.client_unpause()
+        pubsub.close()
+        client.close()
+        server.stop()
+    assert logged.seq == 3
+    assert [json.loads(m["data"])["seq"] for m in heard] == [2, 3]
 
 
 async def test_the_terminal_event_alone_is_published_again_on_the_end_channel(database, redis_url):
