@@ -382,24 +382,14 @@ class DbExecutionStore:
         self._failure = None
 
     async def aclose(self) -> None:
-        """Commit what is queued, then give the connection back to the pool.
-
-        The run does not wait for the connection's return: the lane does it next, before
-        any later write of its own, and the run's end was committed by the flush.
-        """
+        """Commit what is queued, then give the connection back to the pool."""
         try:
             await self.flush()
         except Exception as exc:  # already raised to the runner by the emit that followed
             log.warning("execution %s: a store write failed: %s", self.execution_id, exc)
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            self._lane.call(connection.close).add_done_callback(self._closed)
-
-    def _closed(self, done: asyncio.Future) -> None:
-        if not done.cancelled() and (error := done.exception()) is not None:
-            log.warning(
-                "execution %s: returning its connection failed: %s", self.execution_id, error
-            )
+            await self._lane.call(connection.close)
 
     # -- group commit --------------------------------------------------------------------
 
