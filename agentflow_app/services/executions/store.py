@@ -382,7 +382,13 @@ class DbExecutionStore:
         self._failure = None
 
     async def aclose(self) -> None:
-        """Commit what is queued, then give the connection back to the pool."""
+        """Commit what is queued, then give the connection back to the pool.
+
+        The return is awaited although nothing needs the connection: it is queued behind
+        the last batch's publication on the lane, so the run's scope (the workflow id and
+        trace the observer gives each event's span and log line) is still open when that
+        batch is observed.
+        """
         try:
             await self.flush()
         except Exception as exc:  # already raised to the runner by the emit that followed
