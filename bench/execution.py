@@ -243,23 +243,19 @@ def with_cpu(processes: list[subprocess.Popen], runs: int, measure) -> tuple:
     and acknowledges each task, and runs none; with threads, everything), and the whole
     machine's CPU ms per run by program (:func:`machine_cpu_s`): on two cores the fake LLM,
     PostgreSQL, Redis and this process's submitting and watching share the workers' time."""
-
-    def cpu() -> tuple[float, float]:
-        return (
-            sum(worker_cpu_s(process.pid) for process in processes),
-            sum(main_process_cpu_s(process.pid) for process in processes),
-        )
-
-    before, machine_before = cpu(), machine_cpu_s()
+    before = machine_cpu_s()
     rate = measure()
-    after, machine_after = cpu(), machine_cpu_s()
-    total, parent = ((a - b) / runs * 1000 for a, b in zip(after, before, strict=True))
+    after = machine_cpu_s()
     workers = set().union(*(process_tree(process.pid) for process in processes))
+    mains = {process.pid for process in processes}
     machine: dict[str, float] = {}
-    for pid, (name, seconds) in machine_after.items():
+    total = parent = 0.0
+    for pid, (name, seconds) in after.items():
+        spent = (seconds - before.get(pid, (name, 0.0))[1]) / runs * 1000
         program = "worker" if pid in workers else name
-        spent = seconds - machine_before.get(pid, (name, 0.0))[1]
-        machine[program] = machine.get(program, 0.0) + spent / runs * 1000
+        machine[program] = machine.get(program, 0.0) + spent
+        total += spent if pid in workers else 0.0
+        parent += spent if pid in mains else 0.0
     return rate, total, parent, machine
 
 
@@ -370,21 +366,13 @@ def worker_cpu_s(pid: int) -> float:
     hardly moves when other programs load the machine."""
     import psutil
 
-    parent = psutil.Process(pid)
     total = 0.0
-    for process in [parent, *parent.children(recursive=True)]:
+    for child in process_tree(pid):
         try:
-            total += _cpu_s(process)
+            total += _cpu_s(psutil.Process(child))
         except psutil.NoSuchProcess:
             continue
     return total
-
-
-def main_process_cpu_s(pid: int) -> float:
-    """CPU seconds used so far by process ``pid`` alone (a worker's prefork parent)."""
-    import psutil
-
-    return _cpu_s(psutil.Process(pid))
 
 
 def process_tree(pid: int) -> set[int]:

@@ -8,8 +8,8 @@ database thread publishes next, before its next write, so events go out in order
 
 It sits on the runner's hot path (see ``bench/engine.py``), hence three choices:
 
-* Database calls are synchronous, so they run on a few dedicated threads ("lanes"); one
-  execution always uses the same lane, so its writes stay in order.
+* Database calls are synchronous, so they run on a few dedicated threads (:mod:`.lanes`);
+  one execution always uses the same lane, so its writes stay in order.
 * Writes are group-committed: whatever the runner asks for while a transaction is in
   flight goes into the next one. A step save is queued and committed together with the
   event the runner emits right after it (``emit`` returns once everything before it is
@@ -40,12 +40,9 @@ It sits on the runner's hot path (see ``bench/engine.py``), hence three choices:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -68,6 +65,7 @@ if TYPE_CHECKING:
 
 
 from agentflow_app.services.executions.events import publish
+from agentflow_app.services.executions.lanes import lane_for
 from agentflow_app.services.executions.outages import retrying
 from agentflow_app.services.executions.rows import (
     EXECUTIONS,
@@ -94,76 +92,6 @@ NOWAIT_S = 0.001
 #: How long a read of ``executions.cancel_requested`` is reused; the runner polls it
 #: often and cancellation only has to land within 2 s (SPEC §7).
 CANCEL_CACHE_S = 0.2
-
-
-class _Lane:
-    """A thread that runs one store's database calls in order and answers on its loop.
-
-    A dedicated thread fed by a queue wakes faster than ``run_in_executor`` (no
-    ``concurrent.futures`` bookkeeping), which is measurable at two calls per step.
-    ``then`` runs on the thread once the answer is on its way, before the next call: what
-    must follow a call in order but need not be waited for (publishing committed events).
-    """
-
-    def __init__(self, name: str) -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    def call(
-        self,
-        function: Callable[..., Any],
-        *args: Any,
-        then: Callable[[], None] | None = None,
-    ) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put((function, args, then, loop, future))
-        return future
-
-    def _serve(self) -> None:
-        while True:
-            function, args, then, loop, future = self._queue.get()
-            try:
-                result, error = function(*args), None
-            except BaseException as exc:
-                result, error = None, exc
-            # A loop that closed while we worked has nobody waiting for the answer.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, result, error)
-            if then is not None:
-                try:
-                    then()
-                except Exception:  # the lane serves every store of the process: keep it
-                    log.exception("a store's follow-up on its database thread failed")
-
-
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-#: Database threads shared by every store of the process; an execution always uses the
-#: same one, so its writes stay in order. Few, because SQLite has one writer anyway and
-#: PostgreSQL connections are budgeted by the pool.
-_LANE_COUNT = 4
-
-
-_lanes: list[_Lane] = []
-
-
-_lanes_lock = threading.Lock()
-
-
-def _lane_for(execution_id: int) -> _Lane:
-    with _lanes_lock:
-        if not _lanes:
-            _lanes.extend(_Lane(f"agentflow-store-{i}") for i in range(_LANE_COUNT))
-    return _lanes[hash(execution_id) % _LANE_COUNT]
 
 
 Redactor = Callable[[Any], Any]
@@ -242,7 +170,7 @@ class DbExecutionStore:
         self._redact = redact
         self._engine = engine or get_engine()
         self._sql = hot_statements(self._engine.dialect)
-        self._lane = _lane_for(execution_id)
+        self._lane = lane_for(execution_id)
         self._connection: PoolProxiedConnection | None = None
         self._pending: list[_Write] = []
         self._in_flight: asyncio.Future | None = None
