@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     #: a workflow's document may set its own ``retention_days``.
     agentflow_execution_retention_days: int = Field(default=30, ge=0, le=36500)
     agentflow_run_timeout_s: int = Field(default=6 * 3600, gt=0)
+    #: Executions each worker pool process runs at once, on one event loop (a run mostly
+    #: waits on its LLM and tools); ``agentflow worker --concurrency`` sets the processes.
+    agentflow_runs_per_process: int = Field(default=4, gt=0, le=256)
     #: Longest ``timeout_s`` a caller of ``POST …/run`` (or a ``?wait=true`` webhook) may
     #: ask for; past it the call answers 202 with the id.
     agentflow_run_wait_max_s: float = Field(default=300, gt=0, le=3600)

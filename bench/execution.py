@@ -7,7 +7,8 @@
 (b) Throughput: N executions of trigger → llm.prompt → output started at once, the LLM
     step answered at once by the fake Anthropic server (tests/fakes/llm.py, in its own
     process, through the real SDK and the token stream), on one worker with 2 pool
-    processes, from the first start to the last finished row; beside N raw no-op tasks
+    processes (each running up to ``AGENTFLOW_RUNS_PER_PROCESS`` at once, the default 4
+    unless set), from the first start to the last finished row; beside N raw no-op tasks
     on 2 processes. Target: ≥ 100 runs/s. Beside both, the floor (bench/floor.py): the
     same run's irreducible work (a committed row, a committed claim, the streamed SDK
     call to the same fake, the steps and end in one commit, the end published) as a
@@ -21,6 +22,7 @@
     Targets: ≤ 5 % fewer runs/s with metrics on, ≤ 15 % with tracing on.
 
     .venv/bin/python bench/execution.py [--db postgres|sqlite] [--latency-runs 200] [--runs 500]
+        [--llm-delay-ms 0]   (a model that takes its time: what runs at once is worth)
     .venv/bin/python bench/execution.py --observability [--runs 300] [--rounds 3]
 
 ``--db postgres`` uses 127.0.0.1:5432 and Redis 127.0.0.1:6379 (a throwaway database and
@@ -189,10 +191,11 @@ def three_nodes() -> dict:
 
 
 @contextlib.contextmanager
-def fake_llm(log: Path) -> Iterator[str]:
-    """The fake LLM APIs in a process of their own, answering every request at once."""
+def fake_llm(log: Path, delay_ms: int = 0) -> Iterator[str]:
+    """The fake LLM APIs in a process of their own, answering every request at once (or
+    after ``delay_ms``, as a real model takes its time)."""
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__)), "--serve-fake-llm"],
+        [sys.executable, str(Path(__file__)), "--serve-fake-llm", "--llm-delay-ms", str(delay_ms)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
@@ -208,11 +211,13 @@ def fake_llm(log: Path) -> Iterator[str]:
         process.wait(timeout=20)
 
 
-def serve_fake_llm_forever() -> None:
+def serve_fake_llm_forever(delay_ms: int) -> None:
     from tests.fakes.llm import Reply, serve_fake_llm
 
     with serve_fake_llm() as fake:
-        fake.default = Reply.say("Hi there", input_tokens=5, output_tokens=2)
+        fake.default = Reply.say(
+            "Hi there", input_tokens=5, output_tokens=2, delay_s=delay_ms / 1000
+        )
         print(fake.url, flush=True)
         threading.Event().wait()
 
@@ -436,10 +441,16 @@ def main() -> None:
         help="(c) only: throughput with metrics and tracing off, on, on (issue 19)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (c)")
+    parser.add_argument(
+        "--llm-delay-ms",
+        type=int,
+        default=0,
+        help="the fake LLM answers after this long, as a real model would (runs that wait)",
+    )
     parser.add_argument("--serve-fake-llm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake_llm:
-        serve_fake_llm_forever()
+        serve_fake_llm_forever(args.llm_delay_ms)
 
     from agentflow_app.api.app import create_api
     from agentflow_app.services import users, workflows
@@ -448,7 +459,10 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="agentflow-bench-"))
     kind = "postgres" if args.db == "postgres" else "embedded"
-    with make_stack(kind, tmp) as stack, fake_llm(tmp / "fake-llm.log") as llm_url:
+    with (
+        make_stack(kind, tmp) as stack,
+        fake_llm(tmp / "fake-llm.log", args.llm_delay_ms) as llm_url,
+    ):
         noop_app.conf.broker_url = stack.redis_url
         env = dict(os.environ) | {
             "ANTHROPIC_BASE_URL": llm_url,
@@ -466,6 +480,7 @@ def main() -> None:
         ours_extra: list[str] = []
         if args.threads:
             ours_extra = ["--pool", "threads", "--concurrency", str(args.threads)]
+            env.setdefault("AGENTFLOW_RUNS_PER_PROCESS", str(args.threads))  # one per thread
         noop_argv = ["-A", "bench.execution:noop_app", "worker", "-Q", "bench-noop"]
         noop_argv += ["-n", "noop@%h"]
         floor_argv = ["-A", "bench.floor:floor_app", "worker", "-Q", floor.FLOOR_QUEUE]
@@ -493,8 +508,12 @@ def main() -> None:
                 f"{api}/api/auth/token", json={"email": actor.email, "password": "benchmark pw 1"}
             ).json()["access_token"]
             listener = Listener(stack.redis_url)
+            per_process = env.get("AGENTFLOW_RUNS_PER_PROCESS", "4 (default)")
             pool = f"2 × {args.threads} threads" if args.threads else "1 × prefork 2"
+            pool += f", runs per process {per_process}"
             print(f"stack: {stack.kind}; ours {pool}, raw prefork 2; {os.cpu_count()} CPUs")
+            if args.llm_delay_ms:
+                print(f"the fake LLM answers after {args.llm_delay_ms} ms")
 
             ours, raw = latency(
                 api, {"Authorization": f"Bearer {token}"}, workflow_id, listener, args.latency_runs

@@ -13,14 +13,17 @@ dead, e.g. it was frozen), the local run is cancelled so two workers do not both
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 
+from celery.signals import worker_process_shutdown, worker_shutdown
+
 from agentflow_app.errors import AgentFlowError
 from agentflow_app.net.client import GuardedClient
 from agentflow_app.nodes.credentials import StaticCredentials
-from agentflow_app.observability import runs
+from agentflow_app.observability import runs, tracing
 from agentflow_app.redis_client import get_redis
 from agentflow_app.secrets.vault import Vault
 from agentflow_app.services import credentials, executions
@@ -31,8 +34,10 @@ from agentflow_app.services.executions import (
     no_redaction,
     run_execution,
 )
+from agentflow_app.settings import get_settings
 from tasks.celery_app import celery_app
 from tasks.dispatch import RUN_EXECUTION
+from tasks.run_loop import RunLoop
 
 log = logging.getLogger(__name__)
 
@@ -90,30 +95,16 @@ class _Leases:
 _leases = _Leases()
 
 
-_local = threading.local()
+_runs = RunLoop(get_settings().agentflow_runs_per_process)
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
-    """This thread's event loop, made once and kept for every run it does.
-
-    ``asyncio.run`` per task made a loop, started the default executor's threads for the
-    run's database calls, then joined and dropped them: 2 to 3 ms of a 3-node run. One
-    loop per thread (pool processes have one; ``--pool threads`` has several) keeps them.
-    It is uvloop's where installed (not on Windows): its scheduling and sockets cost a
-    run's steps, database calls and LLM stream less CPU than asyncio's pure-Python loop.
-    """
-    loop = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _local.loop = _new_loop()
-    return loop
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:  # Windows: uvloop does not build there
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _drain(**_kwargs: object) -> None:
+    """A process stopping on purpose lets its runs end (a solo pool's is the main one),
+    then exports their spans (the observability module's own flush may have run first)."""
+    _runs.drain()
+    tracing.flush()
 
 
 def worker_name(hostname: str | None) -> str:
@@ -132,20 +123,42 @@ def run(self, execution_id: int) -> None:
         log.error("%s: ignoring a message with a bad execution id %r", RUN_EXECUTION, execution_id)
         return
     worker = worker_name(self.request.hostname)
-    claimed = executions.claim(execution_id, worker)
+    _runs.take_slot()
+    try:
+        claimed = executions.claim(execution_id, worker)
+    except BaseException:
+        _runs.give_back_slot()
+        raise
     if claimed is None:
+        _runs.give_back_slot()
         return  # a duplicate, a spare token, or the owner is at the limit
     try:
-        with runs.run_scope(
-            claimed.execution_id, worker, message_id=execution_id, headers=_headers(self.request)
-        ):
-            _event_loop().run_until_complete(execute(claimed, worker))
+        scope = runs.run_scope(
+            claimed.execution_id,
+            worker,
+            labels=runs.scope_labels(claimed.execution_id),
+            message_id=execution_id,
+            headers=_headers(self.request),
+        )
+    except BaseException:
+        _runs.give_back_slot()
+        raise
+    _runs.submit(_run_claimed(claimed, worker, scope))
+
+
+async def _run_claimed(
+    claimed: ClaimedRun, worker: str, scope: contextlib.AbstractContextManager
+) -> None:
+    """A claimed run on this process's loop, to its end; then the owner's next token."""
+    try:
+        with scope:
+            await execute(claimed, worker)
     except DiskFull as exc:  # recorded on the execution, logged once by the store
         log.warning("execution %s: failed: %s", claimed.execution_id, exc)
     except Exception:  # recorded on the execution by run_execution; keep the worker going
         log.exception("execution %s: the run stopped on an error", claimed.execution_id)
     finally:
-        executions.dispatch_waiting(claimed.owner_id)
+        await asyncio.to_thread(executions.dispatch_waiting, claimed.owner_id)
 
 
 async def execute(claimed: ClaimedRun, worker: str) -> None:

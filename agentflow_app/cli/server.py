@@ -47,7 +47,14 @@ def serve(port: int, host: str, no_worker: bool, workers: int, concurrency: int)
     default=4,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Executions at once.",
+    help="Pool processes (threads with --pool threads).",
+)
+@click.option(
+    "--runs-per-process",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Executions each process (with --pool threads, each thread) runs at once while "
+    "they wait on LLMs and tools [default: AGENTFLOW_RUNS_PER_PROCESS, 4].",
 )
 @click.option("--beat", is_flag=True, help="Also run the scheduler (one per deployment).")
 @click.option(
@@ -58,11 +65,15 @@ def serve(port: int, host: str, no_worker: bool, workers: int, concurrency: int)
     type=click.Choice(["prefork", "threads"]),
     default="prefork",
     show_default=True,
-    help="prefork: a process per execution slot (isolated); threads: threads in one "
-    "process (less memory for runs that mostly wait on APIs; one crash takes all).",
+    help="prefork: processes, isolated from each other; threads: threads of one process "
+    "(less memory; one crash takes all).",
 )
-def worker(concurrency: int, beat: bool, name: str, pool: str) -> None:
-    """A Celery worker: run as many as needed, on any machine that reaches Redis and the DB."""
+def worker(
+    concurrency: int, runs_per_process: int | None, beat: bool, name: str, pool: str
+) -> None:
+    """A Celery worker: run as many as needed, on any machine that reaches Redis and the DB.
+
+    It runs up to ``concurrency`` × ``runs_per_process`` executions at once."""
     from agentflow_app.serve import check_redis, worker_argv
     from agentflow_app.settings import get_settings
     from tasks.celery_app import broker_url
@@ -70,7 +81,11 @@ def worker(concurrency: int, beat: bool, name: str, pool: str) -> None:
     url = broker_url()
     check_redis(url)
     argv = worker_argv(concurrency, name, pool) + (["--beat"] if beat else [])
-    os.environ["AGENTFLOW_DATA_DIR"] = str(get_settings().data_dir)
+    settings = get_settings()
+    os.environ["AGENTFLOW_DATA_DIR"] = str(settings.data_dir)
+    runs = runs_per_process or settings.agentflow_runs_per_process
+    # A thread pool's threads share their process's runs (tasks/run_loop.py).
+    os.environ["AGENTFLOW_RUNS_PER_PROCESS"] = str(runs * (concurrency if pool == "threads" else 1))
     os.execv(sys.executable, argv)
 
 

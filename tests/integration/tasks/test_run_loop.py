@@ -1,0 +1,81 @@
+"""A worker process runs several executions at once, as many as its slots, and a worker
+stopped on purpose lets them end before it exits.
+
+Each run here waits on a slow web site, as a real run waits on its LLM: a process with one
+run at a time would hold the others queued behind it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from agentflow_app.services import executions, users
+from agentflow_app.services.executions import load_execution
+from agentflow_app.services.users import Actor
+from tests.fakes.slow_server import SlowServer
+from tests.helpers.executions import (
+    counted_workflow,
+    create_workflow,
+    status_of,
+    wait_finished,
+    wait_until,
+)
+from tests.helpers.stack import Stack
+from tests.helpers.users import PASSWORD
+from tests.helpers.workers import worker_pool
+
+
+@pytest.fixture
+def slow_server(stack: Stack) -> Iterator[SlowServer]:
+    server = SlowServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def actor(stack: Stack) -> Actor:
+    return users.create_user(f"x{secrets.token_hex(4)}@example.com", PASSWORD)
+
+
+def _most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
+    """The largest number of spans that overlap at one instant."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:  # an end sorts before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_one_process_runs_as_many_executions_at_once_as_it_has_slots(
+    stack, slow_server, actor, tmp_path
+):
+    flow = create_workflow(actor, counted_workflow(slow_server, delay_ms=1500))
+    with worker_pool(stack, tmp_path, AGENTFLOW_RUNS_PER_PROCESS="3") as pool:
+        pool.start("slots", concurrency=1)  # one pool process
+        started = [executions.start(actor, flow, {"n": n}) for n in range(7)]
+        wait_finished(*started)
+
+    rows = [load_execution(i) for i in started]
+    assert [row.status for row in rows] == ["succeeded"] * 7
+    assert _most_at_once([(row.started_at, row.finished_at) for row in rows]) == 3
+    assert sum(slow_server.hits.values()) == 7, "no step ran twice"
+
+
+def test_a_worker_told_to_stop_lets_its_runs_end_first(stack, slow_server, actor, tmp_path):
+    flow = create_workflow(actor, counted_workflow(slow_server, delay_ms=3000, path="/long"))
+    with worker_pool(stack, tmp_path) as pool:
+        worker = pool.start("draining", concurrency=1)
+        started = [executions.start(actor, flow, {"n": n}) for n in range(2)]
+        wait_until(lambda: sum(slow_server.hits.values()) == 2, "both runs to call the site")
+        worker.process.send_signal(signal.SIGTERM)  # what `docker stop` sends the main process
+        assert worker.process.wait(timeout=60) == 0, worker.log.read_text()[-3000:]
+        statuses = [status_of(i) for i in started]
+
+    assert statuses == ["succeeded", "succeeded"], "ended before the worker exited"
+    assert sum(slow_server.hits.values()) == 2
