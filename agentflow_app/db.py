@@ -35,12 +35,26 @@ def engine_for(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            max_overflow=_overflow(10),
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5})
+    engine = create_engine(
+        url, pool_size=10, max_overflow=_overflow(20), connect_args={"connect_timeout": 5}
+    )
     _ping_when_idle(engine)
     return engine
+
+
+def _overflow(base: int) -> int:
+    """Connections past the pool's size: ``base``, and one per run a worker process runs
+    at once. A run's store holds a connection from its first write to its end (for its
+    prepared statements), and the runs of a process share a few database threads: a run
+    waiting for a connection would hold up the runs that could give one back."""
+    return base + get_settings().agentflow_runs_per_process
 
 
 #: A pooled PostgreSQL connection unused for this long is pinged before it is handed out.

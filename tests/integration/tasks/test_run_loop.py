@@ -79,3 +79,25 @@ def test_a_worker_told_to_stop_lets_its_runs_end_first(stack, slow_server, actor
 
     assert statuses == ["succeeded", "succeeded"], "ended before the worker exited"
     assert sum(slow_server.hits.values()) == 2
+
+
+def test_more_runs_at_once_than_the_database_pool_holds_by_default(
+    stack, slow_server, actor, tmp_path
+):
+    # A run holds a database connection from its first write to its end; the pool grows
+    # with the slots (SQLite's held 15 before, PostgreSQL's 30), or the runs would wait
+    # on each other's connections behind the process's few database threads.
+    flow = create_workflow(actor, counted_workflow(slow_server, delay_ms=2000, path="/many"))
+    with worker_pool(
+        stack,
+        tmp_path,
+        AGENTFLOW_RUNS_PER_PROCESS="40",
+        AGENTFLOW_MAX_CONCURRENT_EXECUTIONS="100",  # the owner's limit is 20
+    ) as pool:
+        pool.start("wide", concurrency=1)
+        started = [executions.start(actor, flow, {"n": n}) for n in range(40)]
+        wait_finished(*started)
+
+    rows = [load_execution(i) for i in started]
+    assert [row.status for row in rows] == ["succeeded"] * 40, [row.error for row in rows]
+    assert _most_at_once([(row.started_at, row.finished_at) for row in rows]) > 30
