@@ -28,7 +28,7 @@ import click
     default=4,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Executions per worker process at once.",
+    help="Pool processes per worker, each running AGENTFLOW_RUNS_PER_PROCESS executions at once.",
 )
 def serve(port: int, host: str, no_worker: bool, workers: int, concurrency: int) -> None:
     """Migrate, start Redis (embedded if REDIS_URL is unset), workers and the app."""
