@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from agentflow_app.db import get_engine
@@ -78,3 +79,13 @@ def wait_finished(*execution_ids: int) -> None:
 
 def event_types(execution_id: int) -> list[tuple[str, str | None]]:
     return [(str(e.type), e.node_id) for e in events_after(execution_id)]
+
+
+def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
+    """The largest number of spans (runs' start and end) that overlap at one instant."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:  # an end sorts before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most

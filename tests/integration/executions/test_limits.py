@@ -7,22 +7,15 @@ user's run does not wait behind them.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from agentflow_app.services import executions
 from agentflow_app.services.executions import load_execution
-from tests.helpers.executions import counted_workflow, create_workflow, wait_finished
+from tests.helpers.executions import (
+    counted_workflow,
+    create_workflow,
+    most_at_once,
+    wait_finished,
+)
 from tests.helpers.workers import worker_pool
-
-
-def _most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
-    """The largest number of spans that overlap at one instant."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = most = 0
-    for _, step in edges:  # an end sorts before a start at the same instant
-        running += step
-        most = max(most, running)
-    return most
 
 
 def test_extra_runs_wait_queued_and_start_in_order(stack, make_actor, slow_server, tmp_path):
@@ -40,7 +33,7 @@ def test_extra_runs_wait_queued_and_start_in_order(stack, make_actor, slow_serve
     assert [row.status for row in rows] == ["succeeded"] * 6
     by_start = sorted(rows, key=lambda row: row.started_at)
     assert [row.id for row in by_start] == mine, "started in the order they were queued"
-    assert _most_at_once([(row.started_at, row.finished_at) for row in rows]) == 2
+    assert most_at_once([(row.started_at, row.finished_at) for row in rows]) == 2
     other_row = load_execution(theirs)
     assert other_row.status == "succeeded"
     assert other_row.started_at < rows[-1].started_at, "the other user did not wait behind"

@@ -103,3 +103,38 @@ def test_worker_without_redis_says_what_to_set(tmp_path) -> None:
     assert result.stderr.strip() == (
         "agentflow: no Redis: set REDIS_URL, or start `agentflow serve`, which runs an embedded one"
     )
+
+
+def test_runs_per_process_sets_how_many_executions_a_process_runs_at_once(stack, tmp_path):
+    from agentflow_app.services import executions, users
+    from agentflow_app.services.executions import load_execution
+    from tests.fakes.slow_server import SlowServer
+    from tests.helpers.executions import (
+        counted_workflow,
+        create_workflow,
+        most_at_once,
+        wait_finished,
+    )
+
+    actor = users.create_user(f"slots-{os.getpid()}-{time.time_ns()}@example.com", "slots pw 12")
+    server = SlowServer()
+    flow = create_workflow(actor, counted_workflow(server, delay_ms=1500))
+    env = os.environ | {
+        "REDIS_URL": stack.redis_url,
+        "DB_URL": stack.db_url,
+        "AGENTFLOW_ALLOW_PRIVATE_NETWORK": "true",
+    }
+    argv = [sys.executable, "-m", "agentflow_app", "worker", "--concurrency", "1"]
+    argv += ["--runs-per-process", "2", "--name", "slots"]
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        started = [executions.start(actor, flow, {"n": n}) for n in range(5)]
+        wait_finished(*started)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+        server.close()
+    rows = [load_execution(i) for i in started]
+    assert [row.status for row in rows] == ["succeeded"] * 5
+    assert most_at_once([(row.started_at, row.finished_at) for row in rows]) == 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import signal
 from collections.abc import Iterator
-from datetime import datetime
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests.fakes.slow_server import SlowServer
 from tests.helpers.executions import (
     counted_workflow,
     create_workflow,
+    most_at_once,
     status_of,
     wait_finished,
     wait_until,
@@ -42,16 +42,6 @@ def actor(stack: Stack) -> Actor:
     return users.create_user(f"x{secrets.token_hex(4)}@example.com", PASSWORD)
 
 
-def _most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
-    """The largest number of spans that overlap at one instant."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = most = 0
-    for _, step in edges:  # an end sorts before a start at the same instant
-        running += step
-        most = max(most, running)
-    return most
-
-
 def test_one_process_runs_as_many_executions_at_once_as_it_has_slots(
     stack, slow_server, actor, tmp_path
 ):
@@ -63,7 +53,7 @@ def test_one_process_runs_as_many_executions_at_once_as_it_has_slots(
 
     rows = [load_execution(i) for i in started]
     assert [row.status for row in rows] == ["succeeded"] * 7
-    assert _most_at_once([(row.started_at, row.finished_at) for row in rows]) == 3
+    assert most_at_once([(row.started_at, row.finished_at) for row in rows]) == 3
     assert sum(slow_server.hits.values()) == 7, "no step ran twice"
 
 
@@ -100,4 +90,4 @@ def test_more_runs_at_once_than_the_database_pool_holds_by_default(
 
     rows = [load_execution(i) for i in started]
     assert [row.status for row in rows] == ["succeeded"] * 40, [row.error for row in rows]
-    assert _most_at_once([(row.started_at, row.finished_at) for row in rows]) > 30
+    assert most_at_once([(row.started_at, row.finished_at) for row in rows]) > 30
