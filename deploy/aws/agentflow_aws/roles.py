@@ -21,7 +21,8 @@ QUEUE_DEPTH_SCRIPT = "/app/deploy/aws/queue_depth.py"
 
 
 def worker_command(concurrency: int) -> tuple[str, ...]:
-    """A Celery worker running ``concurrency`` executions at once."""
+    """A Celery worker of ``concurrency`` pool processes, each running
+    ``AGENTFLOW_RUNS_PER_PROCESS`` (4) executions at once."""
     return ("agentflow", "worker", "--concurrency", str(concurrency))
 
 
