@@ -144,6 +144,7 @@ def run(self, execution_id: int) -> None:
         _runs.give_back_slot()
         raise
     _runs.submit(_run_claimed(claimed, worker, scope))
+    _runs.wait_for_room()
 
 
 async def _run_claimed(

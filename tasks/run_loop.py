@@ -4,10 +4,12 @@ A pool process used to run one execution at a time: the task ran it to its end a
 then did Celery hand the process its next message. A run mostly waits (on its LLM, the
 database, a tool), so the process sat idle most of the time; a worker of 4 processes held
 4 runs whose LLM calls take seconds. Now the task claims its execution, hands it to this
-loop and returns as soon as the process has a free slot, and Celery fetches the next
-message while the run goes on. ``AGENTFLOW_RUNS_PER_PROCESS`` sets the slots.
+loop and returns once the process has room for another run, and Celery fetches the next
+message while the run goes on (a process whose slots are full looks busy to Celery, so
+a message never waits there for a slot while another process has one).
+``AGENTFLOW_RUNS_PER_PROCESS`` sets the slots.
 
-The message is acknowledged once its run is handed over. That loses nothing: from its
+The message is acknowledged while its run goes on. That loses nothing: from its
 claim on, a run is kept by its lease, not by its message (a redelivered message finds the
 run claimed and does nothing); a process that dies stops renewing the leases of its runs
 and the reaper gives them back. A process that stops on purpose (a warm shutdown, a pool
@@ -38,8 +40,17 @@ class RunLoop:
         self._running: set[concurrent.futures.Future] = set()
 
     def take_slot(self) -> None:
-        """Block until a run may start here: Celery's next message waits meanwhile."""
+        """Take a slot for a run about to be claimed (one is free: see :meth:`wait_for_room`)."""
         self._slots.acquire()
+
+    def wait_for_room(self) -> None:
+        """Block until another run could start here.
+
+        The task calls this last: while a process's slots are full it looks busy to
+        Celery, which then hands the next message to a process (or a worker) with room,
+        instead of to one where its run would wait for a slot."""
+        self._slots.acquire()
+        self._slots.release()
 
     def give_back_slot(self) -> None:
         self._slots.release()
