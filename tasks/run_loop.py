@@ -62,13 +62,14 @@ class RunLoop:
             self._running.add(future)
         future.add_done_callback(self._ended)
 
-    def drain(self, timeout_s: float | None = None) -> None:
-        """Wait for this process's runs to end (a worker stopping on purpose)."""
+    def drain(self) -> None:
+        """Wait for this process's runs to end (a worker stopping on purpose; one that
+        is killed leaves them to the reaper)."""
         with self._lock:
             running = list(self._running)
         if running:
             log.info("waiting for %d run(s) to end before this process exits", len(running))
-            concurrent.futures.wait(running, timeout=timeout_s)
+            concurrent.futures.wait(running)
 
     def _ended(self, future: concurrent.futures.Future) -> None:
         with self._lock:
@@ -80,14 +81,14 @@ class RunLoop:
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid():
-                self._loop, self._pid = new_loop(), os.getpid()
+                self._loop, self._pid = _new_loop(), os.getpid()
                 threading.Thread(
                     target=self._loop.run_forever, name="agentflow-runs", daemon=True
                 ).start()
             return self._loop
 
 
-def new_loop() -> asyncio.AbstractEventLoop:
+def _new_loop() -> asyncio.AbstractEventLoop:
     """uvloop's where installed (not on Windows): its scheduling and sockets cost a run's
     steps, database calls and LLM stream less CPU than asyncio's pure-Python loop."""
     try:
