@@ -15,6 +15,8 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_send_task_events = False
 broker_connection_retry_on_startup = True
+# kombu's Redis transport, with a channel that closes cleanly when Redis has gone (tasks/broker.py).
+broker_transport = "tasks.broker:Transport"
 # Through a Redis outage of any length, workers keep retrying (every 2 s, backing off to
 # 30 s) instead of exiting after Celery's default 100 attempts (about 45 minutes).
 broker_connection_max_retries = None
