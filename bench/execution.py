@@ -508,7 +508,7 @@ def main() -> None:
                 f"{api}/api/auth/token", json={"email": actor.email, "password": "benchmark pw 1"}
             ).json()["access_token"]
             listener = Listener(stack.redis_url)
-            per_process = env.get("AGENTFLOW_RUNS_PER_PROCESS", "4 (default)")
+            per_process = env.get("AGENTFLOW_RUNS_PER_PROCESS", "the default")
             pool = f"2 × {args.threads} threads" if args.threads else "1 × prefork 2"
             pool += f", runs per process {per_process}"
             print(f"stack: {stack.kind}; ours {pool}, raw prefork 2; {os.cpu_count()} CPUs")

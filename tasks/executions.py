@@ -114,7 +114,7 @@ def worker_name(hostname: str | None) -> str:
 
 @celery_app.task(name=RUN_EXECUTION, bind=True, acks_late=True, ignore_result=True)
 def run(self, execution_id: int) -> None:
-    """Claim an execution of this token's owner and run it to its end."""
+    """Claim an execution of this token's owner and start it on this process's run loop."""
     if (
         isinstance(execution_id, bool)
         or not isinstance(execution_id, int)
@@ -123,27 +123,19 @@ def run(self, execution_id: int) -> None:
         log.error("%s: ignoring a message with a bad execution id %r", RUN_EXECUTION, execution_id)
         return
     worker = worker_name(self.request.hostname)
-    _runs.take_slot()
-    try:
+    with _runs.slot() as start:
         claimed = executions.claim(execution_id, worker)
-    except BaseException:
-        _runs.give_back_slot()
-        raise
-    if claimed is None:
-        _runs.give_back_slot()
-        return  # a duplicate, a spare token, or the owner is at the limit
-    try:
+        if claimed is None:
+            return  # a duplicate, a spare token, or the owner is at the limit
+        labels = runs.labels_of(claimed.execution_id) if runs.observing() else None
         scope = runs.run_scope(
             claimed.execution_id,
             worker,
-            labels=runs.scope_labels(claimed.execution_id),
+            labels=labels,
             message_id=execution_id,
             headers=_headers(self.request),
         )
-    except BaseException:
-        _runs.give_back_slot()
-        raise
-    _runs.submit(_run_claimed(claimed, worker, scope))
+        start(_run_claimed(claimed, worker, scope))
     _runs.wait_for_room()
 
 

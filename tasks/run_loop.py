@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,27 @@ class RunLoop:
         self._pid = 0
         self._running: set[concurrent.futures.Future] = set()
 
-    def take_slot(self) -> None:
-        """Take a slot for a run about to be claimed (one is free: see :meth:`wait_for_room`)."""
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[Callable[[Coroutine[Any, Any, None]], None]]:
+        """A slot for a run about to be claimed (one is free: see :meth:`wait_for_room`),
+        and the function that starts the run on the loop with it; given back at once
+        unless a run was started."""
         self._slots.acquire()
+        started = False
+
+        def start(coro: Coroutine[Any, Any, None]) -> None:
+            nonlocal started
+            future = asyncio.run_coroutine_threadsafe(coro, self._running_loop())
+            started = True
+            with self._lock:
+                self._running.add(future)
+            future.add_done_callback(self._ended)  # gives the slot back
+
+        try:
+            yield start
+        finally:
+            if not started:
+                self._slots.release()
 
     def wait_for_room(self) -> None:
         """Block until another run could start here.
@@ -51,16 +70,6 @@ class RunLoop:
         instead of to one where its run would wait for a slot."""
         self._slots.acquire()
         self._slots.release()
-
-    def give_back_slot(self) -> None:
-        self._slots.release()
-
-    def submit(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` on the loop; the slot taken for it is given back when it ends."""
-        future = asyncio.run_coroutine_threadsafe(coro, self._running_loop())
-        with self._lock:
-            self._running.add(future)
-        future.add_done_callback(self._ended)
 
     def drain(self) -> None:
         """Wait for this process's runs to end (a worker stopping on purpose; one that

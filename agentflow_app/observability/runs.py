@@ -86,17 +86,6 @@ def labels_of(execution_id: int) -> RunLabels | None:
     return operations.run_labels(execution_id)
 
 
-def scope_labels(execution_id: int) -> RunLabels | None:
-    """What :func:`run_scope` says of a run besides its id, read from the database where
-    blocking is fine (the task's thread, not the loop the process's runs share); None when
-    nothing is recorded."""
-    if not observing():
-        return None
-    from agentflow_app.services import operations
-
-    return operations.run_labels(execution_id)
-
-
 @contextlib.contextmanager
 def run_scope(
     execution_id: int,
@@ -111,7 +100,8 @@ def run_scope(
     The run's span continues the trace of the request that queued it (the message's
     headers, see :func:`.tracing.run_parent`) and is the current span while the run
     executes, so its steps' and model calls' spans and every log line join that trace.
-    ``labels`` come from :func:`scope_labels`.
+    ``labels`` (:func:`labels_of`) are read by the caller, off the loop the process's
+    runs share.
     """
     if not observing():
         yield None
