@@ -22,7 +22,14 @@ from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware, ModelCallLimitMiddleware
 from langchain.agents.middleware.model_call_limit import ModelCallLimitExceededError
 from langchain_core.callbacks import AsyncCallbackHandler
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from pydantic import Field, model_validator
 
 from agentflow_app.engine.errors import NodeError, RegistryError, TransientError
@@ -187,14 +194,17 @@ class LLMPrompt(Node):
             ``astream`` and the chunks summed here, where ``ainvoke`` gathered the same
             chunks through LangChain's generation and callback layers (a token handler, a
             result object): 1.85 against 2.1 ms of CPU per call to an instant local server.
+            The chunks are summed once at the end (``first + rest`` merges them all in one
+            message), not one by one: each sum built a message.
             """
-            answer: AIMessage | None = None
+            chunks: list[AIMessageChunk] = []
             with _provider_errors(ctx, config, call):
                 async for chunk in call.model.astream(history, config={"callbacks": handlers}):
-                    answer = chunk if answer is None else answer + chunk
+                    chunks.append(chunk)
                     if text := chunk.text:
                         await ctx.token(text)
-            answer = answer if answer is not None else AIMessage(content="")
+            first, *rest = chunks or [AIMessage(content="")]
+            answer = first + rest if rest else first
             usage.add([answer])
             return answer
 

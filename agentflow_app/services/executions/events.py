@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from redis.client import Pipeline
 
 
-from agentflow_app.services.executions.rows import EVENTS, EXECUTIONS, event_from_row
+from agentflow_app.services.executions.rows import EVENTS, EXECUTIONS, aware
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,29 @@ def end_channel(execution_id: int) -> str:
 
 def event_json(event: Event) -> str:
     """An event as published and streamed: ``{execution_id, seq, ts, type, node_id?, data}``."""
+    return _json(event.execution_id, event.seq, event.ts, event.type, event.node_id, event.data)
+
+
+def _json(
+    execution_id: int, seq: int, ts: datetime, type: str, node_id: str | None, data: Any
+) -> str:
     body: dict[str, Any] = {
-        "execution_id": event.execution_id,
-        "seq": event.seq,
-        "ts": event.ts.isoformat(),
-        "type": str(event.type),
+        "execution_id": execution_id,
+        "seq": seq,
+        "ts": ts.isoformat(),
+        "type": str(type),
     }
-    if event.node_id is not None:
-        body["node_id"] = event.node_id
-    body["data"] = event.data
+    if node_id is not None:
+        body["node_id"] = node_id
+    body["data"] = data
     return json.dumps(body, separators=(",", ":"), default=str)
+
+
+def _row_json(row: dict[str, Any]) -> str:
+    """:func:`event_json` of a stored row, without the :class:`Event` in between (a
+    publication built and dropped one per event, on the run's hot path)."""
+    ts, data = aware(row["ts"]), row["data"] or {}
+    return _json(row["execution_id"], row["seq"], ts, row["type"], row["node_id"], data)
 
 
 def append_event(
@@ -128,11 +141,10 @@ def publish_in(pipe: Pipeline, rows: Sequence[dict[str, Any]]) -> None:
     own (a new run's token: ``tasks.dispatch``)."""
     observe(rows)  # metrics, step spans and log lines (agentflow_app.observability)
     for row in rows:
-        event = event_from_row(row)
-        payload = event_json(event)
-        pipe.publish(channel(event.execution_id), payload)
-        if event.type.terminal:
-            pipe.publish(end_channel(event.execution_id), payload)
+        payload = _row_json(row)
+        pipe.publish(channel(row["execution_id"]), payload)
+        if EventType(row["type"]).terminal:
+            pipe.publish(end_channel(row["execution_id"]), payload)
 
 
 def parse(raw: bytes | str) -> Event | None:

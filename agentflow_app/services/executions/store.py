@@ -280,7 +280,8 @@ class DbExecutionStore:
 
     def _stored_soon(self, type: EventType, row: dict[str, Any], done: asyncio.Future) -> None:
         # Reading the outcome marks a failure as seen: the store raises it on its next call.
-        if not done.cancelled() and done.exception() is None:
+        stored = not done.cancelled() and done.exception() is None
+        if stored and self._on_event is not None:  # nobody else needs its Event
             self._stored(type, row, done.result())
 
     async def cancel_requested(self) -> bool:
