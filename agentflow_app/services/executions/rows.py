@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlmodel import Session
 
 from agentflow_app.db import aware, get_engine, statement_text
-from agentflow_app.engine.events import Event, EventType, StepRecord
+from agentflow_app.engine.events import StepRecord
 from agentflow_app.engine.status import ExecutionStatus, StepStatus
 from agentflow_app.errors import NotFound
 from agentflow_app.models import Execution, ExecutionEvent, StepRun, Workflow, WorkflowVersion
@@ -95,17 +95,6 @@ def iso(value: datetime | None) -> str | None:
 def jsonable(value: Any) -> Any:
     """What JSON can say of a value: node outputs may hold datetimes, models, bytes..."""
     return to_jsonable_python(value, fallback=str)
-
-
-def event_from_row(row: Any) -> Event:
-    return Event(
-        execution_id=row["execution_id"],
-        seq=row["seq"],
-        ts=aware(row["ts"]),
-        type=EventType(row["type"]),
-        node_id=row["node_id"],
-        data=row["data"] or {},
-    )
 
 
 def step_record(row: Any) -> StepRecord:

@@ -7,8 +7,6 @@ closed its channel, and nothing took the runs asked for once Redis was back.
 
 from __future__ import annotations
 
-import time
-
 from agentflow_app.db import get_engine
 from agentflow_app.migrate import upgrade_head
 from agentflow_app.services import executions, users
@@ -48,7 +46,10 @@ def test_a_worker_waiting_for_work_beside_a_run_outlives_redis_going_away(
                 wait_until(lambda: site.count("/hit/1") == 1, "the run to call the site")
 
                 redis.stop()
-                time.sleep(2)  # the worker sees its connection break and closes it
+                wait_until(
+                    lambda: "Connection to broker lost" in worker.log.read_text(),
+                    "the worker to see its broker connection break",
+                )
                 redis.start()
 
                 after = executions.start(actor, flow, {"n": 2})
